@@ -1,0 +1,205 @@
+/*
+ * util.c - exiting allocators (startup/config only), bounded string helpers,
+ * date parsing and the diagnostic logger used before and beside the event log.
+ *
+ * Diagnostics are operator messages (startup, config errors, internal
+ * failures); decisions go to the event log (lib/eventlog.c), never here.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <sys/random.h>
+
+#include "lib/util.h"
+
+static const char *diag_prog = "bulkwarden";
+static bool diag_stderr = true;
+static bool diag_syslog = false;
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p == NULL)
+		fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (p == NULL)
+		fatal("out of memory (%zu x %zu bytes)", n, m);
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (q == NULL)
+		fatal("out of memory (%zu bytes)", n);
+	return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (p == NULL)
+		fatal("out of memory");
+	return p;
+}
+
+/* Choose where diagnostics go; syslog uses LOG_MAIL like other milters. */
+void
+diag_init(const char *progname, bool to_stderr, bool to_syslog)
+{
+	diag_prog = progname;
+	diag_stderr = to_stderr;
+	diag_syslog = to_syslog;
+	if (to_syslog)
+		openlog(progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+static void
+vdiag(int prio, const char *fmt, va_list ap)
+{
+	char buf[2048];
+	vsnprintf(buf, sizeof(buf), fmt, ap); /* truncation acceptable for diagnostics */
+	if (diag_stderr)
+		fprintf(stderr, "%s: %s\n", diag_prog, buf);
+	if (diag_syslog)
+		syslog(prio, "%s", buf);
+}
+
+void
+diag(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdiag(prio, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vdiag(LOG_ERR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+size_t
+bw_strlcpy(char *dst, const char *src, size_t n)
+{
+	size_t len = strlen(src);
+	if (n > 0) {
+		size_t c = len < n - 1 ? len : n - 1;
+		memcpy(dst, src, c);
+		dst[c] = '\0';
+	}
+	return len;
+}
+
+char *
+bw_lower(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return s;
+}
+
+/* Parse exactly n decimal digits. */
+static bool
+digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * ISO 8601 calendar date "YYYY-MM-DD", optionally followed by
+ * "THH:MM[:SS]" and "Z" (UTC only: registry dates are policy, not local time).
+ */
+bool
+bw_parse_date(const char *s, long long *out)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	if (strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || !digits(s + 8, 2, &d))
+		return false;
+	s += 10;
+	if (*s == 'T' || *s == ' ') {
+		if (!digits(s + 1, 2, &h) || s[3] != ':' || !digits(s + 4, 2, &mi))
+			return false;
+		s += 6;
+		if (*s == ':') {
+			if (!digits(s + 1, 2, &sec))
+				return false;
+			s += 3;
+		}
+		if (*s == 'Z')
+			s++;
+	}
+	if (*s != '\0')
+		return false;
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+	    mi > 59 || sec > 60)
+		return false;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo == 2 && d == 29 && !leap)
+		return false;
+	/* days from civil (Howard Hinnant's algorithm) */
+	int yy = y - (mo <= 2);
+	long long era = yy / 400;
+	long long yoe = yy - era * 400;
+	long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	long long days = era * 146097 + doe - 719468;
+	*out = days * 86400 + h * 3600 + mi * 60 + sec;
+	return true;
+}
+
+int
+bw_random_hex(char *buf, size_t n)
+{
+	unsigned char raw[64];
+	static const char hex[] = "0123456789abcdef";
+	if (n > sizeof(raw))
+		n = sizeof(raw);
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = getrandom(raw + got, n - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		buf[2 * i] = hex[raw[i] >> 4];
+		buf[2 * i + 1] = hex[raw[i] & 15];
+	}
+	buf[2 * n] = '\0';
+	return 0;
+}

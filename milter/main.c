@@ -1,0 +1,370 @@
+/*
+ * main.c - the bulkwarden daemon: options, config load, socket, privilege
+ * drop, signals, and the libmilter main loop.
+ *
+ * Threads: libmilter's listener runs in its own thread; the main thread
+ * blocks SIGHUP, SIGUSR1, SIGTERM and SIGINT before any thread exists and
+ * takes them with sigwait(). On Linux a process-directed signal goes to
+ * the thread group leader when it is waiting for it, so reloads and
+ * shutdowns are ours, not libmilter's (whose own SIGHUP handling would
+ * restart the listener rather than reload the configuration).
+ *
+ * Reload (SIGHUP): a new snapshot is loaded and validated in full before
+ * it is published; a bad one is refused, the old one keeps serving and an
+ * audit event says why. Messages in flight keep the snapshot they pinned.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/eventlog.h"
+#include "lib/util.h"
+#include "milter/mlfi.h"
+#include "policy/conf.h"
+#include "policy/event.h"
+#include "policy/registry.h"
+#include "policy/state.h"
+
+#define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
+#define MAX_FD_SCAN 1024
+
+static const char *conf_path;
+static char socket_spec[1024];
+static char pidfile[1024];
+static volatile int stopping;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bulkwarden [-f] [-n] [-V] [-c config] [-p socket]\n");
+	exit(2);
+}
+
+/* Emit a config-reload / config-rejected audit event. */
+static void
+audit_config(const char *action, const struct registry *old, const struct registry *new,
+	     const char *reason)
+{
+	struct jbuf *j = malloc(sizeof(*j));
+	struct timeval tv;
+	char evid[25];
+	if (j == NULL)
+		return;
+	gettimeofday(&tv, NULL);
+	if (bw_random_hex(evid, 12) != 0)
+		evid[0] = '\0';
+	jbuf_begin(j);
+	jbuf_timestamp(j, "@timestamp", tv.tv_sec, tv.tv_usec / 1000);
+	jbuf_str(j, "event.kind", "event");
+	jbuf_str(j, "event.dataset", "bulkwarden.audit");
+	jbuf_str(j, "event.id", evid);
+	jbuf_str(j, "event.action", action);
+	jbuf_str(j, "event.outcome", strcmp(action, "config-reload") == 0 ? "success" : "failure");
+	jbuf_str(j, "event.reason", reason);
+	jbuf_str(j, "bulkwarden.actor", "bulkwarden");
+	jbuf_str(j, "file.path", conf_path);
+	if (old != NULL)
+		jbuf_strn(j, "bulkwarden.registry.previous_revision", old->revision, BW_REVISION_HEX);
+	if (new != NULL) {
+		jbuf_strn(j, "bulkwarden.registry.revision", new->revision, BW_REVISION_HEX);
+		jbuf_num(j, "bulkwarden.registry.identities", (long long)new->n_ids);
+	}
+	jbuf_end(j);
+	eventlog_write(j->buf, j->len);
+	free(j);
+}
+
+/* Load and validate; on failure print/log every error. */
+static struct registry *
+load(bool quiet_ok, char *why, size_t whylen)
+{
+	struct conf_errors errs = {0};
+	struct registry *r = conf_load(conf_path, (long long)time(NULL), &errs);
+	if (r == NULL) {
+		size_t off = 0;
+		why[0] = '\0';
+		for (size_t i = 0; i < errs.n; i++) {
+			diag(LOG_ERR, "%s", errs.msg[i]);
+			if (off < whylen) {
+				int n = snprintf(why + off, whylen - off, "%s%s", i ? "; " : "", errs.msg[i]);
+				if (n > 0)
+					off += (size_t)n;
+			}
+		}
+		if (errs.n == 0)
+			snprintf(why, whylen, "configuration refused");
+	}
+	conf_errors_free(&errs);
+	return r;
+}
+
+static void
+reload(void)
+{
+	char why[2048];
+	struct registry *old = registry_current();
+	struct registry *r = load(false, why, sizeof(why));
+	if (r == NULL) {
+		diag(LOG_ERR, "reload refused, still serving revision %.16s", old ? old->revision : "-");
+		audit_config("config-rejected", old, NULL, why);
+		registry_release(old);
+		return;
+	}
+	if (old != NULL && (strcmp(old->set.socket, r->set.socket) != 0))
+		diag(LOG_WARNING, "milter.socket changed: takes effect on restart");
+	/* the event target may move with the new config */
+	if (old == NULL || strcmp(old->set.log_target, r->set.log_target) != 0 ||
+	    strcmp(old->set.log_path ? old->set.log_path : "", r->set.log_path ? r->set.log_path : "") != 0) {
+		if (eventlog_open(r->set.log_target, r->set.log_path, r->set.log_facility) != 0)
+			diag(LOG_ERR, "cannot open event log %s: %s (keeping the old one)",
+			     r->set.log_path ? r->set.log_path : r->set.log_target, strerror(errno));
+	}
+	audit_config("config-reload", old, r, "configuration reloaded");
+	diag(LOG_INFO, "reloaded: %zu identities, revision %.16s", r->n_ids, r->revision);
+	registry_publish(r);
+	registry_release(old);
+}
+
+/* Create the pidfile (before dropping privileges). */
+static void
+write_pidfile(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fatal("cannot create pidfile %s: %s", path, strerror(errno));
+	char b[32];
+	int n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
+	if (write(fd, b, (size_t)n) != n)
+		fatal("cannot write pidfile %s", path);
+	close(fd);
+}
+
+/* Path part of a unix: / local: socket spec, or NULL. */
+static const char *
+unix_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	if (spec[0] == '/')
+		return spec;
+	return NULL;
+}
+
+/*
+ * libmilter keeps its listening socket private. Find it (a listening
+ * TCP socket among our descriptors) and set TCP_NODELAY on it: Linux
+ * copies the option to every accepted connection, which avoids Nagle
+ * delays on the small milter replies.
+ */
+static void
+tcp_nodelay_listener(void)
+{
+	for (int fd = 3; fd < MAX_FD_SCAN; fd++) {
+		int acc = 0, on = 1;
+		socklen_t l = sizeof(acc);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) != 0 || !acc)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+			continue;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0)
+			diag(LOG_WARNING, "TCP_NODELAY on the milter socket: %s", strerror(errno));
+	}
+}
+
+/* Drop root to the configured user; the socket is already open. */
+static void
+drop_privileges(const char *user, const char *sockpath, unsigned mode)
+{
+	if (user == NULL || user[0] == '\0' || geteuid() != 0)
+		return;
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL)
+		fatal("milter.user: no such user \"%s\"", user);
+	if (sockpath != NULL && chown(sockpath, pw->pw_uid, pw->pw_gid) != 0)
+		fatal("chown %s: %s", sockpath, strerror(errno));
+	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0)
+		fatal("cannot drop privileges to %s: %s", user, strerror(errno));
+	if (setuid(0) == 0)
+		fatal("privileges were not dropped");
+	(void)mode;
+}
+
+static void
+daemonize(void)
+{
+	pid_t p = fork();
+	if (p < 0)
+		fatal("fork: %s", strerror(errno));
+	if (p > 0)
+		_exit(0);
+	setsid();
+	if (chdir("/") != 0)
+		fatal("chdir /: %s", strerror(errno));
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void *
+milter_thread(void *arg)
+{
+	int *rc = arg;
+	*rc = smfi_main();
+	if (!stopping) { /* libmilter gave up on its own: wake the main thread */
+		diag(LOG_ERR, "milter main loop ended unexpectedly");
+		kill(getpid(), SIGTERM);
+	}
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	bool foreground = false, check_only = false;
+	const char *sock_override = NULL;
+	int c;
+
+	conf_path = conf_default_path();
+	while ((c = getopt(argc, argv, "c:fnp:Vh")) != -1) {
+		switch (c) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'p':
+			sock_override = optarg;
+			break;
+		case 'V':
+			printf("bulkwarden %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	diag_init("bulkwarden", foreground || check_only, !check_only);
+	char why[4096];
+	struct registry *r = load(true, why, sizeof(why));
+	if (check_only) {
+		if (r == NULL)
+			return 1;
+		printf("%s: OK, %zu identities, revision %.16s\n", conf_path, r->n_ids, r->revision);
+		registry_release(r);
+		return 0;
+	}
+	if (r == NULL)
+		fatal("%s: configuration refused", conf_path);
+
+	const struct bw_settings *set = &r->set;
+	bw_strlcpy(socket_spec, sock_override ? sock_override : set->socket, sizeof(socket_spec));
+	if (eventlog_open(set->log_target, set->log_path, set->log_facility) != 0)
+		fatal("cannot open event log %s: %s", set->log_path ? set->log_path : set->log_target,
+		      strerror(errno));
+
+	char err[512];
+	struct state *st = state_open(set, err, sizeof(err));
+	if (st == NULL)
+		fatal("state store: %s", err);
+	mlfi_set_state(st);
+
+	if (!foreground)
+		daemonize();
+
+	if (smfi_register(mlfi_desc) != MI_SUCCESS)
+		fatal("smfi_register failed");
+	if (smfi_setconn(socket_spec) != MI_SUCCESS)
+		fatal("smfi_setconn %s failed", socket_spec);
+	smfi_settimeout(MILTER_TIMEOUT);
+	const char *upath = unix_path(socket_spec);
+	if (smfi_opensocket(1) != MI_SUCCESS)
+		fatal("cannot open milter socket %s", socket_spec);
+	if (upath != NULL) {
+		if (chmod(upath, set->socket_mode) != 0)
+			fatal("chmod %s: %s", upath, strerror(errno));
+	} else {
+		tcp_nodelay_listener();
+	}
+	if (set->pidfile != NULL) {
+		write_pidfile(set->pidfile);
+		bw_strlcpy(pidfile, set->pidfile, sizeof(pidfile));
+	}
+	drop_privileges(set->user, upath, set->socket_mode);
+
+	registry_publish(r);
+	diag(LOG_INFO, "listening on %s: %zu identities, revision %.16s, state backend %s",
+	     socket_spec, r->n_ids, r->revision, set->state_backend);
+	audit_config("config-reload", NULL, r, "configuration loaded at startup");
+
+	/* signals: blocked everywhere, taken here with sigwait */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	pthread_t tid;
+	int milter_rc = 0;
+	if (pthread_create(&tid, NULL, milter_thread, &milter_rc) != 0)
+		fatal("cannot start the milter thread");
+
+	for (;;) {
+		int sig;
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload();
+		} else if (sig == SIGUSR1) {
+			if (eventlog_reopen() != 0)
+				diag(LOG_ERR, "cannot reopen event log: %s", strerror(errno));
+		} else {
+			diag(LOG_INFO, "signal %d: finishing messages in flight and exiting", sig);
+			break;
+		}
+	}
+	stopping = 1;
+	smfi_stop();
+	pthread_join(tid, NULL);
+	state_close(st);
+	if (pidfile[0] != '\0')
+		unlink(pidfile);
+	registry_publish(NULL);
+	eventlog_close();
+	return milter_rc == MI_SUCCESS ? 0 : 1;
+}

@@ -1,0 +1,465 @@
+/*
+ * policy.c - per-message decision code (SPEC §3).
+ *
+ * Attribution uses only facts the MTA vouches for: the SASL login, the
+ * client address and the envelope sender. Headers are inspected only after
+ * attribution, and only to check the identity's domains and RFC 5322 /
+ * RFC 8058 hygiene; they never choose the identity.
+ *
+ * Every check run is recorded in the verdict with its result and a detail
+ * for the event. A failing check raises the verdict to its configured action
+ * if that is more severe; the first check to reach the final severity is the
+ * "decider" whose reply the client sees. Monitor mode keeps all of this and
+ * only changes what the milter applies (policy_effective()).
+ *
+ * Untrusted input: login, MAIL FROM, header names and values. Copies are
+ * bounded by the POLICY_* constants; longer values are flagged, not cut
+ * silently where a check depends on them.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/util.h"
+#include "policy/policy.h"
+
+#define NET_MATCH_MAX 64 /* identities sharing one client network considered */
+
+void
+policy_begin(struct verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->would = BW_ACT_ACCEPT;
+	v->decider = BW_CHK__COUNT;
+}
+
+void
+policy_end(struct verdict *v)
+{
+	free(v->hdrs.from);
+	v->hdrs.from = NULL;
+}
+
+/* Configured action of check c for this message. */
+static enum bw_action
+action_of(const struct registry *r, const struct verdict *v, enum bw_check c)
+{
+	return v->identity ? v->identity->actions[c] : r->set.actions[c];
+}
+
+/* Append a check result; detail is printf-formatted and bounded. */
+static void BW_PRINTF(5, 6)
+record(const struct registry *r, struct verdict *v, enum bw_check c, bool failed,
+       const char *fmt, ...)
+{
+	if (v->n_checks == VERDICT_MAX_CHECKS)
+		return; /* bounded; more checks than slots is a programming error */
+	struct verdict_check *k = &v->checks[v->n_checks++];
+	k->id = c;
+	k->failed = failed;
+	k->action = failed ? action_of(r, v, c) : BW_ACT_ACCEPT;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(k->detail, sizeof(k->detail), fmt, ap); /* truncation fine: detail */
+	va_end(ap);
+	if (failed && k->action > v->would) {
+		v->would = k->action;
+		v->decider = c;
+	} else if (failed && v->decider == BW_CHK__COUNT) {
+		v->decider = c; /* accept-action failure: still name it */
+	}
+}
+
+void
+policy_fail(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail)
+{
+	record(r, v, c, true, "%s", detail);
+}
+
+enum bw_action
+policy_effective(const struct verdict *v)
+{
+	return v->monitor ? BW_ACT_ACCEPT : v->would;
+}
+
+/* Action to apply at an SMTP stage: only refusals act early. */
+static enum bw_action
+act_now(const struct verdict *v)
+{
+	enum bw_action a = policy_effective(v);
+	return (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL) ? a : BW_ACT_ACCEPT;
+}
+
+/* Envelope domain of MAIL FROM; false for the null sender or bad syntax. */
+static bool
+envelope_domain(const char *path, struct verdict *v, const char **why)
+{
+	struct addr_result ar;
+	enum addr_status st = addr_parse_path(path, &ar);
+	if (st == ADDR_EMPTY) {
+		*why = "null sender";
+		return false;
+	}
+	if (st != ADDR_OK) {
+		*why = "unparseable envelope sender";
+		return false;
+	}
+	if (!domain_normalize(ar.mbox.domain, strlen(ar.mbox.domain), v->mail_domain)) {
+		*why = "invalid envelope sender domain";
+		return false;
+	}
+	return true;
+}
+
+/* Choose the identity for a message without login: network, then domain. */
+static const struct bw_identity *
+attribute_by_network(const struct registry *r, const struct mail_facts *f, const char *dom,
+		     size_t *n_net)
+{
+	const struct bw_identity *cand[NET_MATCH_MAX];
+	*n_net = 0;
+	if (!f->have_addr)
+		return NULL;
+	size_t n = registry_by_network(r, &f->addr, cand, NET_MATCH_MAX);
+	*n_net = n;
+	if (n > NET_MATCH_MAX)
+		n = NET_MATCH_MAX;
+	if (dom[0] == '\0')
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (domain_match_list(cand[i]->envelope_domains, cand[i]->n_envelope_domains, dom))
+			return cand[i];
+	return NULL;
+}
+
+enum bw_action
+policy_mail(const struct registry *r, const struct policy_env *env, const struct mail_facts *f,
+	    struct verdict *v)
+{
+	const char *why = "";
+	bool have_dom;
+
+	bw_strlcpy(v->login, f->login, sizeof(v->login));
+	bw_strlcpy(v->mail_from, f->mail_from, sizeof(v->mail_from));
+	v->non_smtp = f->non_smtp;
+	have_dom = envelope_domain(f->mail_from, v, &why);
+	v->monitor = r->set.mode == BW_MODE_MONITOR;
+
+	/* 1. attribution */
+	if (f->login[0] != '\0') {
+		v->identity = registry_by_login(r, f->login);
+		if (v->identity == NULL) {
+			record(r, v, BW_CHK_UNREGISTERED, true, "login not in the registry");
+			return act_now(v);
+		}
+	} else {
+		size_t n_net;
+		v->identity = attribute_by_network(r, f, have_dom ? v->mail_domain : "", &n_net);
+		if (v->identity == NULL) {
+			record(r, v, BW_CHK_UNREGISTERED, true,
+			       n_net ? "no identity on this network sends for this envelope domain"
+				     : "no login and no registered network");
+			return act_now(v);
+		}
+	}
+	const struct bw_identity *id = v->identity;
+	if (id->mode == BW_MODE_MONITOR)
+		v->monitor = true;
+	record(r, v, BW_CHK_UNREGISTERED, false, "identity %s by %s", id->id,
+	       f->login[0] ? "login" : "network");
+
+	/* 2. credentials bound to networks */
+	if (f->login[0] != '\0' && id->n_networks > 0) {
+		bool inside = false;
+		for (size_t i = 0; f->have_addr && i < id->n_networks && !inside; i++)
+			inside = cidr_contains(&id->networks[i], &f->addr);
+		if (!inside)
+			record(r, v, BW_CHK_NETWORK, true, "client %s outside the identity's networks",
+			       f->have_addr ? f->client_ip : "(unknown)");
+		else
+			record(r, v, BW_CHK_NETWORK, false, "client %s", f->client_ip);
+	}
+
+	/* 3. lifecycle and suspension overlay */
+	v->life = registry_lifecycle(id, f->now, &why);
+	if (v->life != BW_LIFE_ACTIVE)
+		record(r, v, BW_CHK_NOT_ACTIVE, true, "%s: %s", registry_life_name(v->life), why);
+	else
+		record(r, v, BW_CHK_NOT_ACTIVE, false, "active");
+
+	if (env != NULL && env->suspended != NULL) {
+		char reason[VERDICT_DETAIL_MAX - 16] = "";
+		int s = env->suspended(env->ctx, id->id, reason, sizeof(reason));
+		if (s < 0) {
+			record(r, v, BW_CHK_STATE_ERROR, true, "suspension state unavailable");
+		} else if (s > 0) {
+			v->suspended = true;
+			record(r, v, BW_CHK_SUSPENDED, true, "suspended: %s", reason);
+		} else {
+			record(r, v, BW_CHK_SUSPENDED, false, "not suspended");
+		}
+	}
+
+	/* 4. DKIM keys: signing and vendor verification are not built yet, so
+	 * an identity that has keys cannot get what it was promised. Fail
+	 * closed (SPEC §3 "cannot sign": tempfail) instead of sending unsigned. */
+	if (id->n_dkim > 0)
+		record(r, v, BW_CHK_DKIM, true, "DKIM %s is not available in this build",
+		       id->dkim_mode == BW_DKIM_SIGN ? "signing" : "verification");
+
+	/* 5. envelope domain */
+	if (!have_dom)
+		record(r, v, BW_CHK_ENVELOPE_DOMAIN, true, "%s", why);
+	else if (!domain_match_list(id->envelope_domains, id->n_envelope_domains, v->mail_domain))
+		record(r, v, BW_CHK_ENVELOPE_DOMAIN, true, "domain %s not in envelope_domains",
+		       v->mail_domain);
+	else
+		record(r, v, BW_CHK_ENVELOPE_DOMAIN, false, "domain %s", v->mail_domain);
+
+	return act_now(v);
+}
+
+enum bw_action
+policy_rcpt(const struct registry *r, struct verdict *v)
+{
+	unsigned limit = v->identity ? v->identity->max_recipients : r->set.max_recipients;
+	if (v->rcpt_accepted < limit) {
+		v->rcpt_accepted++;
+		return BW_ACT_ACCEPT;
+	}
+	enum bw_action a = action_of(r, v, BW_CHK_RECIPIENTS);
+	if (v->monitor || a == BW_ACT_ACCEPT) {
+		/* counted as would-be refusals; the recipient goes through */
+		v->rcpt_refused++;
+		v->rcpt_accepted++;
+		if (v->rcpt_refused == 1)
+			record(r, v, BW_CHK_RECIPIENTS, true, "more than %u recipients", limit);
+		return BW_ACT_ACCEPT;
+	}
+	if (a == BW_ACT_QUARANTINE || v->non_smtp) {
+		/* Whole-message action: a local submission has no per-recipient
+		 * dialogue to refuse in (SPEC §7), and quarantine is per message. */
+		v->rcpt_accepted++;
+		if (++v->rcpt_refused == 1)
+			record(r, v, BW_CHK_RECIPIENTS, true, "more than %u recipients", limit);
+		return BW_ACT_ACCEPT;
+	}
+	/* Refuse this recipient only; the message itself goes on. */
+	if (++v->rcpt_refused == 1) {
+		if (v->n_checks < VERDICT_MAX_CHECKS) {
+			struct verdict_check *k = &v->checks[v->n_checks++];
+			k->id = BW_CHK_RECIPIENTS;
+			k->failed = true;
+			k->action = a;
+		}
+	}
+	for (size_t i = 0; i < v->n_checks; i++)
+		if (v->checks[i].id == BW_CHK_RECIPIENTS)
+			snprintf(v->checks[i].detail, sizeof(v->checks[i].detail),
+				 "%u recipient(s) refused past the limit of %u", v->rcpt_refused, limit);
+	return a;
+}
+
+/* Bounded copy of a header value, flagging truncation. */
+static void
+keep(char *dst, size_t cap, const char *src, bool *over)
+{
+	if (bw_strlcpy(dst, src, cap) >= cap && over != NULL)
+		*over = true;
+}
+
+int
+policy_header(struct verdict *v, const char *name, const char *value)
+{
+	struct hdr_facts *h = &v->hdrs;
+	if (strcasecmp(name, "From") == 0) {
+		if (h->from_count++ == 0) {
+			size_t len = strlen(value);
+			if (len > ADDR_FIELD_MAX) {
+				h->from_oversized = true;
+				len = 0;
+			}
+			h->from = malloc(len + 1);
+			if (h->from == NULL)
+				return -1;
+			memcpy(h->from, value, len);
+			h->from[len] = '\0';
+			h->from_len = len;
+		}
+	} else if (strcasecmp(name, "Date") == 0) {
+		h->date_count++;
+	} else if (strcasecmp(name, "Message-ID") == 0) {
+		if (h->msgid_count++ == 0)
+			keep(h->msgid, sizeof(h->msgid), value, NULL);
+	} else if (strcasecmp(name, "List-Unsubscribe") == 0) {
+		if (h->lu_count++ == 0)
+			keep(h->lu, sizeof(h->lu), value, &h->lu_oversized);
+	} else if (strcasecmp(name, "List-Unsubscribe-Post") == 0) {
+		if (h->lup_count++ == 0)
+			keep(h->lup, sizeof(h->lup), value, NULL);
+	}
+	return 0;
+}
+
+/* RFC 8058: some <https://...> URI in List-Unsubscribe. */
+static bool
+has_https_uri(const char *lu)
+{
+	for (const char *p = strchr(lu, '<'); p != NULL; p = strchr(p + 1, '<')) {
+		const char *q = p + 1;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (strncasecmp(q, "https://", 8) == 0 && q[8] != '\0' && q[8] != '>' &&
+		    strchr(q, '>') != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* The List-Unsubscribe-Post value, whitespace trimmed, is exactly the
+ * RFC 8058 key/value pair. */
+static bool
+one_click(const char *lup)
+{
+	static const char want[] = "List-Unsubscribe=One-Click";
+	while (*lup == ' ' || *lup == '\t' || *lup == '\r' || *lup == '\n')
+		lup++;
+	size_t n = strlen(lup);
+	while (n > 0 && (lup[n - 1] == ' ' || lup[n - 1] == '\t' || lup[n - 1] == '\r' ||
+			 lup[n - 1] == '\n'))
+		n--;
+	return n == sizeof(want) - 1 && memcmp(lup, want, n) == 0;
+}
+
+/* rfc5322 and from-domain; returns true when the From domain is known. */
+static void
+check_from(const struct registry *r, struct verdict *v)
+{
+	struct hdr_facts *h = &v->hdrs;
+	const struct bw_identity *id = v->identity;
+	struct addr_result ar;
+	char dom[DOMAIN_MAX + 1];
+
+	if (h->from_count != 1) {
+		record(r, v, BW_CHK_RFC5322, true, "%u From header fields", h->from_count);
+		return;
+	}
+	if (h->from_oversized) {
+		record(r, v, BW_CHK_RFC5322, true, "From field longer than %d bytes", ADDR_FIELD_MAX);
+		return;
+	}
+	if (addr_parse_from(h->from, h->from_len, &ar) != ADDR_OK) {
+		record(r, v, BW_CHK_RFC5322, true, "From: %s", ar.why ? ar.why : "unparseable");
+		return;
+	}
+	if (!domain_normalize(ar.mbox.domain, strlen(ar.mbox.domain), dom)) {
+		record(r, v, BW_CHK_RFC5322, true, "From: invalid domain");
+		return;
+	}
+	snprintf(h->from_address, sizeof(h->from_address), "%s@%s", ar.mbox.local, dom);
+	if (h->date_count != 1 || h->msgid_count != 1) {
+		record(r, v, BW_CHK_RFC5322, true, "%u Date and %u Message-ID fields (need 1 each)",
+		       h->date_count, h->msgid_count);
+	} else {
+		record(r, v, BW_CHK_RFC5322, false, "one From, Date and Message-ID");
+	}
+	if (id == NULL)
+		return;
+	if (domain_match_list(id->from_domains, id->n_from_domains, dom))
+		record(r, v, BW_CHK_FROM_DOMAIN, false, "domain %s", dom);
+	else
+		record(r, v, BW_CHK_FROM_DOMAIN, true, "domain %s not in from_domains", dom);
+}
+
+enum bw_action
+policy_eoh(const struct registry *r, struct verdict *v)
+{
+	struct hdr_facts *h = &v->hdrs;
+	check_from(r, v);
+	if (v->identity != NULL && v->identity->class == BW_CLASS_MARKETING) {
+		const char *bad = NULL;
+		if (h->lu_count != 1)
+			bad = h->lu_count ? "several List-Unsubscribe fields" : "no List-Unsubscribe";
+		else if (h->lu_oversized || !has_https_uri(h->lu))
+			bad = "List-Unsubscribe has no https URI";
+		else if (h->lup_count != 1)
+			bad = h->lup_count ? "several List-Unsubscribe-Post fields"
+					   : "no List-Unsubscribe-Post";
+		else if (!one_click(h->lup))
+			bad = "List-Unsubscribe-Post is not List-Unsubscribe=One-Click";
+		if (bad)
+			record(r, v, BW_CHK_LIST_UNSUBSCRIBE, true, "%s", bad);
+		else
+			record(r, v, BW_CHK_LIST_UNSUBSCRIBE, false, "RFC 8058 one-click");
+	}
+	return act_now(v);
+}
+
+void
+policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const char *ref,
+	     const char **rcode, const char **xcode, char *text, size_t len)
+{
+	const struct check_info *ci = check_info(c);
+	const char *idn = v->identity ? v->identity->id : "";
+	char what[200];
+
+	if (a == BW_ACT_TEMPFAIL) {
+		*rcode = ci->tempfail_rcode;
+		*xcode = ci->tempfail_xcode;
+	} else {
+		*rcode = ci->reject_rcode;
+		*xcode = ci->reject_xcode;
+	}
+	switch (c) {
+	case BW_CHK_UNREGISTERED:
+		snprintf(what, sizeof(what), "sender is not authorized to send through this relay");
+		break;
+	case BW_CHK_SUSPENDED:
+		snprintf(what, sizeof(what), "sender identity \"%s\" is suspended", idn);
+		break;
+	case BW_CHK_NOT_ACTIVE:
+		snprintf(what, sizeof(what), "sender identity \"%s\" is %s", idn,
+			 v->life == BW_LIFE_RETIRED ? "retired" : "pending approval or activation");
+		break;
+	case BW_CHK_NETWORK:
+		snprintf(what, sizeof(what), "login not permitted from this client address");
+		break;
+	case BW_CHK_ENVELOPE_DOMAIN:
+		snprintf(what, sizeof(what),
+			 "envelope sender domain not authorized for sender identity \"%s\"", idn);
+		break;
+	case BW_CHK_FROM_DOMAIN:
+		snprintf(what, sizeof(what), "From domain not authorized for sender identity \"%s\"",
+			 idn);
+		break;
+	case BW_CHK_RFC5322:
+		snprintf(what, sizeof(what),
+			 "message needs exactly one From with one valid address, a Date and a "
+			 "Message-ID");
+		break;
+	case BW_CHK_LIST_UNSUBSCRIBE:
+		snprintf(what, sizeof(what),
+			 "marketing mail needs RFC 8058 one-click List-Unsubscribe (https URI and "
+			 "List-Unsubscribe-Post)");
+		break;
+	case BW_CHK_RECIPIENTS:
+		snprintf(what, sizeof(what), "too many recipients for one message, send the rest "
+					     "in another transaction");
+		break;
+	case BW_CHK_STATE_ERROR:
+		snprintf(what, sizeof(what), "sender state unavailable, try again later");
+		break;
+	case BW_CHK_DNS_ERROR:
+		snprintf(what, sizeof(what), "DNS lookup failed, try again later");
+		break;
+	default:
+		snprintf(what, sizeof(what), "%s", a == BW_ACT_TEMPFAIL
+							 ? "temporary failure, try again later"
+							 : "message refused by sender policy");
+		break;
+	}
+	snprintf(text, len, "[%s] %s (ref %s)", ci->id, what, ref);
+}

@@ -1,0 +1,110 @@
+/*
+ * policy.h - the decision for one message: attribution at MAIL FROM,
+ * recipient limit at RCPT, header checks at end of headers, and the
+ * verdict that results. Pure code: facts in, verdict out; no libmilter,
+ * no sockets, no files. Time and the suspension overlay come in through
+ * struct policy_env so tests pin or replace them.
+ *
+ * A struct verdict lives in the message context; it is reset per message
+ * with policy_begin() and owns no heap memory except hdrs.from (freed by
+ * policy_end()).
+ */
+#ifndef BW_POLICY_H
+#define BW_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "policy/addr.h"
+#include "policy/check.h"
+#include "policy/cidr.h"
+#include "policy/domain.h"
+#include "policy/registry.h"
+
+#define VERDICT_MAX_CHECKS 24
+#define VERDICT_DETAIL_MAX 160
+#define POLICY_LOGIN_MAX 256
+#define POLICY_PATH_MAX 512      /* envelope address kept for the event */
+#define POLICY_MSGID_MAX 256
+#define POLICY_LU_MAX 2048       /* List-Unsubscribe value kept */
+#define POLICY_LUP_MAX 128
+
+/* Facts the MTA vouches for, gathered at MAIL FROM. */
+struct mail_facts {
+	const char *login;       /* {auth_authen}, "" when none */
+	const char *client_ip;   /* text form, "" when unknown */
+	bool have_addr;
+	struct cidr_addr addr;
+	const char *mail_from;   /* MAIL FROM argv[0] as received, e.g. "<a@b>" */
+	bool non_smtp;           /* local submission (Postfix non_smtpd_milters) */
+	long long now;
+};
+
+/* The runtime overlay from the state store; NULL callbacks mean "none". */
+struct policy_env {
+	/* 1 suspended, 0 not, -1 store error; reason copied into buf. */
+	int (*suspended)(void *ctx, const char *id, char *reason, size_t len);
+	void *ctx;
+};
+
+/* Header facts collected while headers stream by (bounded copies). */
+struct hdr_facts {
+	unsigned from_count, date_count, msgid_count, lu_count, lup_count;
+	char *from;              /* first From value, malloc'ed, <= ADDR_FIELD_MAX */
+	size_t from_len;
+	bool from_oversized;
+	char msgid[POLICY_MSGID_MAX];
+	char lu[POLICY_LU_MAX];
+	bool lu_oversized;
+	char lup[POLICY_LUP_MAX];
+	char from_address[ADDR_LOCAL_MAX + 1 + DOMAIN_MAX + 1]; /* parsed, for the event */
+};
+
+struct verdict_check {
+	enum bw_check id;
+	bool failed;
+	enum bw_action action; /* configured action when failed */
+	char detail[VERDICT_DETAIL_MAX];
+};
+
+struct verdict {
+	struct verdict_check checks[VERDICT_MAX_CHECKS];
+	size_t n_checks;
+	enum bw_action would;    /* what enforce mode does */
+	enum bw_check decider;   /* check that set `would` (valid when would != accept) */
+	bool monitor;            /* global or identity monitor mode */
+	const struct bw_identity *identity;
+	enum bw_life life;
+	bool suspended;
+	char login[POLICY_LOGIN_MAX];
+	char mail_from[POLICY_PATH_MAX];
+	char mail_domain[DOMAIN_MAX + 1];
+	unsigned rcpt_accepted, rcpt_refused;
+	bool non_smtp;
+	struct hdr_facts hdrs;
+};
+
+void policy_begin(struct verdict *v);
+void policy_end(struct verdict *v);
+
+/* Attribution and envelope checks. Returns the action to apply now
+ * (ACCEPT when nothing is to be done before end of message). */
+enum bw_action policy_mail(const struct registry *r, const struct policy_env *env,
+			   const struct mail_facts *f, struct verdict *v);
+/* One RCPT TO: returns REJECT/TEMPFAIL to refuse this recipient alone. */
+enum bw_action policy_rcpt(const struct registry *r, struct verdict *v);
+/* Feed one header; returns -1 on allocation failure (message fails). */
+int policy_header(struct verdict *v, const char *name, const char *value);
+/* Header checks at end of headers. Returns the action to apply now. */
+enum bw_action policy_eoh(const struct registry *r, struct verdict *v);
+/* Record a runtime failure (state, internal) for the message. */
+void policy_fail(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail);
+
+/* The action the milter applies (accept in monitor mode). */
+enum bw_action policy_effective(const struct verdict *v);
+/* SMTP reply for check c under action a, for smfi_setreply: rcode, xcode
+ * and text ("[check] ... (ref ID)"). Text carries no client-supplied data. */
+void policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const char *ref,
+		  const char **rcode, const char **xcode, char *text, size_t len);
+
+#endif

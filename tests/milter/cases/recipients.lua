@@ -1,0 +1,18 @@
+dofile(libdir .. "/lib.lua")
+T.run("recipients past max_recipients get 452, the message goes on", function()
+	local conn = T.connect("10.20.0.5")
+	T.check(T.mail(conn, "svc-news", "<n@news.example.com>") == SMFIR_CONTINUE, "mail")
+	for i = 1, 3 do
+		T.check(T.rcpt(conn, "<r" .. i .. "@example.net>") == SMFIR_CONTINUE, "rcpt " .. i)
+	end
+	T.check(T.rcpt(conn, "<r4@example.net>") == SMFIR_REPLYCODE, "4th refused")
+	T.check(T.rcpt(conn, "<r5@example.net>") == SMFIR_REPLYCODE, "5th refused")
+	T.headers(conn, T.good_headers())
+	T.body_eom(conn)
+	mt.disconnect(conn)
+	local ev = T.last_decision()
+	T.has(ev, "event.action", "accept")
+	T.has_num(ev, "bulkwarden.envelope.rcpt_count", 3)
+	T.has_num(ev, "bulkwarden.envelope.rcpt_refused", 2)
+	T.failed(ev, "recipients")
+end)

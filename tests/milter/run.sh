@@ -1,0 +1,90 @@
+#!/bin/bash
+# Protocol tests: the real bulkwarden binary driven by miltertest (Lua cases
+# in cases/), plus reload and shutdown behaviour. Prints PASS/FAIL lines and
+# "milter: N passed, N failed"; exits 1 on any failure.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+BULKWARDEN=${BULKWARDEN:-$here/../../bulkwarden}
+MILTERTEST=${MILTERTEST:-miltertest}
+command -v "$MILTERTEST" >/dev/null || { echo "miltertest not found"; exit 1; }
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-milter.XXXXXX")
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+ko() { echo "FAIL: $1"; fail=$((fail + 1)); }
+
+sed "s|@DIR@|$dir|g" "$here/registry.conf.in" >"$dir/bulkwarden.conf"
+cp -r "$here/identities.d" "$dir/"
+
+start() {
+	"$BULKWARDEN" -f -c "$dir/bulkwarden.conf" 2>>"$dir/milter.err" &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$dir/bw.sock" ] && return 0; sleep 0.05; done
+	echo "milter did not start:"; cat "$dir/milter.err"; return 1
+}
+start || exit 1
+
+# -n checks the config and exits 0; a broken one exits 1 naming file:line
+if "$BULKWARDEN" -n -c "$dir/bulkwarden.conf" >/dev/null 2>&1; then ok "-n accepts the test registry"; else ko "-n accepts the test registry"; fi
+printf 'policy = { mode = "enforce"; bogus = 1; };\n' >"$dir/bad.conf"
+out=$("$BULKWARDEN" -n -c "$dir/bad.conf" 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "bad.conf:1" && echo "$out" | grep -q "bogus"; then ok "-n refuses an unknown key with file:line"; else ko "-n refuses an unknown key with file:line (rc=$rc: $out)"; fi
+
+for t in "$here"/cases/*.lua; do
+	out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$t" 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^(PASS|FAIL):'
+	n_pass=$(echo "$out" | grep -c '^PASS:')
+	n_fail=$(echo "$out" | grep -c '^FAIL:')
+	pass=$((pass + n_pass)); fail=$((fail + n_fail))
+	if [ $rc -ne 0 ] && [ "$n_fail" -eq 0 ]; then ko "$(basename "$t"): miltertest exited $rc: $out"; fi
+done
+
+# every line of the event log is valid JSON with one object
+if /usr/bin/python3 -c '
+import json,sys
+for n,l in enumerate(open(sys.argv[1]),1):
+    o=json.loads(l)
+    assert isinstance(o,dict),n
+' "$dir/events.jsonl"; then ok "every event line parses as one JSON object"; else ko "event lines parse"; fi
+
+# reload: a broken config is refused, the old registry keeps serving
+cp "$dir/bulkwarden.conf" "$dir/good.conf"
+printf 'bogus_top = 1;\n' >>"$dir/bulkwarden.conf"
+kill -HUP "$pid"
+for _ in $(seq 50); do grep -q '"config-rejected"' "$dir/events.jsonl" && break; sleep 0.1; done
+if grep '"config-rejected"' "$dir/events.jsonl" | grep -q 'bogus_top'; then ok "bad reload refused with an audit event naming the key"; else ko "bad reload refused with an audit event"; fi
+out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$here/cases/accept.lua" 2>&1)
+if echo "$out" | grep -q '^PASS'; then ok "old registry still serves after a refused reload"; else ko "old registry still serves: $out"; fi
+
+# reload: a good config that retires nothing but adds a login takes effect
+cp "$dir/good.conf" "$dir/bulkwarden.conf"
+sed -i 's/logins = \["svc-old"\]/logins = ["svc-old", "svc-new-login"]/' "$dir/bulkwarden.conf"
+kill -HUP "$pid"
+for _ in $(seq 50); do [ "$(grep -c '"config-reload"' "$dir/events.jsonl")" -ge 2 ] && break; sleep 0.1; done
+if [ "$(grep -c '"config-reload"' "$dir/events.jsonl")" -ge 2 ]; then ok "good reload logged as config-reload"; else ko "good reload logged"; fi
+cat >"$dir/newlogin.lua" <<LUA
+dofile(libdir .. "/lib.lua")
+T.run("login added by reload is attributed", function()
+	local conn = T.connect("192.0.2.1")
+	T.check(T.mail(conn, "svc-new-login", "<a@old.example.com>") == SMFIR_REPLYCODE, "refused (retired)")
+	mt.disconnect(conn)
+	T.has(T.last_decision(), "bulkwarden.identity.id", "old")
+end)
+LUA
+out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$dir/newlogin.lua" 2>&1)
+if echo "$out" | grep -q '^PASS'; then ok "reloaded registry in effect without restart"; else ko "reloaded registry in effect: $out"; fi
+
+# SIGTERM: exits cleanly, removes its pidfile
+if [ -f "$dir/bw.pid" ] && [ "$(cat "$dir/bw.pid")" = "$pid" ]; then ok "pidfile written"; else ko "pidfile written"; fi
+kill -TERM "$pid"
+rc=
+for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if ! kill -0 "$pid" 2>/dev/null; then wait "$pid"; rc=$?; fi
+pid=
+if [ "$rc" = 0 ] && [ ! -e "$dir/bw.pid" ]; then ok "SIGTERM: clean exit and pidfile removed"; else ko "SIGTERM: clean exit (rc=$rc)"; cat "$dir/milter.err"; fi
+
+echo "milter: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,470 @@
+/*
+ * test_policy.c - the decision for every check, table-driven, with a pinned
+ * clock and a fake suspension overlay (the state store's test seam).
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "policy/policy.h"
+#include "tests/unit/fixture.h"
+
+static struct registry *reg;
+static long long now_2026_06; /* pinned clock */
+
+/* The fake overlay: "newsletter" suspended when suspend_news is set; the
+ * store "fails" when store_down is set. */
+static int suspend_news, store_down;
+
+static int
+fake_suspended(void *ctx, const char *id, char *reason, size_t len)
+{
+	if (store_down)
+		return -1;
+	if (suspend_news && strcmp(id, "newsletter") == 0) {
+		bw_strlcpy(reason, "phishing campaign SEC-99", len);
+		return 1;
+	}
+	return 0;
+}
+
+/* Detail text of check id in v ("" if not run). */
+static const char *
+check_detail(const struct verdict *v, const char *id)
+{
+	for (size_t i = 0; i < v->n_checks; i++)
+		if (strcmp(check_info(v->checks[i].id)->id, id) == 0)
+			return v->checks[i].detail;
+	return "";
+}
+
+static const struct policy_env env = {fake_suspended, NULL};
+
+/* Whether check id failed in v, -1 if it was not run. */
+static int
+check_failed(const struct verdict *v, const char *id)
+{
+	for (size_t i = 0; i < v->n_checks; i++)
+		if (strcmp(check_info(v->checks[i].id)->id, id) == 0)
+			return v->checks[i].failed;
+	return -1;
+}
+
+struct mail_row {
+	const char *name;
+	const char *login, *ip, *mail_from;
+	int suspended, down;
+	const char *want_identity; /* NULL: unregistered */
+	enum bw_action want_now;   /* action applied at MAIL FROM */
+	const char *want_decider;  /* NULL: nothing failed */
+	const char *want_state;    /* lifecycle name or NULL */
+};
+
+static const struct mail_row mail_rows[] = {
+	{"login ok", "svc-news", "10.20.0.5", "<a@news.example.com>", 0, 0, "newsletter",
+	 BW_ACT_ACCEPT, NULL, "active"},
+	{"login ok v6", "svc-news", "2001:db8:20::9", "<a@news.example.com>", 0, 0, "newsletter",
+	 BW_ACT_ACCEPT, NULL, "active"},
+	{"login wildcard domain", "svc-news", "10.20.0.5", "<b@x.bounce.example.com>", 0, 0,
+	 "newsletter", BW_ACT_ACCEPT, NULL, "active"},
+	{"wildcard does not match apex", "svc-news", "10.20.0.5", "<b@bounce.example.com>", 0, 0,
+	 "newsletter", BW_ACT_REJECT, "envelope-domain", "active"},
+	{"domain case-insensitive", "svc-news", "10.20.0.5", "<A@NEWS.Example.COM>", 0, 0,
+	 "newsletter", BW_ACT_ACCEPT, NULL, "active"},
+	{"unknown login", "svc-nobody", "10.20.0.5", "<a@news.example.com>", 0, 0, NULL,
+	 BW_ACT_REJECT, "unregistered", NULL},
+	{"login from outside networks", "svc-news", "192.0.2.7", "<a@news.example.com>", 0, 0,
+	 "newsletter", BW_ACT_REJECT, "network", "active"},
+	{"login without address", "svc-news", "", "<a@news.example.com>", 0, 0, "newsletter",
+	 BW_ACT_REJECT, "network", "active"},
+	{"login for another domain", "svc-news", "10.20.0.5", "<a@receipts.example.com>", 0, 0,
+	 "newsletter", BW_ACT_REJECT, "envelope-domain", "active"},
+	{"null sender", "svc-news", "10.20.0.5", "<>", 0, 0, "newsletter", BW_ACT_REJECT,
+	 "envelope-domain", "active"},
+	{"garbage sender", "svc-news", "10.20.0.5", "<a@@b>", 0, 0, "newsletter", BW_ACT_REJECT,
+	 "envelope-domain", "active"},
+	{"suspended", "svc-news", "10.20.0.5", "<a@news.example.com>", 1, 0, "newsletter",
+	 BW_ACT_REJECT, "suspended", "active"},
+	{"state store down", "svc-news", "10.20.0.5", "<a@news.example.com>", 0, 1, "newsletter",
+	 BW_ACT_TEMPFAIL, "state-error", "active"},
+	{"retired", "svc-old", "192.0.2.1", "<a@old.example.com>", 0, 0, "old", BW_ACT_REJECT,
+	 "not-active", "retired"},
+	{"pending: missing owner", "svc-unowned", "192.0.2.1", "<a@alerts.example.com>", 0, 0,
+	 "unowned", BW_ACT_REJECT, "not-active", "pending"},
+	{"pending: before activation", "svc-future", "192.0.2.1", "<a@future.example.com>", 0, 0,
+	 "future", BW_ACT_REJECT, "not-active", "pending"},
+	{"network attribution", "", "10.30.0.9", "<r@receipts.example.com>", 0, 0, "receipts",
+	 BW_ACT_ACCEPT, NULL, "active"},
+	{"network attribution picks by domain", "", "10.30.0.9", "<r@billing.example.com>", 0, 0,
+	 "billing", BW_ACT_ACCEPT, NULL, "active"},
+	{"wider network only", "", "10.30.9.9", "<r@billing.example.com>", 0, 0, "billing",
+	 BW_ACT_ACCEPT, NULL, "active"},
+	{"network but unknown domain", "", "10.30.0.9", "<r@evil.example>", 0, 0, NULL,
+	 BW_ACT_REJECT, "unregistered", NULL},
+	{"no login, no network", "", "192.0.2.1", "<r@receipts.example.com>", 0, 0, NULL,
+	 BW_ACT_REJECT, "unregistered", NULL},
+	{"no login, no address", "", "", "<r@receipts.example.com>", 0, 0, NULL, BW_ACT_REJECT,
+	 "unregistered", NULL},
+	{"network attribution null sender", "", "10.30.0.9", "<>", 0, 0, NULL, BW_ACT_REJECT,
+	 "unregistered", NULL},
+	{"monitor identity: would reject", "svc-trial", "192.0.2.1", "<a@evil.example>", 0, 0,
+	 "trial", BW_ACT_ACCEPT, "envelope-domain", "active"},
+	{"login with hostile bytes", "svc-news\r\nX: y", "10.20.0.5", "<a@news.example.com>", 0, 0,
+	 NULL, BW_ACT_REJECT, "unregistered", NULL},
+};
+
+static void
+test_mail(void **unused)
+{
+	for (size_t i = 0; i < sizeof(mail_rows) / sizeof(mail_rows[0]); i++) {
+		const struct mail_row *t = &mail_rows[i];
+		struct verdict v;
+		struct mail_facts f = {.login = t->login, .client_ip = t->ip,
+				       .mail_from = t->mail_from, .now = now_2026_06};
+		f.have_addr = t->ip[0] && cidr_parse_addr(t->ip, &f.addr);
+		suspend_news = t->suspended;
+		store_down = t->down;
+		policy_begin(&v);
+		enum bw_action a = policy_mail(reg, &env, &f, &v);
+		print_message("row: %s\n", t->name);
+		if (t->want_identity == NULL)
+			assert_null(v.identity);
+		else {
+			assert_non_null(v.identity);
+			assert_string_equal(v.identity->id, t->want_identity);
+			assert_string_equal(registry_life_name(v.life), t->want_state);
+		}
+		assert_int_equal(a, t->want_now);
+		if (t->want_decider == NULL)
+			assert_int_equal(v.decider, BW_CHK__COUNT);
+		else
+			assert_string_equal(check_info(v.decider)->id, t->want_decider);
+		policy_end(&v);
+	}
+	suspend_news = store_down = 0;
+}
+
+static void
+test_monitor_keeps_would(void **unused)
+{
+	struct verdict v;
+	struct mail_facts f = {.login = "svc-trial", .client_ip = "", .mail_from = "<a@evil.example>",
+			       .now = now_2026_06};
+	policy_begin(&v);
+	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_ACCEPT);
+	assert_true(v.monitor);
+	assert_int_equal(v.would, BW_ACT_REJECT);
+	assert_int_equal(policy_effective(&v), BW_ACT_ACCEPT);
+	policy_end(&v);
+}
+
+static void
+test_global_monitor(void **unused)
+{
+	static char text[8192];
+	/* same registry, global monitor mode */
+	const char *p = strstr(fixture_conf, "mode = \"enforce\"");
+	assert_non_null(p);
+	size_t pre = (size_t)(p - fixture_conf);
+	snprintf(text, sizeof(text), "%.*smode = \"monitor\"%s", (int)pre, fixture_conf,
+		 p + strlen("mode = \"enforce\""));
+	struct registry *r = fixture_load(text);
+	assert_non_null(r);
+	struct verdict v;
+	struct mail_facts f = {.login = "svc-nobody", .client_ip = "", .mail_from = "<a@b.example>",
+			       .now = now_2026_06};
+	policy_begin(&v);
+	assert_int_equal(policy_mail(r, &env, &f, &v), BW_ACT_ACCEPT);
+	assert_int_equal(v.would, BW_ACT_REJECT);
+	assert_string_equal(check_info(v.decider)->id, "unregistered");
+	policy_end(&v);
+	registry_release(r);
+}
+
+/* Attribute as newsletter (or another login) and feed headers. */
+static enum bw_action
+run_headers(const char *login, const char *mail_from, const char *const *hdrs, struct verdict *v)
+{
+	struct mail_facts f = {.login = login, .client_ip = "10.20.0.5", .mail_from = mail_from,
+			       .now = now_2026_06};
+	f.have_addr = cidr_parse_addr("10.20.0.5", &f.addr);
+	policy_begin(v);
+	policy_mail(reg, &env, &f, v);
+	for (size_t i = 0; hdrs[i] != NULL; i += 2)
+		assert_int_equal(policy_header(v, hdrs[i], hdrs[i + 1]), 0);
+	return policy_eoh(reg, v);
+}
+
+#define BASE "Date", "Mon, 1 Jun 2026 10:00:00 +0000", "Message-ID", "<1@news.example.com>"
+#define UNSUB "List-Unsubscribe", "<https://news.example.com/u/1>, <mailto:u@news.example.com>", \
+	"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"
+
+struct hdr_row {
+	const char *name;
+	const char *login;
+	const char *hdrs[16];
+	enum bw_action want_now;   /* applied at end of headers */
+	enum bw_action want_would; /* final severity */
+	const char *want_decider;
+};
+
+static const struct hdr_row hdr_rows[] = {
+	{"clean marketing", "svc-news", {"From", "News <n@news.example.com>", BASE, UNSUB}, BW_ACT_ACCEPT,
+	 BW_ACT_ACCEPT, NULL},
+	{"two From fields", "svc-news",
+	 {"From", "n@news.example.com", "From", "x@evil.example", BASE, UNSUB}, BW_ACT_REJECT,
+	 BW_ACT_REJECT, "rfc5322"},
+	{"no From", "svc-news", {BASE, UNSUB}, BW_ACT_REJECT, BW_ACT_REJECT, "rfc5322"},
+	{"From with two addresses", "svc-news",
+	 {"From", "n@news.example.com, x@evil.example", BASE, UNSUB}, BW_ACT_REJECT, BW_ACT_REJECT,
+	 "rfc5322"},
+	{"From hiding an address", "svc-news",
+	 {"From", "\"ceo@bank.example\" <n@news.example.com>", BASE, UNSUB}, BW_ACT_REJECT,
+	 BW_ACT_REJECT, "rfc5322"},
+	{"unparseable From", "svc-news", {"From", "<<n@news.example.com", BASE, UNSUB},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "rfc5322"},
+	{"no Date", "svc-news",
+	 {"From", "n@news.example.com", "Message-ID", "<1@x>", UNSUB}, BW_ACT_REJECT,
+	 BW_ACT_REJECT, "rfc5322"},
+	{"no Message-ID", "svc-news", {"From", "n@news.example.com", "Date", "x", UNSUB},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "rfc5322"},
+	{"foreign From domain quarantined", "svc-news", {"From", "n@evil.example", BASE, UNSUB},
+	 BW_ACT_ACCEPT, BW_ACT_QUARANTINE, "from-domain"},
+	{"foreign From, identity tightened to reject", "svc-strict",
+	 {"From", "n@evil.example", BASE}, BW_ACT_REJECT, BW_ACT_REJECT, "from-domain"},
+	{"from_domains default to envelope_domains", "svc-strict",
+	 {"From", "s@strict.example.com", BASE}, BW_ACT_ACCEPT, BW_ACT_ACCEPT, NULL},
+	{"From domain compared case-insensitively", "svc-news",
+	 {"From", "n@NEWS.Example.com", BASE, UNSUB}, BW_ACT_ACCEPT, BW_ACT_ACCEPT, NULL},
+	{"trailing dot is not RFC 5322 syntax", "svc-news",
+	 {"From", "n@news.example.com.", BASE, UNSUB}, BW_ACT_REJECT, BW_ACT_REJECT, "rfc5322"},
+	{"IDN From domain matches its A-label", "svc-idn",
+	 {"From", "n@b\xc3\xbc" "cher.example", BASE}, BW_ACT_ACCEPT, BW_ACT_ACCEPT, NULL},
+	{"marketing without List-Unsubscribe", "svc-news",
+	 {"From", "n@news.example.com", BASE}, BW_ACT_REJECT, BW_ACT_REJECT, "list-unsubscribe"},
+	{"marketing mailto only", "svc-news",
+	 {"From", "n@news.example.com", BASE, "List-Unsubscribe", "<mailto:u@news.example.com>",
+	  "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "list-unsubscribe"},
+	{"marketing http (not https)", "svc-news",
+	 {"From", "n@news.example.com", BASE, "List-Unsubscribe", "<http://news.example.com/u>",
+	  "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "list-unsubscribe"},
+	{"marketing without Post", "svc-news",
+	 {"From", "n@news.example.com", BASE, "List-Unsubscribe", "<https://news.example.com/u>"},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "list-unsubscribe"},
+	{"marketing wrong Post value", "svc-news",
+	 {"From", "n@news.example.com", BASE, "List-Unsubscribe", "<https://news.example.com/u>",
+	  "List-Unsubscribe-Post", "List-Unsubscribe=Yes"},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "list-unsubscribe"},
+	{"marketing two List-Unsubscribe", "svc-news",
+	 {"From", "n@news.example.com", BASE, UNSUB, "List-Unsubscribe", "<https://evil.example/>"},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "list-unsubscribe"},
+	{"List-Unsubscribe past its bound fails, is not cut into a pass", "svc-news",
+	 {"From", "n@news.example.com", BASE, "List-Unsubscribe",
+	  "<mailto:u@news.example.com>, <https://news.example.com/"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>",
+	  "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"},
+	 BW_ACT_REJECT, BW_ACT_REJECT, "list-unsubscribe"},
+	{"transactional needs no List-Unsubscribe", "svc-strict",
+	 {"From", "s@strict.example.com", BASE}, BW_ACT_ACCEPT, BW_ACT_ACCEPT, NULL},
+	{"header names are case-insensitive", "svc-news",
+	 {"FROM", "n@news.example.com", "date", "x", "message-id", "<1@x>", "list-unsubscribe",
+	  "<https://news.example.com/u>", "LIST-UNSUBSCRIBE-POST", " List-Unsubscribe=One-Click "},
+	 BW_ACT_ACCEPT, BW_ACT_ACCEPT, NULL},
+};
+
+static void
+test_headers(void **unused)
+{
+	for (size_t i = 0; i < sizeof(hdr_rows) / sizeof(hdr_rows[0]); i++) {
+		const struct hdr_row *t = &hdr_rows[i];
+		struct verdict v;
+		const char *mf = strcmp(t->login, "svc-strict") == 0 ? "<s@strict.example.com>"
+				 : strcmp(t->login, "svc-idn") == 0  ? "<n@xn--bcher-kva.example>"
+								      : "<n@news.example.com>";
+		print_message("row: %s\n", t->name);
+		enum bw_action a = run_headers(t->login, mf, t->hdrs, &v);
+		assert_int_equal(a, t->want_now);
+		assert_int_equal(v.would, t->want_would);
+		if (t->want_decider)
+			assert_string_equal(check_info(v.decider)->id, t->want_decider);
+		else
+			assert_int_equal(check_failed(&v, "rfc5322"), 0);
+		policy_end(&v);
+	}
+}
+
+static void
+test_from_oversized(void **unused)
+{
+	static char big[ADDR_FIELD_MAX + 100];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	const char *hdrs[] = {"From", big, BASE, UNSUB, NULL};
+	struct verdict v;
+	assert_int_equal(run_headers("svc-news", "<n@news.example.com>", hdrs, &v), BW_ACT_REJECT);
+	assert_string_equal(check_info(v.decider)->id, "rfc5322");
+	assert_non_null(strstr(check_detail(&v, "rfc5322"), "longer"));
+	policy_end(&v);
+}
+
+static void
+test_recipients(void **unused)
+{
+	struct verdict v;
+	struct mail_facts f = {.login = "svc-news", .client_ip = "10.20.0.5",
+			       .mail_from = "<n@news.example.com>", .now = now_2026_06};
+	f.have_addr = cidr_parse_addr("10.20.0.5", &f.addr);
+	policy_begin(&v);
+	policy_mail(reg, &env, &f, &v);
+	/* limit 3: the 4th and 5th are refused, the message is not */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(policy_rcpt(reg, &v), BW_ACT_ACCEPT);
+	assert_int_equal(policy_rcpt(reg, &v), BW_ACT_REJECT);
+	assert_int_equal(policy_rcpt(reg, &v), BW_ACT_REJECT);
+	assert_int_equal(v.rcpt_accepted, 3);
+	assert_int_equal(v.rcpt_refused, 2);
+	assert_int_equal(v.would, BW_ACT_ACCEPT);
+	assert_int_equal(check_failed(&v, "recipients"), 1);
+	const char *rc, *xc;
+	char text[256];
+	policy_reply(&v, BW_CHK_RECIPIENTS, BW_ACT_REJECT, "abc", &rc, &xc, text, sizeof(text));
+	assert_string_equal(rc, "452");
+	assert_string_equal(xc, "4.5.3");
+	assert_non_null(strstr(text, "[recipients]"));
+	policy_end(&v);
+
+	/* identity limit tighter than baseline */
+	f.login = "svc-strict";
+	f.mail_from = "<s@strict.example.com>";
+	policy_begin(&v);
+	policy_mail(reg, &env, &f, &v);
+	assert_int_equal(policy_rcpt(reg, &v), BW_ACT_ACCEPT);
+	assert_int_equal(policy_rcpt(reg, &v), BW_ACT_REJECT);
+	policy_end(&v);
+
+	/* local submission: never refuse a recipient, act on the message */
+	f.login = "svc-news";
+	f.mail_from = "<n@news.example.com>";
+	f.non_smtp = true;
+	policy_begin(&v);
+	policy_mail(reg, &env, &f, &v);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(policy_rcpt(reg, &v), BW_ACT_ACCEPT);
+	assert_int_equal(v.would, BW_ACT_REJECT);
+	policy_end(&v);
+}
+
+struct reply_row {
+	const char *login, *mail_from;
+	const char *rcode, *xcode, *tag;
+	const char *must_not_contain;
+};
+
+static const struct reply_row reply_rows[] = {
+	{"svc-nobody", "<a@news.example.com>", "550", "5.7.1", "[unregistered]", "svc-nobody"},
+	{"svc-old", "<a@old.example.com>", "550", "5.7.1", "[not-active]", NULL},
+	{"svc-news", "<a@evil.example>", "553", "5.7.1", "[envelope-domain]", "evil"},
+};
+
+static void
+test_replies(void **unused)
+{
+	for (size_t i = 0; i < sizeof(reply_rows) / sizeof(reply_rows[0]); i++) {
+		const struct reply_row *t = &reply_rows[i];
+		struct verdict v;
+		struct mail_facts f = {.login = t->login, .client_ip = "10.20.0.5",
+				       .mail_from = t->mail_from, .now = now_2026_06};
+		f.have_addr = cidr_parse_addr("10.20.0.5", &f.addr);
+		policy_begin(&v);
+		enum bw_action a = policy_mail(reg, &env, &f, &v);
+		const char *rc, *xc;
+		char text[256];
+		policy_reply(&v, v.decider, a, "0123abcd", &rc, &xc, text, sizeof(text));
+		assert_string_equal(rc, t->rcode);
+		assert_string_equal(xc, t->xcode);
+		assert_non_null(strstr(text, t->tag));
+		assert_non_null(strstr(text, "(ref 0123abcd)"));
+		if (t->must_not_contain)
+			assert_null(strstr(text, t->must_not_contain));
+		policy_end(&v);
+	}
+}
+
+static void
+test_tempfail_reply(void **unused)
+{
+	struct verdict v;
+	policy_begin(&v);
+	const char *rc, *xc;
+	char text[256];
+	policy_reply(&v, BW_CHK_STATE_ERROR, BW_ACT_TEMPFAIL, "r", &rc, &xc, text, sizeof(text));
+	assert_string_equal(rc, "451");
+	assert_string_equal(xc, "4.3.0");
+	policy_reply(&v, BW_CHK_DNS_ERROR, BW_ACT_TEMPFAIL, "r", &rc, &xc, text, sizeof(text));
+	assert_string_equal(xc, "4.4.3");
+	policy_reply(&v, BW_CHK_RFC5322, BW_ACT_REJECT, "r", &rc, &xc, text, sizeof(text));
+	assert_string_equal(rc, "550");
+	assert_string_equal(xc, "5.6.0");
+	policy_end(&v);
+}
+
+static int
+setup(void **unused)
+{
+	assert_true(bw_parse_date("2026-06-01", &now_2026_06));
+	reg = fixture_load(fixture_conf);
+	return reg == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **unused)
+{
+	registry_release(reg);
+	fixture_cleanup();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mail),
+		cmocka_unit_test(test_monitor_keeps_would),
+		cmocka_unit_test(test_global_monitor),
+		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_from_oversized),
+		cmocka_unit_test(test_recipients),
+		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_tempfail_reply),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,282 @@
+/*
+ * test_registry.c - addresses and prefixes, domain normalization and
+ * matching, registry indexes (login, id, network), lifecycle, and a large
+ * registry's lookups.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/arena.h"
+#include "lib/util.h"
+#include "policy/cidr.h"
+#include "policy/domain.h"
+#include "policy/registry.h"
+#include "tests/unit/fixture.h"
+
+struct cidr_row {
+	const char *net, *addr;
+	bool parses, contains;
+};
+
+static const struct cidr_row cidr_rows[] = {
+	{"10.20.0.0/24", "10.20.0.5", true, true},
+	{"10.20.0.0/24", "10.20.1.5", true, false},
+	{"10.20.0.7/24", "10.20.0.200", true, true}, /* host bits masked */
+	{"10.20.0.5", "10.20.0.5", true, true},
+	{"10.20.0.5", "10.20.0.6", true, false},
+	{"0.0.0.0/0", "192.0.2.1", true, true},
+	{"0.0.0.0/0", "2001:db8::1", true, false}, /* v4 /0 is not all of v6 */
+	{"2001:db8::/32", "2001:db8:ffff::1", true, true},
+	{"2001:db8::/32", "2001:db9::1", true, false},
+	{"2001:db8::/32", "IPv6:2001:db8::1", true, true}, /* Postfix/Sendmail form */
+	{"::ffff:10.0.0.0/104", "10.1.2.3", true, true},
+	{"10.0.0.0/33", "10.0.0.1", false, false},
+	{"10.0.0.0/-1", "10.0.0.1", false, false},
+	{"10.0.0.0/", "10.0.0.1", false, false},
+	{"10.0.0.256/8", "10.0.0.1", false, false},
+	{"not-an-address", "10.0.0.1", false, false},
+	{"2001:db8::/129", "2001:db8::1", false, false},
+	{"10.0.0.0/8x", "10.0.0.1", false, false},
+};
+
+static void
+test_cidr(void **unused)
+{
+	for (size_t i = 0; i < sizeof(cidr_rows) / sizeof(cidr_rows[0]); i++) {
+		const struct cidr_row *t = &cidr_rows[i];
+		struct cidr n;
+		struct cidr_addr a;
+		print_message("row: %s %s\n", t->net, t->addr);
+		assert_int_equal(cidr_parse(t->net, &n), t->parses);
+		if (!t->parses)
+			continue;
+		assert_true(cidr_parse_addr(t->addr, &a));
+		assert_int_equal(cidr_contains(&n, &a), t->contains);
+	}
+	struct cidr_addr a;
+	assert_false(cidr_parse_addr("", &a));
+	assert_false(cidr_parse_addr("10.0.0.1 ", &a));
+	char big[200];
+	memset(big, '1', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_false(cidr_parse_addr(big, &a));
+	char out[64];
+	assert_true(cidr_parse_addr("[2001:DB8::1]", &a));
+	cidr_addr_format(&a, out, sizeof(out));
+	assert_string_equal(out, "2001:db8::1");
+	assert_true(cidr_parse_addr("10.9.8.7", &a));
+	cidr_addr_format(&a, out, sizeof(out));
+	assert_string_equal(out, "10.9.8.7");
+}
+
+struct dom_row {
+	const char *in;
+	const char *out; /* NULL: invalid */
+};
+
+static const struct dom_row dom_rows[] = {
+	{"Example.COM", "example.com"},
+	{"example.com.", "example.com"},
+	{"b\xc3\xbc" "cher.example", "xn--bcher-kva.example"},
+	{"xn--bcher-kva.example", "xn--bcher-kva.example"},
+	{"B\xc3\x9c" "CHER.example", "xn--bcher-kva.example"},
+	{"a_b.example", "a_b.example"},
+	{"[192.0.2.1]", "[192.0.2.1]"},
+	{"", NULL},
+	{".", NULL},
+	{"a..b", NULL},
+	{".a.b", NULL},
+	{"-a.b", NULL},
+	{"a-.b", NULL},
+	{"a b.example", NULL},
+	{"a\"b.example", NULL},
+	{"\xff\xfe.example", NULL},
+	{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", NULL}, /* 64 */
+};
+
+static void
+test_domain(void **unused)
+{
+	char out[DOMAIN_MAX + 1];
+	for (size_t i = 0; i < sizeof(dom_rows) / sizeof(dom_rows[0]); i++) {
+		const struct dom_row *t = &dom_rows[i];
+		print_message("row: %s\n", t->in);
+		bool ok = domain_normalize(t->in, strlen(t->in), out);
+		assert_int_equal(ok, t->out != NULL);
+		if (ok)
+			assert_string_equal(out, t->out);
+	}
+	/* 256 octets is one too many */
+	char longname[300];
+	size_t n = 0;
+	while (n < 256) {
+		memcpy(longname + n, "abcdefg.", 8);
+		n += 8;
+	}
+	longname[256] = '\0';
+	longname[255] = 'x';
+	assert_false(domain_normalize(longname, 256, out));
+	/* embedded NUL */
+	assert_false(domain_normalize("a\0b.example", 11, out));
+
+	assert_true(domain_normalize_pattern("*.Bounce.Example.com", out));
+	assert_string_equal(out, "*.bounce.example.com");
+	assert_false(domain_normalize_pattern("*bounce.example.com", out));
+	assert_false(domain_normalize_pattern("[1.2.3.4]", out));
+	assert_true(domain_match("*.b.example", "a.b.example"));
+	assert_true(domain_match("*.b.example", "x.a.b.example"));
+	assert_false(domain_match("*.b.example", "b.example"));
+	assert_false(domain_match("*.b.example", "ab.example"));
+	assert_true(domain_match("b.example", "b.example"));
+	assert_false(domain_match("b.example", "a.b.example"));
+}
+
+static long long jun2026;
+
+static void
+test_lookups(void **unused)
+{
+	struct registry *r = fixture_load(fixture_conf);
+	assert_non_null(r);
+	assert_string_equal(registry_by_login(r, "svc-news")->id, "newsletter");
+	assert_null(registry_by_login(r, "svc-News"));
+	assert_null(registry_by_login(r, ""));
+	assert_string_equal(registry_by_id(r, "receipts")->id, "receipts");
+	assert_null(registry_by_id(r, "nope"));
+
+	const struct bw_identity *out[8];
+	struct cidr_addr a;
+	assert_true(cidr_parse_addr("10.30.0.9", &a));
+	size_t n = registry_by_network(r, &a, out, 8);
+	assert_int_equal(n, 2); /* receipts /24 and billing /16 */
+	/* most specific first */
+	assert_string_equal(out[0]->id, "receipts");
+	assert_string_equal(out[1]->id, "billing");
+	assert_true(cidr_parse_addr("10.30.200.1", &a));
+	assert_int_equal(registry_by_network(r, &a, out, 8), 1);
+	assert_true(cidr_parse_addr("192.0.2.1", &a));
+	assert_int_equal(registry_by_network(r, &a, out, 8), 0);
+	/* max bounds what is stored, not what is counted */
+	assert_true(cidr_parse_addr("10.30.0.9", &a));
+	assert_int_equal(registry_by_network(r, &a, out, 1), 2);
+	assert_string_equal(out[0]->id, "receipts");
+
+	const char *why;
+	assert_int_equal(registry_lifecycle(registry_by_id(r, "newsletter"), jun2026, &why),
+			 BW_LIFE_ACTIVE);
+	assert_int_equal(registry_lifecycle(registry_by_id(r, "old"), jun2026, &why),
+			 BW_LIFE_RETIRED);
+	assert_int_equal(registry_lifecycle(registry_by_id(r, "unowned"), jun2026, &why),
+			 BW_LIFE_PENDING);
+	assert_non_null(strstr(why, "compliance"));
+	assert_int_equal(registry_lifecycle(registry_by_id(r, "future"), jun2026, &why),
+			 BW_LIFE_PENDING);
+	long long feb2027;
+	assert_true(bw_parse_date("2027-02-01", &feb2027));
+	assert_int_equal(registry_lifecycle(registry_by_id(r, "newsletter"), feb2027, &why),
+			 BW_LIFE_RETIRED);
+	long long jan2026;
+	assert_true(bw_parse_date("2026-01-19", &jan2026));
+	assert_int_equal(registry_lifecycle(registry_by_id(r, "newsletter"), jan2026, &why),
+			 BW_LIFE_PENDING);
+	assert_int_equal(strlen(r->revision), 64);
+	registry_release(r);
+}
+
+/* The current-snapshot pointer: publish swaps, pinned references survive. */
+static void
+test_publish(void **unused)
+{
+	struct registry *a = fixture_load(fixture_conf);
+	assert_non_null(a);
+	registry_publish(a);
+	struct registry *pinned = registry_current();
+	assert_ptr_equal(pinned, a);
+	struct registry *b = fixture_load(fixture_conf);
+	registry_publish(b); /* drops the publisher's reference to a */
+	assert_string_equal(registry_by_login(pinned, "svc-news")->id, "newsletter");
+	registry_release(pinned); /* a freed here (ASan would see a use after free) */
+	struct registry *cur = registry_current();
+	assert_ptr_equal(cur, b);
+	registry_release(cur);
+	registry_publish(NULL);
+	assert_null(registry_current());
+}
+
+/* A large registry: every login and network resolves to its identity. */
+static void
+test_many_identities(void **unused)
+{
+	const int n = 20000;
+	size_t cap = (size_t)n * 400 + 4096;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	size_t off = (size_t)snprintf(text, cap, "log = { target = \"stdout\"; };\nidentities = (\n");
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(text + off, cap - off,
+					"{ id = \"id%d\"; description = \"d\"; class = \"transactional\";"
+					" credentials = { logins = [\"svc%d\"]; networks = [\"10.%d.%d.0/24\"]; };"
+					" envelope_domains = [\"d%d.example\"]; }%s\n",
+					i, i, i / 256, i % 256, i, i + 1 < n ? "," : "");
+	snprintf(text + off, cap - off, ");\n");
+	struct registry *r = fixture_load(text);
+	free(text);
+	assert_non_null(r);
+	assert_int_equal(r->n_ids, (size_t)n);
+	char login[32], ip[32], id[32];
+	for (int i = 0; i < n; i += 97) {
+		snprintf(login, sizeof(login), "svc%d", i);
+		snprintf(id, sizeof(id), "id%d", i);
+		snprintf(ip, sizeof(ip), "10.%d.%d.77", i / 256, i % 256);
+		assert_string_equal(registry_by_login(r, login)->id, id);
+		struct cidr_addr a;
+		const struct bw_identity *out[4];
+		assert_true(cidr_parse_addr(ip, &a));
+		assert_int_equal(registry_by_network(r, &a, out, 4), 1);
+		assert_string_equal(out[0]->id, id);
+	}
+	registry_release(r);
+}
+
+static void
+test_dates(void **unused)
+{
+	long long t;
+	assert_true(bw_parse_date("1970-01-01", &t));
+	assert_int_equal(t, 0);
+	assert_true(bw_parse_date("2026-01-15", &t));
+	assert_int_equal(t, 1768435200LL);
+	assert_true(bw_parse_date("2024-02-29T12:30:00Z", &t));
+	assert_int_equal(t, 1709209800LL);
+	assert_false(bw_parse_date("2025-02-29", &t));
+	assert_false(bw_parse_date("2026-13-01", &t));
+	assert_false(bw_parse_date("2026-1-01", &t));
+	assert_false(bw_parse_date("2026-01-01x", &t));
+	assert_false(bw_parse_date("", &t));
+	assert_false(bw_parse_date("yesterday", &t));
+}
+
+int
+main(void)
+{
+	bw_parse_date("2026-06-01", &jun2026);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_domain),
+		cmocka_unit_test(test_lookups),
+		cmocka_unit_test(test_publish),
+		cmocka_unit_test(test_many_identities),
+		cmocka_unit_test(test_dates),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	fixture_cleanup();
+	return rc;
+}
