@@ -39,7 +39,7 @@
 #include "policy/conf.h"
 #include "policy/event.h"
 #include "policy/registry.h"
-#include "policy/state.h"
+#include "lib/state.h"
 
 #define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
 #define MAX_FD_SCAN 1024

@@ -6,7 +6,7 @@
 
 #include <libmilter/mfapi.h>
 
-#include "policy/state.h"
+#include "lib/state.h"
 
 extern struct smfiDesc mlfi_desc;
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "lib/util.h"
-#include "policy/state.h"
+#include "lib/state.h"
 
 /* The empty overlay: nothing is suspended. */
 static int

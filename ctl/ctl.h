@@ -1,0 +1,37 @@
+/*
+ * ctl.h - bulkwardenctl's shared context and the verbs implemented outside
+ * ctl/main.c. Exit codes: 0 ok, 1 the check/verify found problems or the
+ * operation failed, 2 usage error.
+ */
+#ifndef BW_CTL_H
+#define BW_CTL_H
+
+#include <stdbool.h>
+
+#include "lib/state.h"
+#include "policy/registry.h"
+
+#define CTL_OK 0
+#define CTL_FAIL 1
+#define CTL_USAGE 2
+
+struct ctl {
+	const char *conf_path;
+	bool json;             /* --json */
+	struct registry *reg;  /* loaded by ctl_registry() */
+	struct state *st;      /* opened by ctl_state() */
+};
+
+/* The registry, loaded on first use; prints every config error and exits
+ * CTL_FAIL when it does not load. */
+struct registry *ctl_registry(struct ctl *c);
+/* The state store, opened on first use; exits CTL_FAIL with a clear
+ * message when it cannot be opened. */
+struct state *ctl_state(struct ctl *c);
+
+/* keygen ID [--algorithm rsa|ed25519] [--bits N] [--selector S] (ctl/keygen.c) */
+int ctl_keygen(struct ctl *c, int argc, char **argv);
+/* dns-check [ID] (ctl/dnscheck.c) */
+int ctl_dns_check(struct ctl *c, int argc, char **argv);
+
+#endif
