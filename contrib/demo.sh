@@ -11,7 +11,7 @@
 # The registry is the sample one (conf/bulkwarden.conf, conf/identities.d);
 # socket, state and events go to a temp dir.
 # Nothing touches the system Postfix; everything listens on 127.0.0.1 only.
-# Needs Debian 12 packages: postfix, swaks.
+# Needs Debian 12 packages: postfix, swaks, python3-dnspython.
 # Exit 0 when every step ran (whatever the verdicts), 1 when something did not
 # start or a message did not get the outcome the tour expects.
 
@@ -49,6 +49,7 @@ cleanup() {
         done
         kill -KILL "$MILTER_PID" 2>/dev/null
     fi
+    pf_dns_stop "$T"
     if [ -n "${KEEP:-}" ]; then echo "demo: kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -66,6 +67,18 @@ cp -r "$REPO/conf/identities.d" "$T/identities.d"
 sed -e "s|/run/bulkwarden/|$T/|g" -e "s|/var/lib/bulkwarden/|$T/|g" \
     -e "s|/var/log/bulkwarden/|$T/|g" -e '/^[[:space:]]*user[[:space:]]*=/d' \
     "$SAMPLE" >"$T/bulkwarden.conf"
+# The relay's DNS view: a private DNS server on loopback with the records
+# the sample's senders publish (SPF for the sample egress 203.0.113.7,
+# DMARC), added to the demo copy as its dns group.
+cat >"$T/zone" <<EOF
+news.example.com TXT v=spf1 ip4:203.0.113.7 -all
+_dmarc.news.example.com TXT v=DMARC1; p=reject; rua=mailto:dmarc-reports@example.com
+promo.example.com TXT v=spf1 ip4:203.0.113.7 -all
+_dmarc.promo.example.com TXT v=DMARC1; p=reject
+partner.example.org TXT v=spf1 -all
+EOF
+pf_dns_start "$T" "$T/zone" || die "the demo DNS server did not start"
+printf 'dns = { nameservers = ["127.0.0.1:%s"]; timeout = 3; };\n' "$PF_DNS_PORT" >>"$T/bulkwarden.conf"
 # The tour's senders, as registered in the sample.
 LOGIN_OK=svc-newsletter ADDR_OK=10.20.0.5 DOM_OK=news.example.com
 LOGIN_OLD=svc-promo ADDR_OLD=10.40.0.7 DOM_OLD=promo.example.com

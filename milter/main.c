@@ -33,13 +33,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/bwdkey.h"
+#include "lib/dmarc.h"
 #include "lib/eventlog.h"
 #include "lib/util.h"
 #include "milter/mlfi.h"
 #include "policy/conf.h"
 #include "policy/event.h"
 #include "policy/registry.h"
+#include "lib/overlay.h"
 #include "lib/state.h"
+#include "lib/statesync.h"
 
 #define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
 #define MAX_FD_SCAN 1024
@@ -56,38 +60,23 @@ usage(void)
 	exit(2);
 }
 
-/* Emit a config-reload / config-rejected audit event. */
+static struct statesync *sync_thread;
+
+/* Record a config-reload / config-rejected in the audit log (and events). */
 static void
 audit_config(const char *action, const struct registry *old, const struct registry *new,
 	     const char *reason)
 {
-	struct jbuf *j = malloc(sizeof(*j));
-	struct timeval tv;
-	char evid[25];
-	if (j == NULL)
-		return;
-	gettimeofday(&tv, NULL);
-	if (bw_random_hex(evid, 12) != 0)
-		evid[0] = '\0';
-	jbuf_begin(j);
-	jbuf_timestamp(j, "@timestamp", tv.tv_sec, tv.tv_usec / 1000);
-	jbuf_str(j, "event.kind", "event");
-	jbuf_str(j, "event.dataset", "bulkwarden.audit");
-	jbuf_str(j, "event.id", evid);
-	jbuf_str(j, "event.action", action);
-	jbuf_str(j, "event.outcome", strcmp(action, "config-reload") == 0 ? "success" : "failure");
-	jbuf_str(j, "event.reason", reason);
-	jbuf_str(j, "bulkwarden.actor", "bulkwarden");
-	jbuf_str(j, "file.path", conf_path);
-	if (old != NULL)
-		jbuf_strn(j, "bulkwarden.registry.previous_revision", old->revision, BW_REVISION_HEX);
-	if (new != NULL) {
-		jbuf_strn(j, "bulkwarden.registry.revision", new->revision, BW_REVISION_HEX);
-		jbuf_num(j, "bulkwarden.registry.identities", (long long)new->n_ids);
-	}
-	jbuf_end(j);
-	eventlog_write(j->buf, j->len);
-	free(j);
+	struct state_audit rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.ts = (long long)time(NULL);
+	bw_strlcpy(rec.action, action, sizeof(rec.action));
+	bw_strlcpy(rec.actor, "bulkwarden", sizeof(rec.actor));
+	bw_strlcpy(rec.reason, reason, sizeof(rec.reason));
+	snprintf(rec.detail, sizeof(rec.detail), "file %s; revision %.16s; previous %.16s; identities %zu",
+		 conf_path, new ? new->revision : "-", old ? old->revision : "-",
+		 new ? new->n_ids : (size_t)0);
+	statesync_audit(sync_thread, &rec);
 }
 
 /* Load and validate; on failure print/log every error. */
@@ -126,6 +115,14 @@ reload(void)
 		registry_release(old);
 		return;
 	}
+	char err[512];
+	if (mlfi_runtime_attach(r, err, sizeof(err)) != 0) {
+		diag(LOG_ERR, "reload refused: %s", err);
+		audit_config("config-rejected", old, NULL, err);
+		registry_release(r);
+		registry_release(old);
+		return;
+	}
 	if (old != NULL && (strcmp(old->set.socket, r->set.socket) != 0))
 		diag(LOG_WARNING, "milter.socket changed: takes effect on restart");
 	/* the event target may move with the new config */
@@ -136,6 +133,7 @@ reload(void)
 			     r->set.log_path ? r->set.log_path : r->set.log_target, strerror(errno));
 	}
 	audit_config("config-reload", old, r, "configuration reloaded");
+	statesync_set_interval(sync_thread, r->set.counters_interval);
 	diag(LOG_INFO, "reloaded: %zu identities, revision %.16s", r->n_ids, r->revision);
 	registry_publish(r);
 	registry_release(old);
@@ -277,11 +275,19 @@ main(int argc, char **argv)
 		usage();
 
 	diag_init("bulkwarden", foreground || check_only, !check_only);
-	char why[4096];
+	char why[4096], err[512];
+	if (bwdkey_init(err, sizeof(err)) != 0)
+		fatal("DKIM: %s", err);
 	struct registry *r = load(true, why, sizeof(why));
 	if (check_only) {
 		if (r == NULL)
 			return 1;
+		/* what the milter builds per snapshot must build too (DKIM keys) */
+		if (mlfi_runtime_attach(r, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			registry_release(r);
+			return 1;
+		}
 		printf("%s: OK, %zu identities, revision %.16s\n", conf_path, r->n_ids, r->revision);
 		registry_release(r);
 		return 0;
@@ -290,19 +296,32 @@ main(int argc, char **argv)
 		fatal("%s: configuration refused", conf_path);
 
 	const struct bw_settings *set = &r->set;
+	if (dmarc_psl_load(NULL, err, sizeof(err)) != 0)
+		diag(LOG_WARNING, "public suffix list: %s (DMARC uses the DNS tree walk only)", err);
+	if (mlfi_runtime_attach(r, err, sizeof(err)) != 0)
+		fatal("%s", err);
 	bw_strlcpy(socket_spec, sock_override ? sock_override : set->socket, sizeof(socket_spec));
 	if (eventlog_open(set->log_target, set->log_path, set->log_facility) != 0)
 		fatal("cannot open event log %s: %s", set->log_path ? set->log_path : set->log_target,
 		      strerror(errno));
 
-	char err[512];
 	struct state *st = state_open(set, err, sizeof(err));
 	if (st == NULL)
-		fatal("state store: %s", err);
-	mlfi_set_state(st);
+		fatal("state store (%s): %s", set->state_backend, err);
 
 	if (!foreground)
 		daemonize();
+
+	/* Signals are blocked before any thread exists (every thread inherits
+	 * the mask) and taken by the main thread with sigwait below. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 
 	if (smfi_register(mlfi_desc) != MI_SUCCESS)
 		fatal("smfi_register failed");
@@ -324,20 +343,21 @@ main(int argc, char **argv)
 	}
 	drop_privileges(set->user, upath, set->socket_mode);
 
+	/* the state thread starts after privileges are dropped (files it
+	 * creates belong to the milter user) and before the first message */
+	struct overlay *ov = overlay_new();
+	if (ov == NULL)
+		fatal("out of memory");
+	sync_thread = statesync_start(st, ov, set->counters_interval, err, sizeof(err));
+	if (sync_thread == NULL)
+		fatal("state store (%s): %s", set->state_backend, err);
+	mlfi_set_overlay(ov);
+
 	registry_publish(r);
 	diag(LOG_INFO, "listening on %s: %zu identities, revision %.16s, state backend %s",
 	     socket_spec, r->n_ids, r->revision, set->state_backend);
 	audit_config("config-reload", NULL, r, "configuration loaded at startup");
 
-	/* signals: blocked everywhere, taken here with sigwait */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	pthread_t tid;
 	int milter_rc = 0;
@@ -361,10 +381,13 @@ main(int argc, char **argv)
 	stopping = 1;
 	smfi_stop();
 	pthread_join(tid, NULL);
+	statesync_stop(sync_thread); /* final counter flush */
 	state_close(st);
+	overlay_free(ov);
 	if (pidfile[0] != '\0')
 		unlink(pidfile);
 	registry_publish(NULL);
+	bwdkey_shutdown();
 	eventlog_close();
 	return milter_rc == MI_SUCCESS ? 0 : 1;
 }

@@ -26,7 +26,10 @@
 #include <sys/time.h>
 #include <syslog.h>
 
+#include "lib/bwdkey.h"
+#include "lib/bwdkim.h"
 #include "lib/eventlog.h"
+#include "lib/preflight.h"
 #include "lib/util.h"
 #include "milter/mlfi.h"
 #include "policy/event.h"
@@ -39,6 +42,9 @@
 struct msgctx {
 	struct registry *reg; /* pinned for the whole message */
 	struct verdict v;
+	struct policy_env env;
+	struct bwdkim_msg *dkim; /* signing or verifying, identities with keys */
+	unsigned client_feedback; /* client copies of headers only we write */
 	char event_id[2 * EVENT_ID_BYTES + 1];
 	char queue_id[QUEUE_ID_MAX];
 	long long size;
@@ -50,16 +56,61 @@ struct connctx {
 	struct cidr_addr addr;
 	bool have_addr;
 	bool localhost; /* connect said "localhost" [127.0.0.1] (possible local submission) */
-	unsigned long pflags; /* negotiated protocol flags (SMFIP_NR_*) */
+	unsigned long pflags; /* negotiated protocol flags (SMFIP_NR_*, HDR_LEADSPC) */
 	struct msgctx *msg;
 };
 
-static struct state *state;
+static struct overlay *overlay;
+
+/* Per-snapshot runtime (registry->runtime). */
+struct runtime {
+	struct registry *reg; /* back pointer: the DKIM key cache is per snapshot */
+	bool keys;
+	struct preflight *pf;
+};
+
+static void
+runtime_free(void *p)
+{
+	struct runtime *rt = p;
+	if (rt == NULL)
+		return;
+	if (rt->keys)
+		bwdkey_registry_unload(rt->reg);
+	preflight_free(rt->pf);
+	free(rt);
+}
+
+int
+mlfi_runtime_attach(struct registry *r, char *err, size_t errlen)
+{
+	struct runtime *rt = calloc(1, sizeof(*rt));
+	if (rt == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rt->reg = r;
+	/* DKIM keys: read and parsed once per snapshot, never per message */
+	if (bwdkey_registry_load(r, err, errlen) != 0) {
+		free(rt);
+		return -1;
+	}
+	rt->keys = true;
+	rt->pf = preflight_new(&r->set, err, errlen);
+	if (rt->pf == NULL) {
+		bwdkey_registry_unload(r);
+		free(rt);
+		return -1;
+	}
+	r->runtime = rt;
+	r->runtime_free = runtime_free;
+	return 0;
+}
 
 void
-mlfi_set_state(struct state *s)
+mlfi_set_overlay(struct overlay *o)
 {
-	state = s;
+	overlay = o;
 }
 
 /* Macro value or "" (the MTA may not send it). */
@@ -73,7 +124,53 @@ macro(SMFICTX *ctx, const char *name)
 static int
 env_suspended(void *c, const char *id, char *reason, size_t len)
 {
-	return state_suspended((struct state *)c, id, reason, len);
+	return overlay_suspended(overlay, id, reason, len);
+}
+
+static int
+env_reserve(void *c, const struct bw_identity *id, long long now, char *why, size_t len)
+{
+	return overlay_reserve(overlay, id->id, id->per_hour, id->per_day, now, why, len);
+}
+
+/* The message's snapshot runtime (env ctx is the registry). */
+static struct preflight *
+env_preflight(void *c)
+{
+	struct runtime *rt = ((struct registry *)c)->runtime;
+	return rt ? rt->pf : NULL;
+}
+
+static void
+env_spf(void *c, const char *domain, const char *ip, struct policy_spf *out)
+{
+	preflight_spf(env_preflight(c), domain, ip, out);
+}
+
+static void
+env_dmarc(void *c, const char *from_domain, const char *const *dkim_domains, size_t n_dkim,
+	  const char *mail_domain, bool spf_pass, enum bw_dmarc_p min, struct policy_dmarc *out)
+{
+	preflight_dmarc(env_preflight(c), from_domain, dkim_domains, n_dkim, mail_domain, spf_pass,
+			min, out);
+}
+
+/* The policy's view of the outside world for this message: the overlay
+ * (suspensions, volume) and, when the snapshot has one, DNS preflight. */
+static void
+msg_env(struct msgctx *m)
+{
+	struct runtime *rt = m->reg->runtime;
+	memset(&m->env, 0, sizeof(m->env));
+	m->env.ctx = m->reg;
+	if (overlay != NULL) {
+		m->env.suspended = env_suspended;
+		m->env.reserve = env_reserve;
+	}
+	if (rt != NULL && rt->pf != NULL) {
+		m->env.spf = env_spf;
+		m->env.dmarc = env_dmarc;
+	}
 }
 
 /* Free the message context; called from eom, abort, close and refusals. */
@@ -83,6 +180,7 @@ msg_cleanup(struct connctx *cc)
 	struct msgctx *m = cc->msg;
 	if (m == NULL)
 		return;
+	bwdkim_free(m->dkim);
 	policy_end(&m->v);
 	registry_release(m->reg);
 	free(m);
@@ -97,7 +195,24 @@ update_queue_id(SMFICTX *ctx, struct msgctx *m)
 		bw_strlcpy(m->queue_id, q, sizeof(m->queue_id));
 }
 
-/* Emit the message's decision event and free it. */
+/* Count the message's outcome for its identity (volume and limits). */
+static void
+msg_count(struct msgctx *m, const char *action, long long now)
+{
+	const struct bw_identity *id = m->v.identity;
+	enum bw_action a;
+	if (id == NULL || overlay == NULL)
+		return;
+	if (!check_action_parse(action, &a)) { /* abandoned transaction */
+		if (m->v.reserved)
+			overlay_release(overlay, id->id, now);
+		return;
+	}
+	overlay_finish(overlay, id->id, m->v.reserved, a, m->v.rcpt_accepted, (uint64_t)m->size,
+		       now);
+}
+
+/* Emit the message's decision event, count it, and free it. */
 static void
 msg_finish(struct connctx *cc, const char *stage, const char *action, const char *xcode)
 {
@@ -105,6 +220,7 @@ msg_finish(struct connctx *cc, const char *stage, const char *action, const char
 	struct jbuf *j = malloc(sizeof(*j));
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
+	msg_count(m, action, tv.tv_sec);
 	if (j != NULL) {
 		struct event_msg em = {
 			.event_id = m->event_id,
@@ -189,13 +305,16 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
 	/* no reply needed for these (fewer round trips), when the MTA offers it */
 	want |= SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_BODY | SMFIP_NR_HELO;
+	/* header values exactly as sent (a vendor's c=simple signature needs
+	 * the bytes after the colon) */
+	want |= SMFIP_HDR_LEADSPC;
 	*pf1 = f1 & want;
 	*pf2 = 0;
 	*pf3 = 0;
 	cc->pflags = *pf1;
 
 	if (f0 & SMFIF_SETSYMLIST) {
-		smfi_setsymlist(ctx, SMFIM_CONNECT, "{client_addr} {daemon_name} {daemon_addr} j");
+		smfi_setsymlist(ctx, SMFIM_CONNECT, "{client_addr} {daemon_name} {daemon_port} j");
 		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {auth_type} {client_addr}");
 		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
 		smfi_setsymlist(ctx, SMFIM_EOH, "i");
@@ -233,10 +352,32 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		cc->have_addr = cidr_parse_addr(macro(ctx, "{client_addr}"), &cc->addr);
 	if (cc->have_addr)
 		cidr_addr_format(&cc->addr, cc->client_ip, sizeof(cc->client_ip));
-	/* Postfix non_smtpd_milters: "localhost" [127.0.0.1] and no daemon address */
+	/* Postfix non_smtpd_milters (sendmail(1) submissions) connect as
+	 * "localhost" [127.0.0.1] with daemon port 0; SMTP sessions always have
+	 * the listener's port. */
 	cc->localhost = hostname != NULL && strcmp(hostname, "localhost") == 0 &&
-			strcmp(cc->client_ip, "127.0.0.1") == 0 && macro(ctx, "{daemon_addr}")[0] == '\0';
+			strcmp(cc->client_ip, "127.0.0.1") == 0 &&
+			strcmp(macro(ctx, "{daemon_port}"), "0") == 0;
 	return cont(cc, SMFIP_NR_CONN);
+}
+
+/* Start signing (or verifying a vendor's signature) for an identity with
+ * DKIM keys. Returns the action to apply now. */
+static enum bw_action
+msg_dkim_begin(struct connctx *cc, struct msgctx *m)
+{
+	const struct bw_identity *id = m->v.identity;
+	char err[BWDKIM_ERR_MAX];
+	if (id == NULL || id->n_dkim == 0)
+		return BW_ACT_ACCEPT;
+	struct bwdkim_opts o = {.queue_id = m->queue_id, .leadspc = (cc->pflags & SMFIP_HDR_LEADSPC) != 0};
+	m->dkim = id->dkim_mode == BW_DKIM_SIGN ? bwdkim_sign_begin(id, &o, err, sizeof(err))
+						: bwdkim_verify_begin(id, &o, err, sizeof(err));
+	if (m->dkim != NULL)
+		return BW_ACT_ACCEPT;
+	diag(LOG_ERR, "%s: DKIM: %s", m->queue_id, err);
+	policy_fail(m->reg, &m->v, BW_CHK_DKIM, err);
+	return policy_effective(&m->v);
 }
 
 static sfsistat
@@ -257,6 +398,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	}
 	cc->msg = m;
 	policy_begin(&m->v);
+	msg_env(m);
 	if (bw_random_hex(m->event_id, EVENT_ID_BYTES) != 0)
 		snprintf(m->event_id, sizeof(m->event_id), "%llx%lx", (long long)time(NULL),
 			 (unsigned long)random());
@@ -276,8 +418,14 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		.non_smtp = cc->localhost,
 		.now = time(NULL),
 	};
-	struct policy_env env = {env_suspended, state};
-	enum bw_action a = policy_mail(m->reg, &env, &f, &m->v);
+	struct runtime *rt = m->reg->runtime;
+	if (rt != NULL)
+		preflight_stage_begin(rt->pf);
+	enum bw_action a = policy_mail(m->reg, &m->env, &f, &m->v);
+	if (rt != NULL)
+		preflight_stage_end();
+	if (a != BW_ACT_REJECT && a != BW_ACT_TEMPFAIL)
+		a = msg_dkim_begin(cc, m);
 	if (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL)
 		return refuse(ctx, cc, "mail", a);
 	return SMFIS_CONTINUE;
@@ -310,8 +458,15 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 	struct connctx *cc = smfi_getpriv(ctx);
 	if (cc != NULL && cc->msg != NULL) {
 		struct msgctx *m = cc->msg;
-		m->size += (long long)strlen(name) + (long long)strlen(value) + 4;
-		if (policy_header(&m->v, name ? name : "", value ? value : "") != 0)
+		const char *nm = name ? name : "", *val = value ? value : "";
+		m->size += (long long)strlen(nm) + (long long)strlen(val) + 4;
+		if (m->dkim != NULL) {
+			bwdkim_header(m->dkim, nm, val); /* errors are sticky: seen at eom */
+			if (bwdkim_header_replaced(m->v.identity, nm))
+				m->client_feedback++;
+		}
+		/* the policy sees values without the separator's whitespace */
+		if (policy_header(&m->v, nm, val + strspn(val, " \t")) != 0)
 			m->failed_alloc = true;
 	}
 	return cont(cc, SMFIP_NR_HDR);
@@ -327,7 +482,14 @@ mlfi_eoh(SMFICTX *ctx)
 	update_queue_id(ctx, m);
 	if (m->failed_alloc)
 		policy_fail(m->reg, &m->v, BW_CHK_INTERNAL_ERROR, "out of memory reading headers");
-	enum bw_action a = policy_eoh(m->reg, &m->v);
+	if (m->dkim != NULL)
+		bwdkim_eoh(m->dkim);
+	struct runtime *rt = m->reg->runtime;
+	if (rt != NULL)
+		preflight_stage_begin(rt->pf);
+	enum bw_action a = policy_eoh(m->reg, &m->env, &m->v);
+	if (rt != NULL)
+		preflight_stage_end();
 	if (m->failed_alloc && !m->v.monitor)
 		a = m->reg->set.on_internal_error > a ? m->reg->set.on_internal_error : a;
 	if (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL)
@@ -339,9 +501,75 @@ static sfsistat
 mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	struct connctx *cc = smfi_getpriv(ctx);
-	if (cc != NULL && cc->msg != NULL)
+	if (cc != NULL && cc->msg != NULL) {
 		cc->msg->size += (long long)len;
+		if (cc->msg->dkim != NULL)
+			bwdkim_body(cc->msg->dkim, chunk, len);
+	}
 	return cont(cc, SMFIP_NR_BODY);
+}
+
+/* Keep what the event says about each signature. */
+static void
+keep_sigs(struct verdict *v, const struct bwdkim_sig *sig, size_t n)
+{
+	for (size_t i = 0; i < n && v->n_sigs < VERDICT_MAX_SIGS; i++) {
+		struct verdict_sig *g = &v->sigs[v->n_sigs++];
+		bw_strlcpy(g->domain, sig[i].domain ? sig[i].domain : "", sizeof(g->domain));
+		bw_strlcpy(g->selector, sig[i].selector ? sig[i].selector : "", sizeof(g->selector));
+		bw_strlcpy(g->algorithm, sig[i].algorithm ? sig[i].algorithm : "", sizeof(g->algorithm));
+		g->bits = sig[i].bits;
+		bw_strlcpy(g->result, sig[i].result ? sig[i].result : "", sizeof(g->result));
+	}
+}
+
+/*
+ * End of message for an identity with DKIM keys. Sign mode: replace the
+ * client's copies of headers only we write (Feedback-ID), add ours, insert
+ * the signatures at the top; all or nothing. Verify mode: a registered,
+ * aligned signature must verify. Returns the action to apply now.
+ */
+static enum bw_action
+msg_dkim_eom(SMFICTX *ctx, struct msgctx *m)
+{
+	struct bwdkim_sig sig[VERDICT_MAX_SIGS];
+	size_t n = 0;
+	const struct bw_identity *id = m->v.identity;
+
+	if (id->dkim_mode == BW_DKIM_VERIFY) {
+		int ok = bwdkim_verify_eom(m->dkim, m->v.hdrs.from_domain, sig, VERDICT_MAX_SIGS, &n);
+		keep_sigs(&m->v, sig, n);
+		if (ok == 1)
+			policy_pass(m->reg, &m->v, BW_CHK_DKIM, "registered signature verifies");
+		else if (ok == 0)
+			policy_fail(m->reg, &m->v, BW_CHK_DKIM, bwdkim_error(m->dkim));
+		else
+			policy_fail_as(m->reg, &m->v, BW_CHK_DKIM, BW_ACT_TEMPFAIL, bwdkim_error(m->dkim));
+		return policy_effective(&m->v);
+	}
+	int rc = bwdkim_eom(m->dkim, sig, VERDICT_MAX_SIGS, &n);
+	keep_sigs(&m->v, sig, n);
+	if (rc != 0) {
+		diag(LOG_ERR, "%s: DKIM signing failed: %s", m->queue_id, bwdkim_error(m->dkim));
+		policy_fail(m->reg, &m->v, BW_CHK_DKIM, bwdkim_error(m->dkim));
+		return policy_effective(&m->v);
+	}
+	const char *fb = bwdkim_feedback_value(m->dkim);
+	bool ok = true;
+	if (fb != NULL) {
+		for (unsigned i = m->client_feedback; i >= 1 && ok; i--)
+			ok = smfi_chgheader(ctx, "Feedback-ID", (int)i, NULL) == MI_SUCCESS;
+		ok = ok && smfi_addheader(ctx, "Feedback-ID", (char *)fb) == MI_SUCCESS;
+	}
+	for (size_t i = n; i > 0 && ok; i--) /* first key's signature ends on top */
+		ok = smfi_insheader(ctx, 0, "DKIM-Signature", (char *)sig[i - 1].header) == MI_SUCCESS;
+	if (!ok) {
+		policy_fail_as(m->reg, &m->v, BW_CHK_DKIM, BW_ACT_TEMPFAIL,
+			       "the MTA refused a header change");
+		return policy_effective(&m->v);
+	}
+	policy_pass(m->reg, &m->v, BW_CHK_DKIM, "signed");
+	return policy_effective(&m->v);
 }
 
 static sfsistat
@@ -353,6 +581,8 @@ mlfi_eom(SMFICTX *ctx)
 	struct msgctx *m = cc->msg;
 	update_queue_id(ctx, m);
 	enum bw_action a = policy_effective(&m->v);
+	if (m->dkim != NULL && a != BW_ACT_REJECT && a != BW_ACT_TEMPFAIL)
+		a = msg_dkim_eom(ctx, m);
 	if (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL)
 		return refuse(ctx, cc, "eom", a);
 	if (a == BW_ACT_QUARANTINE) {

@@ -6,11 +6,16 @@
 
 #include <libmilter/mfapi.h>
 
-#include "lib/state.h"
+#include "lib/overlay.h"
+#include "policy/registry.h"
 
 extern struct smfiDesc mlfi_desc;
 
-/* Process-wide handles the callbacks use (set up by main before smfi_main). */
-void mlfi_set_state(struct state *s);
+/* The runtime view the callbacks read (set up by main before smfi_main). */
+void mlfi_set_overlay(struct overlay *o);
+
+/* Build what a new registry snapshot needs at message time (resolver and
+ * SPF checker) and attach it to r. -1 with err on failure. */
+int mlfi_runtime_attach(struct registry *r, char *err, size_t errlen);
 
 #endif

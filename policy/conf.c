@@ -44,6 +44,7 @@
 
 #include "lib/arena.h"
 #include "lib/util.h"
+#include "lib/resolver.h"
 #include "policy/cidr.h"
 #include "policy/conf_int.h"
 
@@ -404,7 +405,10 @@ parse_dns(struct conf_ctx *c, const config_setting_t *g)
 
 	if (!conf_keys(c, g, keys))
 		return;
-	if (conf_int(c, g, "timeout", false, 1, 60, &n) > 0)
+	/* one timeout bounds all lookups of an SMTP stage, and smfi_progress
+	 * only works at end of message: stay under Postfix's 30 s
+	 * milter_command_timeout */
+	if (conf_int(c, g, "timeout", false, 1, CONF_DNS_TIMEOUT_MAX, &n) > 0)
 		s->dns_timeout = (unsigned)n;
 	if (conf_int(c, g, "cache_ttl", false, 0, 86400, &n) > 0)
 		s->dns_cache_ttl = (unsigned)n;
@@ -412,6 +416,10 @@ parse_dns(struct conf_ctx *c, const config_setting_t *g)
 	if (l == NULL)
 		return;
 	int cnt = config_setting_length(l);
+	if (cnt > RESOLVER_MAX_NS) {
+		conf_err(c, l, "at most %d nameservers", RESOLVER_MAX_NS);
+		return;
+	}
 	s->nameservers = arena_alloc(c->a, (size_t)cnt * sizeof(char *));
 	for (int i = 0; i < cnt; i++) {
 		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);

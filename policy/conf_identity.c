@@ -7,7 +7,10 @@
  * error ("loosens the baseline"). A missing required owner or a missing
  * approval is not an error: the identity loads as pending, with pending_why
  * saying which. DKIM key files are checked here (keyfile.c) and their public
- * key fingerprints feed the revision. Ids and logins are recorded as they
+ * key fingerprints feed the revision; the same read yields the key material
+ * the snapshot keeps (the private key for dkim_sign(), the DNS p= value), so
+ * the milter never opens a key file per message. The signed-header lists
+ * can only grow beyond the defaults (an identity tightens, never loosens). Ids and logins are recorded as they
  * are read so duplicates across the main file and identities_dir are
  * reported at the later occurrence, naming the first.
  *
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/arena.h"
 #include "lib/util.h"
@@ -30,6 +34,24 @@
 
 #define PENDING_WHY_MAX 512
 #define SELECTOR_MAX 63
+#define DKIM_HDR_NAME_MAX 40   /* an extra signed header field name */
+#define DKIM_HDRS_EXTRA_MAX 16 /* extra names per list (libopendkim's 1 KiB regex) */
+#define FEEDBACK_SENDER_MAX 64
+
+/* SPEC §4 and issue 4: what every signature covers. */
+const char *const bw_dkim_sign_headers_default[] = {
+    "From",	    "To",	   "Cc",	       "Subject",
+    "Date",	    "Message-ID",  "Reply-To",	       "In-Reply-To",
+    "References",   "MIME-Version", "Content-Type",    "Content-Transfer-Encoding",
+    "List-Id",	    "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID",
+    NULL};
+/* Listed once more than present, so a copy added later breaks the signature. */
+const char *const bw_dkim_oversign_headers_default[] = {"From", "Subject", "List-Unsubscribe",
+							"List-Unsubscribe-Post", NULL};
+
+/* Fields that change in transit or hold signatures: never signed. */
+static const char *const unsignable_headers[] = {"DKIM-Signature", "Received", "Return-Path",
+						  NULL};
 
 static const char *const id_keys[] = {"id",
 				      "description",
@@ -43,6 +65,9 @@ static const char *const id_keys[] = {"id",
 				      "from_domains",
 				      "dkim",
 				      "dkim_mode",
+				      "dkim_sign_headers",
+				      "dkim_oversign_headers",
+				      "feedback_id",
 				      "limits",
 				      "mode",
 				      "max_recipients",
@@ -306,6 +331,7 @@ parse_dkim_entry(struct conf_ctx *c, const config_setting_t *kg, struct bw_ident
 	const char *dom = NULL, *sel = NULL, *key = NULL;
 	char norm[DOMAIN_MAX + 1], err[CONF_MSG_MAX / 2];
 	struct keyfile_info ki;
+	struct keyfile_material km;
 	bool ok = true;
 
 	if (!conf_keys(c, kg, kkeys))
@@ -325,7 +351,7 @@ parse_dkim_entry(struct conf_ctx *c, const config_setting_t *kg, struct bw_ident
 	const config_setting_t *ks = conf_member(kg, "key");
 	const char *path = conf_path(c, ks, key);
 	bool sign = id->dkim_mode == BW_DKIM_SIGN;
-	if (keyfile_inspect(path, sign, &ki, err, sizeof(err)) != 0) {
+	if (keyfile_load(path, sign, c->a, &ki, &km, err, sizeof(err)) != 0) {
 		conf_err(c, ks, "%s: %s", path, err);
 		return;
 	}
@@ -350,6 +376,8 @@ parse_dkim_entry(struct conf_ctx *c, const config_setting_t *kg, struct bw_ident
 	k->alg = ki.alg;
 	k->bits = ki.bits;
 	k->is_public = ki.is_public;
+	k->privkey = km.privkey;
+	k->pubkey = km.pubkey;
 	k->file = arena_strdup(c->a, conf_file_of(c, kg));
 	k->line = (int)conf_line_of(kg);
 }
@@ -374,6 +402,161 @@ parse_dkim(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id
 	id->dkim = arena_alloc(c->a, (size_t)n * sizeof(*id->dkim));
 	for (int i = 0; i < n; i++)
 		parse_dkim_entry(c, config_setting_get_elem(l, (unsigned)i), id);
+}
+
+/* A header field name we may add to a signed list: [A-Za-z0-9][A-Za-z0-9_-]*. */
+static bool
+hdr_name_ok(const char *s)
+{
+	size_t n = 0;
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+		return false;
+	for (; *s; s++, n++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return false;
+	return n <= DKIM_HDR_NAME_MAX;
+}
+
+/* true iff name is among the first n entries of l (case-insensitive). */
+static bool
+hdr_listed(const char *const *l, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n && l[i] != NULL; i++)
+		if (strcasecmp(l[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The names of list key `name` into out[] (at most DKIM_HDRS_EXTRA_MAX);
+ * returns how many, after reporting any bad one. */
+static size_t
+hdr_extra(struct conf_ctx *c, const config_setting_t *g, const char *name, const char **out)
+{
+	const config_setting_t *l, *e;
+	size_t n, k = 0;
+	const char *v;
+
+	if ((l = strlist(c, g, name, false, &n)) == NULL)
+		return 0;
+	if (n > DKIM_HDRS_EXTRA_MAX) {
+		conf_err(c, l, "at most %d header fields may be added to the defaults",
+			 DKIM_HDRS_EXTRA_MAX);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((v = elem_str(l, i, &e)) == NULL)
+			continue;
+		if (!hdr_name_ok(v))
+			conf_err(c, e, "\"%s\" is not a header field name ([A-Za-z0-9_-], at most %d)",
+				 v, DKIM_HDR_NAME_MAX);
+		else if (hdr_listed(unsignable_headers, SIZE_MAX, v))
+			conf_err(c, e, "\"%s\" changes in transit and cannot be signed", v);
+		else if (hdr_listed(out, k, v))
+			conf_err(c, e, "\"%s\" listed twice", v);
+		else
+			out[k++] = arena_strdup(c->a, v);
+	}
+	return k;
+}
+
+/* base followed by the names of add[] it lacks, NULL-terminated, in the arena. */
+static const char *const *
+hdr_merge(struct conf_ctx *c, const char *const *base, const char **add, size_t n_add)
+{
+	size_t nb = 0, k;
+	while (base[nb] != NULL)
+		nb++;
+	const char **out = arena_alloc(c->a, (nb + n_add + 1) * sizeof(char *));
+	memcpy(out, base, nb * sizeof(char *));
+	k = nb;
+	for (size_t i = 0; i < n_add; i++)
+		if (!hdr_listed(out, k, add[i]))
+			out[k++] = add[i];
+	out[k] = NULL;
+	return out;
+}
+
+/*
+ * dkim_sign_headers / dkim_oversign_headers: names added to the defaults
+ * (which cannot be removed). An oversigned name is signed as well.
+ */
+static void
+parse_dkim_headers(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
+{
+	const char *sign[2 * DKIM_HDRS_EXTRA_MAX], *over[DKIM_HDRS_EXTRA_MAX];
+	size_t ns = hdr_extra(c, g, "dkim_sign_headers", sign);
+	size_t no = hdr_extra(c, g, "dkim_oversign_headers", over);
+
+	id->dkim_sign_headers = bw_dkim_sign_headers_default;
+	id->dkim_oversign_headers = bw_dkim_oversign_headers_default;
+	if (id->dkim_mode == BW_DKIM_VERIFY) {
+		const char *const keys[] = {"dkim_sign_headers", "dkim_oversign_headers"};
+		for (int i = 0; i < 2; i++)
+			if (conf_member(g, keys[i]) != NULL)
+				conf_err(c, conf_member(g, keys[i]),
+					 "applies to dkim_mode \"sign\" only (in \"verify\" mode "
+					 "the vendor chooses what it signs)");
+		return;
+	}
+	for (size_t i = 0; i < no; i++)
+		if (!hdr_listed(sign, ns, over[i]))
+			sign[ns++] = over[i];
+	if (ns > 0)
+		id->dkim_sign_headers = hdr_merge(c, bw_dkim_sign_headers_default, sign, ns);
+	if (no > 0)
+		id->dkim_oversign_headers =
+		    hdr_merge(c, bw_dkim_oversign_headers_default, over, no);
+}
+
+/*
+ * feedback_id: true (the SenderId is the first DKIM signing domain) or the
+ * SenderId itself; false or absent: no Feedback-ID. Sign mode only: the
+ * header must be covered by our signature to count (Gmail's FBL).
+ */
+static void
+parse_feedback(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
+{
+	const config_setting_t *s = conf_member(g, "feedback_id");
+	const char *sender = NULL;
+
+	if (s == NULL)
+		return;
+	int t = config_setting_type(s);
+	if (t == CONFIG_TYPE_BOOL) {
+		if (!config_setting_get_bool(s))
+			return;
+	} else if (t == CONFIG_TYPE_STRING) {
+		sender = config_setting_get_string(s);
+		size_t n = strspn(sender, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					  "0123456789._-");
+		if (sender[0] == '\0' || sender[n] != '\0' || n > FEEDBACK_SENDER_MAX) {
+			conf_err(c, s, "\"%s\" is not a SenderId ([A-Za-z0-9._-], 1 to %d)",
+				 sender, FEEDBACK_SENDER_MAX);
+			return;
+		}
+	} else {
+		conf_err(c, s, "expected true, false or a SenderId string, got %s",
+			 conf_type_name(t));
+		return;
+	}
+	if (id->dkim_mode == BW_DKIM_VERIFY) {
+		conf_err(c, s,
+			 "applies to dkim_mode \"sign\" only (a Feedback-ID counts only under "
+			 "the sender's own signature, which the vendor makes in \"verify\" mode)");
+		return;
+	}
+	if (sender == NULL) {
+		if (id->n_dkim == 0) {
+			if (conf_member(g, "dkim") == NULL)
+				conf_err(c, s,
+					 "true takes the SenderId from the first dkim domain and "
+					 "there is none: give the SenderId as a string");
+			return;
+		}
+		sender = id->dkim[0].domain;
+	}
+	id->feedback_id = arena_strdup(c->a, sender);
 }
 
 /* limits and mode; max_recipients, min_dmarc_policy, actions: tighten only. */
@@ -493,7 +676,14 @@ conf_identity(struct conf_ctx *c, const config_setting_t *g, struct bw_identity 
 		id->n_from_domains = id->n_envelope_domains;
 	}
 	parse_dkim(c, g, id);
+	parse_dkim_headers(c, g, id);
+	parse_feedback(c, g, id);
 	parse_tightening(c, g, id);
+	/* SPEC §3: a vendor message without a valid registered signature is
+	 * refused (550 5.7.20) unless the identity chose otherwise */
+	if (id->dkim_mode == BW_DKIM_VERIFY && id->actions[BW_CHK_DKIM] == base->actions[BW_CHK_DKIM] &&
+	    id->actions[BW_CHK_DKIM] < BW_ACT_REJECT)
+		id->actions[BW_CHK_DKIM] = BW_ACT_REJECT;
 	id->pending_why = pending_why(c, id);
 }
 

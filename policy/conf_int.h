@@ -20,6 +20,7 @@
 #define CONF_ERRORS_MAX 500 /* messages kept; later errors are counted, not kept */
 #define CONF_FILE_MAX (16u * 1024 * 1024) /* bytes of one config file */
 #define CONF_STR_MAX 4096		  /* any string value */
+#define CONF_DNS_TIMEOUT_MAX 25 /* seconds; under Postfix milter_command_timeout (30) */
 #define CONF_LOGIN_MAX 255
 #define CONF_NAME_MAX 64 /* role names; key names compared for "did you mean" */
 

@@ -323,9 +323,36 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 	if (v->rcpt_refused)
 		jbuf_num(j, "bulkwarden.envelope.rcpt_refused", v->rcpt_refused);
 	jbuf_num(j, "bulkwarden.size", m->size);
+	if (v->spf_done && v->spf_result[0] != '\0') {
+		jbuf_str(j, "bulkwarden.spf.result", v->spf_result);
+		jbuf_str(j, "bulkwarden.spf.egress_ip", v->spf_ip);
+	}
+	if (v->dmarc_done) {
+		jbuf_bool(j, "bulkwarden.dmarc.found", v->dmarc.found);
+		if (v->dmarc.found) {
+			jbuf_str(j, "bulkwarden.dmarc.domain", v->dmarc.domain);
+			jbuf_str(j, "bulkwarden.dmarc.policy", v->dmarc.policy);
+			jbuf_str(j, "bulkwarden.dmarc.method", v->dmarc.method);
+			jbuf_bool(j, "bulkwarden.dmarc.aligned", v->dmarc.aligned);
+		}
+	}
 	jbuf_str(j, "bulkwarden.mode", v->monitor ? "monitor" : "enforce");
 	if (v->monitor)
 		jbuf_str(j, "bulkwarden.would", check_action_name(v->would));
+	if (v->n_sigs > 0) {
+		jbuf_array_begin(j, "bulkwarden.dkim");
+		for (size_t i = 0; i < v->n_sigs; i++) {
+			const struct verdict_sig *g = &v->sigs[i];
+			jbuf_object_begin(j, NULL);
+			jbuf_str(j, "d", g->domain);
+			jbuf_str(j, "s", g->selector);
+			jbuf_str(j, "algorithm", g->algorithm);
+			jbuf_num(j, "bits", g->bits);
+			jbuf_str(j, "result", g->result);
+			jbuf_object_end(j);
+		}
+		jbuf_array_end(j);
+	}
 	jbuf_array_begin(j, "bulkwarden.checks");
 	for (size_t i = 0; i < v->n_checks; i++) {
 		const struct verdict_check *k = &v->checks[i];

@@ -12,7 +12,11 @@
  *
  * Memory: the file is read into a heap buffer of at most KEYFILE_MAX bytes,
  * wiped with OPENSSL_cleanse() and freed before returning; the EVP_PKEY is
- * freed too, nothing is kept. The OpenSSL error queue is cleared on exit.
+ * freed too. keyfile_load() keeps only what the signer needs, re-encoded
+ * from the parsed key (never the file's bytes, which may hold other PEM
+ * blocks) and copied into the caller's arena: the private key in the form
+ * libopendkim's dkim_sign() takes and the DNS p= value. Intermediate
+ * encodings are wiped. The OpenSSL error queue is cleared on exit.
  * Input: key files written by operators or received from vendors; sizes are
  * bounded and parsing is left to OpenSSL's PEM/DER decoders.
  */
@@ -37,10 +41,12 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "lib/arena.h"
 #include "lib/util.h"
 #include "policy/keyfile.h"
 
 #define PEM_LABEL_MAX 64
+#define ED25519_RAW 32 /* bytes of an Ed25519 public key */
 
 enum pem_kind { PEM_NONE, PEM_PRIVATE, PEM_ENCRYPTED, PEM_PUBLIC, PEM_RSA_PUBLIC, PEM_OTHER };
 
@@ -191,9 +197,60 @@ describe(EVP_PKEY *pk, struct keyfile_info *info, char *err, size_t errlen)
 	return 0;
 }
 
-int
-keyfile_inspect(const char *path, bool want_private, struct keyfile_info *info, char *err,
-		size_t errlen)
+/* Base64 of n bytes as an arena string. */
+static const char *
+b64_arena(struct arena *a, const unsigned char *in, size_t n)
+{
+	char *out = arena_alloc(a, 4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+	return out;
+}
+
+/* The key material the snapshot keeps (struct keyfile_material): the DNS
+ * p= value and, for a private key, its PKCS#8 PEM re-encoding. */
+static int
+material(EVP_PKEY *pk, bool want_private, struct arena *a, struct keyfile_material *mat,
+	 char *err, size_t errlen)
+{
+	unsigned char raw[ED25519_RAW], *der = NULL;
+	size_t rawlen = sizeof(raw);
+	int dlen;
+
+	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519) {
+		if (EVP_PKEY_get_raw_public_key(pk, raw, &rawlen) != 1 || rawlen != ED25519_RAW) {
+			keyerr(err, errlen, "cannot extract the Ed25519 public key");
+			return -1;
+		}
+		mat->pubkey = b64_arena(a, raw, rawlen);
+	} else {
+		if ((dlen = i2d_PUBKEY(pk, &der)) <= 0) {
+			keyerr(err, errlen, "cannot encode the public key");
+			return -1;
+		}
+		mat->pubkey = b64_arena(a, der, (size_t)dlen);
+		OPENSSL_free(der);
+	}
+	if (!want_private)
+		return 0;
+	BIO *bio = BIO_new(BIO_s_secmem()); /* wiped when freed */
+	char *pem = NULL;
+	long plen;
+	if (bio == NULL || !PEM_write_bio_PrivateKey(bio, pk, NULL, NULL, 0, NULL, NULL) ||
+	    (plen = BIO_get_mem_data(bio, &pem)) <= 0) {
+		BIO_free(bio);
+		keyerr(err, errlen, "cannot encode the private key");
+		return -1;
+	}
+	mat->privkey = arena_strndup(a, pem, (size_t)plen);
+	BIO_free(bio);
+	return 0;
+}
+
+/* Open, check and parse one key file; with a and mat non-NULL also copy
+ * its material into the arena. */
+static int
+inspect(const char *path, bool want_private, struct keyfile_info *info, struct arena *a,
+	struct keyfile_material *mat, char *err, size_t errlen)
 {
 	int rc = -1;
 	char *buf = NULL;
@@ -276,6 +333,8 @@ keyfile_inspect(const char *path, bool want_private, struct keyfile_info *info, 
 	if (describe(pk, info, err, errlen) != 0)
 		goto out;
 	info->is_public = !want_private;
+	if (mat != NULL && material(pk, want_private, a, mat, err, errlen) != 0)
+		goto out;
 	rc = 0;
 out:
 	EVP_PKEY_free(pk);
@@ -286,6 +345,29 @@ out:
 	close(fd);
 	ERR_clear_error();
 	return rc;
+}
+
+int
+keyfile_inspect(const char *path, bool want_private, struct keyfile_info *info, char *err,
+		size_t errlen)
+{
+	return inspect(path, want_private, info, NULL, NULL, err, errlen);
+}
+
+int
+keyfile_load(const char *path, bool want_private, struct arena *a, struct keyfile_info *info,
+	     struct keyfile_material *mat, char *err, size_t errlen)
+{
+	memset(mat, 0, sizeof(*mat));
+	return inspect(path, want_private, info, a, mat, err, errlen);
+}
+
+int
+keyfile_txt_record(enum bw_key_alg alg, const char *pubkey, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "v=DKIM1; k=%s; p=%s", alg == BW_KEY_RSA ? "rsa" : "ed25519",
+			 pubkey);
+	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
 int

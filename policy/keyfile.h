@@ -7,6 +7,10 @@
  * readable by the owner only. Verify mode wants the vendor's public key
  * ("PUBLIC KEY" SubjectPublicKeyInfo or PKCS#1 "RSA PUBLIC KEY"); its
  * permissions are not restricted beyond refusing a world-writable file.
+ *
+ * keyfile_load() is the loader's entry: the same single read that is
+ * checked also yields the key material the snapshot keeps, so a key file is
+ * read once per registry load and never per message.
  */
 #ifndef BW_KEYFILE_H
 #define BW_KEYFILE_H
@@ -15,6 +19,8 @@
 #include <stddef.h>
 
 #include "policy/registry.h"
+
+struct arena;
 
 #define KEYFILE_MAX (64 * 1024) /* larger than any PEM key we accept */
 
@@ -30,6 +36,24 @@ struct keyfile_info {
  * fills info, or -1 with a one-line reason in err. */
 int keyfile_inspect(const char *path, bool want_private, struct keyfile_info *info, char *err,
 		    size_t errlen);
+
+/* Key material kept in the registry snapshot (arena copies). */
+struct keyfile_material {
+	/* The private key as NUL-terminated PKCS#8 PEM (what dkim_sign()
+	 * takes), re-encoded from the parsed key. NULL for a public key. */
+	const char *privkey;
+	/* The DNS p= value: base64 SubjectPublicKeyInfo DER for RSA
+	 * (RFC 6376), base64 of the raw 32-byte key for Ed25519 (RFC 8463). */
+	const char *pubkey;
+};
+
+/* keyfile_inspect() that also copies the key material into arena a. */
+int keyfile_load(const char *path, bool want_private, struct arena *a, struct keyfile_info *info,
+		 struct keyfile_material *mat, char *err, size_t errlen);
+
+/* The DKIM key record "v=DKIM1; k=rsa; p=..." for a p= value into buf.
+ * Returns its length, or -1 if it does not fit. */
+int keyfile_txt_record(enum bw_key_alg alg, const char *pubkey, char *buf, size_t len);
 
 /* keyfile_inspect() reporting only the algorithm and size. */
 int keyfile_check(const char *path, bool want_private, enum bw_key_alg *alg, int *bits, char *err,

@@ -79,6 +79,27 @@ policy_fail(const struct registry *r, struct verdict *v, enum bw_check c, const 
 	record(r, v, c, true, "%s", detail);
 }
 
+void
+policy_fail_as(const struct registry *r, struct verdict *v, enum bw_check c, enum bw_action a,
+	       const char *detail)
+{
+	record(r, v, c, true, "%s", detail);
+	struct verdict_check *k = &v->checks[v->n_checks - 1];
+	if (k->id == c && a > k->action) {
+		k->action = a;
+		if (a > v->would) {
+			v->would = a;
+			v->decider = c;
+		}
+	}
+}
+
+void
+policy_pass(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail)
+{
+	record(r, v, c, false, "%s", detail);
+}
+
 enum bw_action
 policy_effective(const struct verdict *v)
 {
@@ -133,6 +154,39 @@ attribute_by_network(const struct registry *r, const struct mail_facts *f, const
 		if (domain_match_list(cand[i]->envelope_domains, cand[i]->n_envelope_domains, dom))
 			return cand[i];
 	return NULL;
+}
+
+/* SPF for the envelope domain from each egress address: all must pass. */
+static void
+check_spf(const struct registry *r, const struct policy_env *env, struct verdict *v)
+{
+	const struct bw_settings *set = &r->set;
+	v->spf_done = true;
+	v->spf_pass = true;
+	for (size_t i = 0; i < set->n_egress_ips; i++) {
+		struct policy_spf sp;
+		memset(&sp, 0, sizeof(sp));
+		env->spf(env->ctx, v->mail_domain, set->egress_ips[i], &sp);
+		if (sp.verdict == POLICY_AUTH_PASS)
+			continue;
+		v->spf_pass = false;
+		bw_strlcpy(v->spf_result, sp.result, sizeof(v->spf_result));
+		bw_strlcpy(v->spf_ip, set->egress_ips[i], sizeof(v->spf_ip));
+		if (sp.verdict == POLICY_AUTH_DNSERR) {
+			record(r, v, BW_CHK_DNS_ERROR, true, "SPF %s from %s: %s", v->mail_domain,
+			       set->egress_ips[i], sp.detail);
+		} else {
+			record(r, v, BW_CHK_SPF, true, "%s from %s: %s (%s)", v->mail_domain,
+			       set->egress_ips[i], sp.result, sp.detail);
+		}
+		return; /* the first address that fails says enough */
+	}
+	if (v->spf_pass) {
+		bw_strlcpy(v->spf_result, "pass", sizeof(v->spf_result));
+		bw_strlcpy(v->spf_ip, set->egress_ips[0], sizeof(v->spf_ip));
+		record(r, v, BW_CHK_SPF, false, "%s: pass from %zu egress address(es)", v->mail_domain,
+		       set->n_egress_ips);
+	}
 }
 
 enum bw_action
@@ -203,14 +257,7 @@ policy_mail(const struct registry *r, const struct policy_env *env, const struct
 		}
 	}
 
-	/* 4. DKIM keys: signing and vendor verification are not built yet, so
-	 * an identity that has keys cannot get what it was promised. Fail
-	 * closed (SPEC §3 "cannot sign": tempfail) instead of sending unsigned. */
-	if (id->n_dkim > 0)
-		record(r, v, BW_CHK_DKIM, true, "DKIM %s is not available in this build",
-		       id->dkim_mode == BW_DKIM_SIGN ? "signing" : "verification");
-
-	/* 5. envelope domain */
+	/* 4. envelope domain */
 	if (!have_dom)
 		record(r, v, BW_CHK_ENVELOPE_DOMAIN, true, "%s", why);
 	else if (!domain_match_list(id->envelope_domains, id->n_envelope_domains, v->mail_domain))
@@ -219,6 +266,26 @@ policy_mail(const struct registry *r, const struct policy_env *env, const struct
 	else
 		record(r, v, BW_CHK_ENVELOPE_DOMAIN, false, "domain %s", v->mail_domain);
 
+	/* 5. SPF as receivers will see it: from every egress address (none
+	 * configured: no prediction) */
+	if (have_dom && r->set.n_egress_ips > 0 && v->would < BW_ACT_TEMPFAIL && env != NULL &&
+	    env->spf != NULL)
+		check_spf(r, env, v);
+
+	/* 6. volume: only a message that may still be sent takes a slot */
+	if ((id->per_hour || id->per_day) && v->would < BW_ACT_TEMPFAIL && env != NULL &&
+	    env->reserve != NULL) {
+		char over[VERDICT_DETAIL_MAX - 32] = "";
+		int q = env->reserve(env->ctx, id, f->now, over, sizeof(over));
+		if (q == 0) {
+			v->reserved = true;
+			record(r, v, BW_CHK_RATE_LIMIT, false, "within limits");
+		} else if (q > 0) {
+			record(r, v, BW_CHK_RATE_LIMIT, true, "%s", over);
+		} else {
+			record(r, v, BW_CHK_STATE_ERROR, true, "volume counters: %s", over);
+		}
+	}
 	return act_now(v);
 }
 
@@ -360,6 +427,7 @@ check_from(const struct registry *r, struct verdict *v)
 		return;
 	}
 	snprintf(h->from_address, sizeof(h->from_address), "%s@%s", ar.mbox.local, dom);
+	bw_strlcpy(h->from_domain, dom, sizeof(h->from_domain));
 	if (h->date_count != 1 || h->msgid_count != 1) {
 		record(r, v, BW_CHK_RFC5322, true, "%u Date and %u Message-ID fields (need 1 each)",
 		       h->date_count, h->msgid_count);
@@ -374,11 +442,38 @@ check_from(const struct registry *r, struct verdict *v)
 		record(r, v, BW_CHK_FROM_DOMAIN, true, "domain %s not in from_domains", dom);
 }
 
+/* DMARC for the From domain: a record, a policy at least the identity's
+ * minimum, and alignment by the identity's DKIM domains or by SPF. */
+static void
+check_dmarc(const struct registry *r, const struct policy_env *env, struct verdict *v)
+{
+	const struct bw_identity *id = v->identity;
+	const char *dkim_domains[16];
+	size_t n = 0;
+	for (size_t i = 0; i < id->n_dkim && n < 16; i++)
+		dkim_domains[n++] = id->dkim[i].domain;
+	struct policy_dmarc *d = &v->dmarc;
+	memset(d, 0, sizeof(*d));
+	env->dmarc(env->ctx, v->hdrs.from_domain, dkim_domains, n, v->mail_domain, v->spf_pass,
+		   id->min_dmarc_policy, d);
+	v->dmarc_done = true;
+	if (d->verdict == POLICY_AUTH_DNSERR)
+		record(r, v, BW_CHK_DNS_ERROR, true, "DMARC %s: %s", v->hdrs.from_domain, d->detail);
+	else if (d->verdict == POLICY_AUTH_FAIL)
+		record(r, v, BW_CHK_DMARC, true, "%s: %s", v->hdrs.from_domain, d->detail);
+	else
+		record(r, v, BW_CHK_DMARC, false, "%s: p=%s at %s (%s), aligned", v->hdrs.from_domain,
+		       d->policy, d->domain, d->method);
+}
+
 enum bw_action
-policy_eoh(const struct registry *r, struct verdict *v)
+policy_eoh(const struct registry *r, const struct policy_env *env, struct verdict *v)
 {
 	struct hdr_facts *h = &v->hdrs;
 	check_from(r, v);
+	if (v->identity != NULL && h->from_domain[0] != '\0' && v->would < BW_ACT_TEMPFAIL &&
+	    env != NULL && env->dmarc != NULL)
+		check_dmarc(r, env, v);
 	if (v->identity != NULL && v->identity->class == BW_CLASS_MARKETING) {
 		const char *bad = NULL;
 		if (h->lu_count != 1)
@@ -446,11 +541,29 @@ policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const c
 			 "List-Unsubscribe-Post)");
 		break;
 	case BW_CHK_RECIPIENTS:
+		if (v->non_smtp && a == BW_ACT_REJECT) {
+			/* a local submission is refused whole, permanently */
+			*rcode = "550";
+			*xcode = "5.5.3";
+			snprintf(what, sizeof(what), "too many recipients for one message");
+			break;
+		}
 		snprintf(what, sizeof(what), "too many recipients for one message, send the rest "
 					     "in another transaction");
 		break;
+	case BW_CHK_RATE_LIMIT:
+		snprintf(what, sizeof(what), "sender identity \"%s\" is over its sending limit", idn);
+		break;
 	case BW_CHK_STATE_ERROR:
 		snprintf(what, sizeof(what), "sender state unavailable, try again later");
+		break;
+	case BW_CHK_SPF:
+		snprintf(what, sizeof(what), "SPF for the envelope domain would not pass from this "
+					     "relay");
+		break;
+	case BW_CHK_DMARC:
+		snprintf(what, sizeof(what), "DMARC for the From domain is missing, too weak or "
+					     "would not align");
 		break;
 	case BW_CHK_DNS_ERROR:
 		snprintf(what, sizeof(what), "DNS lookup failed, try again later");

@@ -40,10 +40,39 @@ struct mail_facts {
 	long long now;
 };
 
+/* SPF prediction for one (domain, egress ip). */
+enum policy_auth { POLICY_AUTH_PASS, POLICY_AUTH_FAIL, POLICY_AUTH_DNSERR };
+
+struct policy_spf {
+	enum policy_auth verdict;
+	char result[16]; /* pass, fail, softfail, neutral, none, permerror, temperror */
+	char detail[VERDICT_DETAIL_MAX - 48];
+};
+
+/* DMARC prediction for the From domain. */
+struct policy_dmarc {
+	enum policy_auth verdict;
+	bool found, aligned, meets;
+	char policy[16];              /* effective p= ("" when no record) */
+	char domain[DOMAIN_MAX + 1];  /* where the record is */
+	char method[16];              /* exact, psl, treewalk */
+	char detail[VERDICT_DETAIL_MAX - 48];
+};
+
 /* The runtime overlay from the state store; NULL callbacks mean "none". */
 struct policy_env {
 	/* 1 suspended, 0 not, -1 store error; reason copied into buf. */
 	int (*suspended)(void *ctx, const char *id, char *reason, size_t len);
+	/* Reserve one message against the identity's limits: 0 counted,
+	 * 1 over a limit (why filled), -1 error. */
+	int (*reserve)(void *ctx, const struct bw_identity *id, long long now, char *why,
+		       size_t len);
+	/* SPF for the MAIL FROM domain from one egress address. */
+	void (*spf)(void *ctx, const char *domain, const char *ip, struct policy_spf *out);
+	/* DMARC: record, minimum policy and predicted alignment. */
+	void (*dmarc)(void *ctx, const char *from_domain, const char *const *dkim_domains,
+		      size_t n_dkim, const char *mail_domain, bool spf_pass, enum bw_dmarc_p min,
+		      struct policy_dmarc *out);
 	void *ctx;
 };
 
@@ -58,6 +87,7 @@ struct hdr_facts {
 	bool lu_oversized;
 	char lup[POLICY_LUP_MAX];
 	char from_address[ADDR_LOCAL_MAX + 1 + DOMAIN_MAX + 1]; /* parsed, for the event */
+	char from_domain[DOMAIN_MAX + 1];                       /* normalized */
 };
 
 struct verdict_check {
@@ -65,6 +95,17 @@ struct verdict_check {
 	bool failed;
 	enum bw_action action; /* configured action when failed */
 	char detail[VERDICT_DETAIL_MAX];
+};
+
+#define VERDICT_MAX_SIGS 8
+
+/* One DKIM signature made (sign mode) or checked (verify mode). */
+struct verdict_sig {
+	char domain[DOMAIN_MAX + 1];
+	char selector[64];
+	char algorithm[24];
+	int bits;
+	char result[96];
 };
 
 struct verdict {
@@ -76,10 +117,17 @@ struct verdict {
 	const struct bw_identity *identity;
 	enum bw_life life;
 	bool suspended;
+	bool reserved;           /* counted against the limits (release if not sent) */
 	char login[POLICY_LOGIN_MAX];
 	char mail_from[POLICY_PATH_MAX];
 	char mail_domain[DOMAIN_MAX + 1];
 	unsigned rcpt_accepted, rcpt_refused;
+	bool spf_done, spf_pass;  /* every egress address passes */
+	char spf_result[16], spf_ip[64];
+	bool dmarc_done;
+	struct policy_dmarc dmarc;
+	struct verdict_sig sigs[VERDICT_MAX_SIGS];
+	size_t n_sigs;
 	bool non_smtp;
 	struct hdr_facts hdrs;
 };
@@ -96,9 +144,16 @@ enum bw_action policy_rcpt(const struct registry *r, struct verdict *v);
 /* Feed one header; returns -1 on allocation failure (message fails). */
 int policy_header(struct verdict *v, const char *name, const char *value);
 /* Header checks at end of headers. Returns the action to apply now. */
-enum bw_action policy_eoh(const struct registry *r, struct verdict *v);
-/* Record a runtime failure (state, internal) for the message. */
+enum bw_action policy_eoh(const struct registry *r, const struct policy_env *env,
+			  struct verdict *v);
+/* Record a failure found outside the policy (DKIM at end of message,
+ * state, internal) with the check's configured action ... */
 void policy_fail(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail);
+/* ... or with at least action a (a resource failure is a tempfail). */
+void policy_fail_as(const struct registry *r, struct verdict *v, enum bw_check c, enum bw_action a,
+		    const char *detail);
+/* Record a check that passed outside the policy. */
+void policy_pass(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail);
 
 /* The action the milter applies (accept in monitor mode). */
 enum bw_action policy_effective(const struct verdict *v);

@@ -208,6 +208,8 @@ registry_release(struct registry *r)
 	unsigned left = --r->refcnt;
 	pthread_mutex_unlock(&r->lock);
 	if (left == 0) {
+		if (r->runtime_free != NULL)
+			r->runtime_free(r->runtime);
 		pthread_mutex_destroy(&r->lock);
 		struct arena *a = r->arena;
 		arena_free(a); /* r itself lives in its arena */

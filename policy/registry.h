@@ -44,7 +44,17 @@ struct bw_dkim_key {
 	bool is_public;       /* verify mode: the vendor's public key */
 	const char *file;     /* where it was configured */
 	int line;
+	/* Read once per load by keyfile_load() (struct keyfile_material):
+	 * privkey is what dkim_sign() takes (NULL in verify mode), pubkey the
+	 * DNS p= value the verifier is given instead of a DNS lookup. */
+	const char *privkey;
+	const char *pubkey;
 };
+
+/* Header fields signed and oversigned unless an identity adds more
+ * (NULL-terminated; conf_identity.c). */
+extern const char *const bw_dkim_sign_headers_default[];
+extern const char *const bw_dkim_oversign_headers_default[];
 
 struct bw_identity {
 	const char *id;
@@ -74,6 +84,11 @@ struct bw_identity {
 	struct bw_dkim_key *dkim;
 	size_t n_dkim;
 	enum bw_dkim_mode dkim_mode;
+	/* effective NULL-terminated lists: the defaults plus the identity's
+	 * dkim_sign_headers / dkim_oversign_headers (NULL: the defaults) */
+	const char *const *dkim_sign_headers;
+	const char *const *dkim_oversign_headers;
+	const char *feedback_id; /* SenderId of the Feedback-ID header; NULL: none */
 
 	uint64_t per_hour, per_day; /* 0: no limit */
 	enum bw_mode mode;
@@ -134,6 +149,10 @@ struct registry {
 	struct bw_identity *ids;
 	size_t n_ids;
 	struct registry_index *index;
+	/* What the milter builds per snapshot (resolver, DKIM keys): freed with
+	 * the snapshot, so messages pinning it keep it alive. NULL elsewhere. */
+	void *runtime;
+	void (*runtime_free)(void *runtime);
 };
 
 /* A new empty snapshot (refcnt 1) whose struct and every allocation live in

@@ -332,102 +332,8 @@ pf_flush_wait() {
 #   pf_dns_stop DIR             stop it; idempotent.
 
 PF_PYTHON=${PF_PYTHON:-/usr/bin/python3}
+PF_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-pf__dns_server_py() {
-    cat <<'EOF'
-import socket, socketserver, struct, sys, threading
-import dns.message, dns.rcode, dns.rdataclass, dns.rdatatype, dns.rrset, dns.flags
-
-zone_file, port_file = sys.argv[1], sys.argv[2]
-zone = {}
-with open(zone_file) as f:
-    for ln, raw in enumerate(f, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, rtype, data = line.split(None, 2)
-        name = name.lower().rstrip(".") + "."
-        rtype = rtype.upper()
-        if rtype == "TXT":
-            b = data.encode()
-            chunks = [b[i:i + 255] for i in range(0, len(b), 255)] or [b""]
-            data = " ".join('"%s"' % c.decode().replace("\\", "\\\\").replace('"', '\\"')
-                            for c in chunks)
-        zone.setdefault(name, {}).setdefault(rtype, []).append(data)
-
-def answer(wire):
-    try:
-        q = dns.message.from_wire(wire)
-    except Exception:
-        return None
-    r = dns.message.make_response(q)
-    r.flags |= dns.flags.AA
-    if not q.question:
-        r.set_rcode(dns.rcode.FORMERR)
-        return r
-    qq = q.question[0]
-    name = qq.name.to_text().lower()
-    tname = dns.rdatatype.to_text(qq.rdtype)
-    if name not in zone:
-        r.set_rcode(dns.rcode.NXDOMAIN)
-    elif tname in zone[name]:
-        r.answer.append(dns.rrset.from_text_list(qq.name, 60, dns.rdataclass.IN,
-                                                 tname, zone[name][tname]))
-    return r
-
-class UDP(socketserver.BaseRequestHandler):
-    def handle(self):
-        data, sock = self.request
-        r = answer(data)
-        if r is None:
-            return
-        out = r.to_wire()
-        if len(out) > 512:
-            r.answer = []
-            r.flags |= dns.flags.TC
-            out = r.to_wire()
-        sock.sendto(out, self.client_address)
-
-class TCP(socketserver.BaseRequestHandler):
-    def handle(self):
-        s = self.request
-        s.settimeout(5)
-        try:
-            while True:
-                hdr = s.recv(2, socket.MSG_WAITALL)
-                if len(hdr) < 2:
-                    return
-                (n,) = struct.unpack("!H", hdr)
-                r = answer(s.recv(n, socket.MSG_WAITALL))
-                if r is None:
-                    return
-                out = r.to_wire()
-                s.sendall(struct.pack("!H", len(out)) + out)
-        except OSError:
-            return
-
-socketserver.ThreadingUDPServer.allow_reuse_address = True
-socketserver.ThreadingTCPServer.allow_reuse_address = True
-for _ in range(50):
-    u = socketserver.ThreadingUDPServer(("127.0.0.1", 0), UDP)
-    port = u.server_address[1]
-    try:
-        t = socketserver.ThreadingTCPServer(("127.0.0.1", port), TCP)
-        break
-    except OSError:
-        u.server_close()
-else:
-    sys.exit("no free port")
-for srv in (u, t):
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-with open(port_file + ".tmp", "w") as f:
-    f.write("%d\n" % port)
-import os
-os.rename(port_file + ".tmp", port_file)
-threading.Event().wait()
-EOF
-}
 
 # pf_dns_start DIR ZONEFILE - start the server; exports PF_DNS_PORT.
 pf_dns_start() {
@@ -435,9 +341,8 @@ pf_dns_start() {
     "$PF_PYTHON" -c 'import dns.message' 2>/dev/null ||
         { pf__err "pf_dns_start: $PF_PYTHON lacks dnspython (apt-get install python3-dnspython)"; return 1; }
     mkdir -p "$dir"
-    pf__dns_server_py >"$dir/dns-server.py"
     rm -f "$dir/dns.port"
-    "$PF_PYTHON" "$dir/dns-server.py" "$zonefile" "$dir/dns.port" >"$dir/dns.log" 2>&1 &
+    "$PF_PYTHON" "$PF_LIB_DIR/../dns/dns_server.py" "$zonefile" "$dir/dns.port" >"$dir/dns.log" 2>&1 &
     echo $! >"$dir/dns.pid"
     while [ ! -s "$dir/dns.port" ]; do
         if [ $i -ge $((PF_WAIT * 5)) ] || ! kill -0 "$(cat "$dir/dns.pid")" 2>/dev/null; then

@@ -21,6 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
 BULKWARDEN=${BULKWARDEN:-./bulkwarden}
+BULKWARDENCTL=${BULKWARDENCTL:-$(dirname "$BULKWARDEN")/bulkwardenctl}
 PY=/usr/bin/python3
 MILTER_WAIT=${MILTER_WAIT:-10}
 
@@ -119,10 +120,12 @@ mkdir -p "$T/keys"
 DKIM_P=$(openssl pkey -in "$T/keys/nl.rsa" -pubout -outform DER 2>/dev/null | base64 -w0)
 
 cat >"$T/zone" <<EOF
-news.example.com TXT v=spf1 ip4:127.0.0.1 -all
+news.example.com TXT v=spf1 ip4:192.0.2.25 -all
 _dmarc.news.example.com TXT v=DMARC1; p=reject; adkim=r; aspf=r
+app.example.com TXT v=spf1 ip4:192.0.2.25 -all
+_dmarc.app.example.com TXT v=DMARC1; p=quarantine
 nl2026._domainkey.news.example.com TXT v=DKIM1; k=rsa; p=$DKIM_P
-old.example.com TXT v=spf1 ip4:127.0.0.1 -all
+old.example.com TXT v=spf1 ip4:192.0.2.25 -all
 _dmarc.old.example.com TXT v=DMARC1; p=reject
 marketing.example.org TXT v=spf1 -all
 _dmarc.marketing.example.org TXT v=DMARC1; p=reject
@@ -132,7 +135,7 @@ pf_dns_start "$T" "$T/zone" || { echo "FAIL: DNS server"; exit 1; }
 
 cat >"$T/bw.conf" <<EOF
 milter = { socket = "unix:$T/bw.sock"; socket_mode = "0660"; on_internal_error = "tempfail"; };
-relay = { egress_ips = ["127.0.0.1"]; };
+relay = { egress_ips = ["192.0.2.25"]; };
 state = { backend = "sqlite"; path = "$T/state.db"; };
 log = { target = "file"; path = "$T/events.jsonl"; };
 dns = { nameservers = ["127.0.0.1:$PF_DNS_PORT"]; timeout = 3; };
@@ -158,6 +161,14 @@ identities = (
     lifecycle = { activate = "2019-07-01"; decommission = "2021-01-01"; };
     credentials = { logins = ["svc-old"]; networks = ["10.20.1.0/24"]; };
     envelope_domains = ["old.example.com"];
+  },
+  { id = "local-app"; description = "An application on the relay itself (sendmail(1))";
+    class = "transactional";
+    owners = { dns = "dns@example.com"; platform = "apps@example.com";
+               compliance = "privacy@example.com"; };
+    approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-2"; };
+    credentials = { networks = ["127.0.0.1/32"]; };
+    envelope_domains = ["app.example.com"];
   }
 );
 EOF
@@ -429,6 +440,63 @@ if [[ $r == "550 5.6.0 [rfc5322]"* ]] && kill -0 "$MILTER_PID" 2>/dev/null &&
 else
     fail "oversized From refused with [rfc5322], milter still running" "end-of-data reply: ${r:-none}"
     printf '%s\n' "$OUT" | show
+fi
+
+# --- (8c) a suspended identity is refused over SMTP within a second -------
+if "$BULKWARDENCTL" -c "$T/bw.conf" suspend newsletter --reason "credential leak INC-9" \
+    --by soc@example.com >/dev/null 2>&1; then
+    r=
+    for _ in $(seq 1 10); do
+        send suspended "${NEWS[@]}" --from "c8c@news.example.com" --to r8c@example.net \
+            --header "From: News <c8c@news.example.com>" --header "Message-Id: <c8c.$TAG@news.example.com>" \
+            --quit-after MAIL
+        r=$(reply_to "$OUT" 'MAIL FROM')
+        [[ $r == 550* ]] && break
+        sleep 0.1
+    done
+    if [[ $r == '550 5.7.1 [suspended] sender identity "newsletter" is suspended'* ]]; then
+        pass "suspended identity refused with 550 5.7.1 [suspended] at MAIL FROM"
+    else
+        fail "suspended identity refused with 550 5.7.1 [suspended] at MAIL FROM" "MAIL FROM reply: ${r:-none}"
+    fi
+    "$BULKWARDENCTL" -c "$T/bw.conf" reinstate newsletter --reason "keys rotated" --by soc@example.com \
+        --ticket INC-9 >/dev/null 2>&1 || fail "bulkwardenctl reinstate"
+else
+    fail "suspended identity refused with 550 5.7.1 [suspended] at MAIL FROM" \
+        "bulkwardenctl suspend failed: $("$BULKWARDENCTL" -c "$T/bw.conf" suspend newsletter --reason x --by y 2>&1)"
+fi
+
+# --- (8d) local submission (non_smtpd_milters): recipients are never refused
+# one by one (Postfix cannot); over the limit the whole message is refused
+postconf -c "$PF/etc" -e "non_smtpd_milters = unix:$T/bw.sock" &&
+    postfix -c "$PF/etc" reload >/dev/null 2>&1
+sleep 1
+local_msg() { # ID RCPT...
+    local id=$1
+    shift
+    printf 'From: app@app.example.com\nTo: undisclosed-recipients:;\nSubject: %s\nDate: %s\nMessage-ID: <%s.%s@app.example.com>\n\nbody\n' \
+        "$id" "$(date -R)" "$id" "$TAG" | sendmail -C "$PF/etc" -f app@app.example.com "$@"
+}
+local_msg c8d1 l1@example.net l2@example.net
+local_msg c8d2 l1@example.net l2@example.net l3@example.net l4@example.net l5@example.net
+ok=
+for _ in $(seq 1 50); do
+    grep -q "c8d2.$TAG" "$T/events.jsonl" 2>/dev/null && grep -q "c8d1.$TAG" "$T/events.jsonl" && ok=1 && break
+    sleep 0.2
+done
+for _ in $(seq 1 50); do # sendmail(1) mail goes through pickup: wait for the sink
+    [ -n "$(pf_sink_grep "$PF" "c8d1.$TAG@")" ] && break
+    sleep 0.2
+done
+# c8d2 may reach the sink only as the bounce to its sender, never to l1..l5
+c8d2_out=$(pf_sink_grep "$PF" "c8d2.$TAG@" | xargs -r grep -l '^X-Rcpt-Args: <l[0-9]@example.net>')
+if [ -n "$ok" ] && [ -n "$(pf_sink_grep "$PF" "c8d1.$TAG@")" ] && [ -z "$c8d2_out" ] &&
+    grep "c8d2.$TAG" "$T/events.jsonl" | grep -q '"event.code":"5.5.3"' &&
+    ! grep -q "can't reject recipient" "$PF/maillog"; then
+    pass "local submission: refused whole over the recipient limit, never per recipient"
+else
+    fail "local submission: refused whole over the recipient limit, never per recipient" \
+        "events: $(grep -c "c8d.\.$TAG" "$T/events.jsonl" 2>/dev/null)" "$(grep -E "c8d|milter" "$PF/maillog" | tail -n 4)"
 fi
 
 # --- (9) the milter shuts down cleanly on SIGTERM --------------------------

@@ -5,17 +5,28 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 BULKWARDEN=${BULKWARDEN:-$here/../../bulkwarden}
+BULKWARDENCTL=${BULKWARDENCTL:-$(dirname "$BULKWARDEN")/bulkwardenctl}
 MILTERTEST=${MILTERTEST:-miltertest}
 command -v "$MILTERTEST" >/dev/null || { echo "miltertest not found"; exit 1; }
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-milter.XXXXXX")
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
+pid= dnspid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	[ -n "$dnspid" ] && kill "$dnspid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$dir"
+}
 trap cleanup EXIT
 pass=0 fail=0
 ok() { echo "PASS: $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL: $1"; fail=$((fail + 1)); }
 
-sed "s|@DIR@|$dir|g" "$here/registry.conf.in" >"$dir/bulkwarden.conf"
+# a real DNS server on loopback serving the test zone (SPF, DMARC)
+/usr/bin/python3 "$here/../dns/dns_server.py" "$here/zone" "$dir/dns.port" 2>"$dir/dns.err" &
+dnspid=$!
+for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
+[ -s "$dir/dns.port" ] || { echo "DNS server did not start:"; cat "$dir/dns.err"; exit 1; }
+sed "s|@DIR@|$dir|g; s|@DNSPORT@|$(cat "$dir/dns.port")|g" "$here/registry.conf.in" >"$dir/bulkwarden.conf"
 cp -r "$here/identities.d" "$dir/"
 
 start() {
@@ -32,15 +43,51 @@ printf 'policy = { mode = "enforce"; bogus = 1; };\n' >"$dir/bad.conf"
 out=$("$BULKWARDEN" -n -c "$dir/bad.conf" 2>&1); rc=$?
 if [ $rc -eq 1 ] && echo "$out" | grep -q "bad.conf:1" && echo "$out" | grep -q "bogus"; then ok "-n refuses an unknown key with file:line"; else ko "-n refuses an unknown key with file:line (rc=$rc: $out)"; fi
 
-for t in "$here"/cases/*.lua; do
-	out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$t" 2>&1)
+# lua FILE [-D name=value ...]: run one miltertest script, count its cases
+lua() {
+	local t=$1 out rc n_pass n_fail
+	shift
+	out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" "$@" -s "$t" 2>&1)
 	rc=$?
 	echo "$out" | grep -E '^(PASS|FAIL):'
 	n_pass=$(echo "$out" | grep -c '^PASS:')
 	n_fail=$(echo "$out" | grep -c '^FAIL:')
 	pass=$((pass + n_pass)); fail=$((fail + n_fail))
 	if [ $rc -ne 0 ] && [ "$n_fail" -eq 0 ]; then ko "$(basename "$t"): miltertest exited $rc: $out"; fi
+}
+ctl() { "$BULKWARDENCTL" -c "$dir/bulkwarden.conf" "$@"; }
+
+# a state store that cannot be opened: the milter refuses to start, clearly
+sed "s|path = \"$dir/state.db\"|path = \"$dir/no/such/dir/state.db\"|" "$dir/bulkwarden.conf" >"$dir/nostate.conf"
+sed -i "s|unix:$dir/bw.sock|unix:$dir/bw2.sock|; s|$dir/bw.pid|$dir/bw2.pid|" "$dir/nostate.conf"
+out=$(timeout 10 "$BULKWARDEN" -f -c "$dir/nostate.conf" 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "state store"; then ok "unopenable state store: refuses to start with a clear error"; else ko "unopenable state store (rc=$rc): $out"; fi
+
+for t in "$here"/cases/*.lua; do
+	lua "$t"
 done
+
+# state: a rate limit trips; a suspension reaches the running milter within
+# a second without a reload, and a reinstatement too; the audit log verifies
+lua "$here/state/limit.lua" -D expect=2
+if ctl suspend newsletter --reason "phishing report INC-7" --by soc@example.com >/dev/null; then
+	lua "$here/state/suspended.lua"
+else
+	ko "bulkwardenctl suspend newsletter"
+fi
+if ctl reinstate newsletter --reason "credentials rotated" --by soc@example.com --ticket INC-7 >/dev/null; then
+	sleep 1
+	lua "$here/cases/accept.lua"
+else
+	ko "bulkwardenctl reinstate newsletter"
+fi
+for _ in $(seq 20); do grep -q '"event.action":"reinstate"' "$dir/events.jsonl" && break; sleep 0.1; done
+if grep -q '"event.dataset":"bulkwarden.audit","event.id":"[0-9a-f]*","event.action":"suspend"' "$dir/events.jsonl" &&
+   grep -q '"event.action":"reinstate"' "$dir/events.jsonl"; then
+	ok "suspend and reinstate written as audit events"
+else
+	ko "suspend and reinstate written as audit events"
+fi
 
 # every line of the event log is valid JSON with one object
 if /usr/bin/python3 -c '
@@ -85,6 +132,21 @@ for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 if ! kill -0 "$pid" 2>/dev/null; then wait "$pid"; rc=$?; fi
 pid=
 if [ "$rc" = 0 ] && [ ! -e "$dir/bw.pid" ]; then ok "SIGTERM: clean exit and pidfile removed"; else ko "SIGTERM: clean exit (rc=$rc)"; cat "$dir/milter.err"; fi
+
+# counters were flushed at shutdown and limits hold across a restart
+out=$(ctl stats limited --json 2>&1)
+if echo "$out" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); s=json.dumps(d); assert "\"accepted\": 2" in s or "\"accepted\":2" in s, s' 2>/dev/null; then
+	ok "counters survive shutdown (stats: 2 accepted)"
+else
+	ko "counters survive shutdown: $out"
+fi
+start || exit 1
+lua "$here/state/limit.lua" -D expect=0
+if ctl audit --verify >/dev/null 2>&1; then ok "audit log verifies"; else ko "audit log verifies: $(ctl audit --verify 2>&1)"; fi
+for _ in $(seq 30); do [ "$(grep -c '"event.action":"config-reload"' "$dir/events.jsonl")" -ge 3 ] && break; sleep 0.1; done
+n=$(grep -c '"event.action":"config-reload"' "$dir/events.jsonl")
+if [ "$n" -ge 3 ] && ctl audit --json | grep -q config-rejected; then ok "config loads and reloads are audit records and events"; else ko "config loads and reloads are audit events ($n)"; fi
+kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
 
 echo "milter: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -68,7 +68,13 @@ const char fixture_conf[] =
 	"   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = \"c@x.example\"; };\n"
 	"   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-9\"; };\n"
 	"   credentials = { logins = [\"svc-idn\"]; };\n"
-	"   envelope_domains = [\"B\xc3\x9c" "CHER.example\"]; }\n"
+	"   envelope_domains = [\"B\xc3\x9c" "CHER.example\"]; },\n"
+	" { id = \"limited\"; description = \"rate limited\"; class = \"transactional\";\n"
+	"   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = \"c@x.example\"; };\n"
+	"   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-10\"; };\n"
+	"   credentials = { logins = [\"svc-limited\"]; };\n"
+	"   limits = { per_hour = 2; per_day = 10; };\n"
+	"   envelope_domains = [\"limited.example.com\"]; }\n"
 	");\n";
 
 const char *

@@ -216,8 +216,8 @@ static const struct err_row err_rows[] = {
      "milter.sockt", "did you mean \"socket\""},
     {"unknown nested key", MAIN("state = { redis = { hots = \"x\"; }; }; " MARK "\n"),
      "state.redis.hots", "unknown key"},
-    {"unknown identity key", MAIN(ONE_ID("    feedback_id = \"x\"; " MARK "\n")),
-     "identities.[0].feedback_id", "unknown key"},
+    {"unknown identity key", MAIN(ONE_ID("    feedback_ids = \"x\"; " MARK "\n")),
+     "identities.[0].feedback_ids", "unknown key"},
     {"unknown key in identity sub-group",
      MAIN(ONE_ID("    limits = { per_hour = 5; per_week = 9; }; " MARK "\n")),
      "identities.[0].limits.per_week", "unknown key"},
@@ -251,8 +251,8 @@ static const struct err_row err_rows[] = {
     {"group for a scalar", MAIN("log = { target = { }; }; " MARK "\n"), "log.target",
      "expected a string, got a group"},
     {"section not a group", MAIN("dns = 5; " MARK "\n"), "dns", "expected a group"},
-    {"integer out of range", MAIN("dns = { timeout = 61; }; " MARK "\n"), "dns.timeout",
-     "out of range (1..60)"},
+    {"integer out of range", MAIN("dns = { timeout = 26; }; " MARK "\n"), "dns.timeout",
+     "out of range (1..25)"},
     {"32-bit overflow wrapped by libconfig",
      MAIN(ONE_ID("    limits = {\n      per_day = 4294967297; " MARK "\n    };\n")),
      "identities.[0].limits.per_day", "write 4294967297L"},
@@ -496,6 +496,35 @@ static const struct err_row err_rows[] = {
     {"bad dkim_mode", MAIN(ONE_ID("    dkim_mode = \"both\"; " MARK "\n")),
      "identities.[0].dkim_mode", "is not one of sign | verify"},
 
+    /* DKIM signed-header lists and Feedback-ID */
+    {"signed header name with a space",
+     MAIN(ONE_ID("    dkim_sign_headers = [\"X-Ok\", \"X Bad\"]; " MARK "\n")),
+     "identities.[0].dkim_sign_headers.[1]", "is not a header field name"},
+    {"signing a header that changes in transit",
+     MAIN(ONE_ID("    dkim_sign_headers = [\"Received\"]; " MARK "\n")),
+     "identities.[0].dkim_sign_headers.[0]", "changes in transit"},
+    {"oversigned header listed twice",
+     MAIN(ONE_ID("    dkim_oversign_headers = [\"To\", \"to\"]; " MARK "\n")),
+     "identities.[0].dkim_oversign_headers.[1]", "listed twice"},
+    {"too many extra signed headers",
+     MAIN(ONE_ID("    dkim_sign_headers = [\"A1\",\"A2\",\"A3\",\"A4\",\"A5\",\"A6\",\"A7\",\"A8\","
+		 "\"A9\",\"A10\",\"A11\",\"A12\",\"A13\",\"A14\",\"A15\",\"A16\",\"A17\"]; " MARK
+		 "\n")),
+     "identities.[0].dkim_sign_headers", "at most 16 header fields"},
+    {"signed-header list in verify mode",
+     MAIN(ONE_ID("    dkim_mode = \"verify\";\n    dkim_oversign_headers = [\"To\"]; " MARK "\n")),
+     "identities.[0].dkim_oversign_headers", "applies to dkim_mode \"sign\" only"},
+    {"feedback_id not a SenderId", MAIN(ONE_ID("    feedback_id = \"a:b\"; " MARK "\n")),
+     "identities.[0].feedback_id", "is not a SenderId"},
+    {"feedback_id of the wrong type", MAIN(ONE_ID("    feedback_id = 5; " MARK "\n")),
+     "identities.[0].feedback_id", "expected true, false or a SenderId string"},
+    {"feedback_id in verify mode",
+     MAIN(ONE_ID("    dkim_mode = \"verify\";\n    feedback_id = \"acme\"; " MARK "\n")),
+     "identities.[0].feedback_id", "applies to dkim_mode \"sign\" only"},
+    {"feedback_id = true without a signing domain",
+     MAIN(ONE_ID("    feedback_id = true; " MARK "\n")), "identities.[0].feedback_id",
+     "give the SenderId as a string"},
+
     /* the baseline may be tightened, never loosened */
     {"identity loosens max_recipients", MAIN(ONE_ID("    max_recipients = 5000; " MARK "\n")),
      "identities.[0].max_recipients", "5000 loosens the baseline (policy.max_recipients is 1000)"},
@@ -556,6 +585,7 @@ test_error_row(void **state)
 }
 
 /* ---- positive tests ----------------------------------------------------------------- */
+
 
 /* SPEC §2's example (keys copied next to the config: relative key paths). */
 static const char *spec_conf =
@@ -1191,6 +1221,61 @@ test_keyfile(void **state)
 	assert_true(b.is_public);
 }
 
+/* Feedback-ID, the signed-header lists and the key material the loader keeps. */
+static void
+test_dkim_extras(void **state)
+{
+	(void)state;
+	char *dir = mktmp();
+	write_file(dir, "d.conf",
+		   "identities = (\n"
+		   "  { id = \"a\";" ID_DESC "    credentials = { logins = [\"svc-a\"]; };\n" ID_ENV
+		   "    dkim = ( { domain = \"News.Example.com\"; selector = \"s1\";\n"
+		   "               key = \"@K@/rsa2048.pem\"; },\n"
+		   "             { domain = \"news.example.com\"; selector = \"s2\";\n"
+		   "               key = \"@K@/ed25519.pem\"; } );\n"
+		   "    feedback_id = true;\n"
+		   "    dkim_sign_headers = [\"X-Campaign\", \"subject\"];\n"
+		   "    dkim_oversign_headers = [\"To\", \"Date\"]; },\n"
+		   "  { id = \"b\";" ID_DESC "    credentials = { logins = [\"svc-b\"]; };\n" ID_ENV
+		   "    feedback_id = \"acme-corp\"; },\n"
+		   "  { id = \"c\";" ID_DESC "    credentials = { logins = [\"svc-c\"]; };\n" ID_ENV
+		   "    feedback_id = false; dkim_mode = \"verify\";\n"
+		   "    dkim = ( { domain = \"news.example.com\"; selector = \"v1\";\n"
+		   "               key = \"@K@/ed25519.pub\"; } ); }\n"
+		   ");\n");
+	struct registry *r = load_ok(dir, "d.conf");
+	const struct bw_identity *a = &r->ids[0], *b = &r->ids[1], *c = &r->ids[2];
+
+	assert_string_equal(a->feedback_id, "news.example.com"); /* the first signing domain */
+	assert_string_equal(b->feedback_id, "acme-corp");
+	assert_null(c->feedback_id);
+
+	/* the defaults, then what the identity adds (oversigned names are signed too) */
+	size_t n = 0;
+	while (a->dkim_sign_headers[n] != NULL)
+		n++;
+	assert_int_equal(n, 17); /* X-Campaign added; Subject, To, Date are defaults */
+	assert_string_equal(a->dkim_sign_headers[0], "From");
+	assert_string_equal(a->dkim_sign_headers[16], "X-Campaign");
+	assert_string_equal(a->dkim_oversign_headers[4], "To");
+	assert_string_equal(a->dkim_oversign_headers[5], "Date");
+	assert_null(a->dkim_oversign_headers[6]);
+	assert_ptr_equal(b->dkim_sign_headers, bw_dkim_sign_headers_default);
+	assert_ptr_equal(b->dkim_oversign_headers, bw_dkim_oversign_headers_default);
+
+	/* key material: read once at load */
+	assert_non_null(strstr(a->dkim[0].privkey, "-----BEGIN PRIVATE KEY-----"));
+	assert_non_null(strstr(a->dkim[1].privkey, "-----BEGIN PRIVATE KEY-----"));
+	assert_true(strlen(a->dkim[0].pubkey) > 300); /* base64 SPKI of RSA-2048 */
+	assert_int_equal(strlen(a->dkim[1].pubkey), 44); /* base64 of 32 bytes */
+	assert_null(c->dkim[0].privkey);
+	assert_string_equal(c->dkim[0].pubkey, a->dkim[1].pubkey); /* same key pair */
+	registry_release(r);
+	rm_rf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -1207,6 +1292,7 @@ main(void)
 	    cmocka_unit_test(test_world_writable),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_keyfile),
+	    cmocka_unit_test(test_dkim_extras),
 	};
 	size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *tests = calloc(n_err + n_fixed, sizeof(*tests));

@@ -45,7 +45,54 @@ check_detail(const struct verdict *v, const char *id)
 	return "";
 }
 
-static const struct policy_env env = {fake_suspended, NULL};
+/* The fake volume view: counts reservations per test, fails when told. */
+static int reserved, reserve_fails;
+
+static int
+fake_reserve(void *ctx, const struct bw_identity *id, long long now, char *why, size_t len)
+{
+	if (reserve_fails)
+		return -1;
+	if (id->per_hour && (uint64_t)reserved >= id->per_hour) {
+		snprintf(why, len, "%d messages this hour, limit %llu", reserved,
+			 (unsigned long long)id->per_hour);
+		return 1;
+	}
+	reserved++;
+	return 0;
+}
+
+/* The fake DNS view: SPF and DMARC verdicts set per test row. */
+static enum policy_auth spf_verdict = POLICY_AUTH_PASS, dmarc_verdict = POLICY_AUTH_PASS;
+static int spf_calls, dmarc_calls;
+static bool dmarc_saw_spf_pass;
+
+static void
+fake_spf(void *ctx, const char *domain, const char *ip, struct policy_spf *out)
+{
+	spf_calls++;
+	out->verdict = spf_verdict;
+	bw_strlcpy(out->result, spf_verdict == POLICY_AUTH_PASS ? "pass"
+				: spf_verdict == POLICY_AUTH_FAIL ? "fail" : "temperror",
+		   sizeof(out->result));
+	bw_strlcpy(out->detail, "fake", sizeof(out->detail));
+}
+
+static void
+fake_dmarc(void *ctx, const char *from, const char *const *dkim, size_t n, const char *mail_domain,
+	   bool spf_pass, enum bw_dmarc_p min, struct policy_dmarc *out)
+{
+	dmarc_calls++;
+	dmarc_saw_spf_pass = spf_pass;
+	out->verdict = dmarc_verdict;
+	out->found = dmarc_verdict != POLICY_AUTH_DNSERR;
+	bw_strlcpy(out->policy, "reject", sizeof(out->policy));
+	bw_strlcpy(out->detail, "fake", sizeof(out->detail));
+}
+
+static const struct policy_env env = {fake_suspended, fake_reserve, NULL, NULL, NULL};
+static const struct policy_env dns_env = {fake_suspended, fake_reserve, fake_spf, fake_dmarc,
+					  NULL};
 
 /* Whether check id failed in v, -1 if it was not run. */
 static int
@@ -199,7 +246,7 @@ run_headers(const char *login, const char *mail_from, const char *const *hdrs, s
 	policy_mail(reg, &env, &f, v);
 	for (size_t i = 0; hdrs[i] != NULL; i += 2)
 		assert_int_equal(policy_header(v, hdrs[i], hdrs[i + 1]), 0);
-	return policy_eoh(reg, v);
+	return policy_eoh(reg, &env, v);
 }
 
 #define BASE "Date", "Mon, 1 Jun 2026 10:00:00 +0000", "Message-ID", "<1@news.example.com>"
@@ -380,6 +427,10 @@ test_recipients(void **unused)
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(policy_rcpt(reg, &v), BW_ACT_ACCEPT);
 	assert_int_equal(v.would, BW_ACT_REJECT);
+	policy_reply(&v, v.decider, BW_ACT_REJECT, "r", &rc, &xc, text, sizeof(text));
+	assert_string_equal(rc, "550");
+	assert_string_equal(xc, "5.5.3");
+	assert_non_null(strstr(text, "[recipients]"));
 	policy_end(&v);
 }
 
@@ -437,6 +488,118 @@ test_tempfail_reply(void **unused)
 	policy_end(&v);
 }
 
+static void
+test_rate_limit(void **unused)
+{
+	struct verdict v;
+	struct mail_facts f = {.login = "svc-limited", .client_ip = "192.0.2.1",
+			       .mail_from = "<l@limited.example.com>", .now = now_2026_06};
+	reserved = 0;
+	for (int i = 0; i < 2; i++) {
+		policy_begin(&v);
+		assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_ACCEPT);
+		assert_true(v.reserved);
+		assert_int_equal(check_failed(&v, "rate-limit"), 0);
+		policy_end(&v);
+	}
+	policy_begin(&v);
+	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_TEMPFAIL);
+	assert_false(v.reserved);
+	assert_string_equal(check_info(v.decider)->id, "rate-limit");
+	const char *rc, *xc;
+	char text[256];
+	policy_reply(&v, v.decider, BW_ACT_TEMPFAIL, "r", &rc, &xc, text, sizeof(text));
+	assert_string_equal(rc, "451");
+	assert_string_equal(xc, "4.7.28");
+	assert_non_null(strstr(text, "[rate-limit]"));
+	policy_end(&v);
+
+	/* a message already refused takes no slot */
+	reserved = 0;
+	f.mail_from = "<l@elsewhere.example>";
+	policy_begin(&v);
+	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_REJECT);
+	assert_false(v.reserved);
+	assert_int_equal(reserved, 0);
+	assert_int_equal(check_failed(&v, "rate-limit"), -1);
+	policy_end(&v);
+
+	/* counters unavailable: state-error, fail closed */
+	reserve_fails = 1;
+	f.mail_from = "<l@limited.example.com>";
+	policy_begin(&v);
+	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_TEMPFAIL);
+	assert_string_equal(check_info(v.decider)->id, "state-error");
+	policy_end(&v);
+	reserve_fails = 0;
+}
+
+struct auth_row {
+	const char *name;
+	enum policy_auth spf, dmarc;
+	enum bw_action want_mail, want_would;
+	const char *want_decider;
+	int want_dmarc_calls;
+};
+
+static const struct auth_row auth_rows[] = {
+	{"both pass", POLICY_AUTH_PASS, POLICY_AUTH_PASS, BW_ACT_ACCEPT, BW_ACT_ACCEPT, NULL, 1},
+	{"SPF fails: quarantine", POLICY_AUTH_FAIL, POLICY_AUTH_PASS, BW_ACT_ACCEPT,
+	 BW_ACT_QUARANTINE, "spf", 1},
+	{"SPF DNS error: tempfail at MAIL, no DMARC lookup", POLICY_AUTH_DNSERR, POLICY_AUTH_PASS,
+	 BW_ACT_TEMPFAIL, BW_ACT_TEMPFAIL, "dns-error", 0},
+	{"DMARC fails: quarantine", POLICY_AUTH_PASS, POLICY_AUTH_FAIL, BW_ACT_ACCEPT,
+	 BW_ACT_QUARANTINE, "dmarc", 1},
+	{"DMARC DNS error: tempfail", POLICY_AUTH_PASS, POLICY_AUTH_DNSERR, BW_ACT_ACCEPT,
+	 BW_ACT_TEMPFAIL, "dns-error", 1},
+};
+
+static void
+test_spf_dmarc(void **unused)
+{
+	/* a registry with an egress address (the fixture has none) */
+	static char text[8192];
+	snprintf(text, sizeof(text), "relay = { egress_ips = [\"192.0.2.25\"]; };\n%s",
+		 fixture_conf);
+	struct registry *r = fixture_load(text);
+	assert_non_null(r);
+	for (size_t i = 0; i < sizeof(auth_rows) / sizeof(auth_rows[0]); i++) {
+		const struct auth_row *t = &auth_rows[i];
+		struct verdict v;
+		struct mail_facts f = {.login = "svc-strict", .client_ip = "192.0.2.1",
+				       .mail_from = "<s@strict.example.com>", .now = now_2026_06};
+		print_message("row: %s\n", t->name);
+		spf_verdict = t->spf;
+		dmarc_verdict = t->dmarc;
+		spf_calls = dmarc_calls = 0;
+		policy_begin(&v);
+		assert_int_equal(policy_mail(r, &dns_env, &f, &v), t->want_mail);
+		assert_int_equal(spf_calls, 1);
+		assert_int_equal(policy_header(&v, "From", "s@strict.example.com"), 0);
+		assert_int_equal(policy_header(&v, "Date", "x"), 0);
+		assert_int_equal(policy_header(&v, "Message-ID", "<1@s>"), 0);
+		policy_eoh(r, &dns_env, &v);
+		assert_int_equal(dmarc_calls, t->want_dmarc_calls);
+		assert_int_equal(v.would, t->want_would);
+		if (t->want_decider)
+			assert_string_equal(check_info(v.decider)->id, t->want_decider);
+		if (t->want_dmarc_calls)
+			assert_int_equal(dmarc_saw_spf_pass, t->spf == POLICY_AUTH_PASS);
+		policy_end(&v);
+	}
+	/* no egress address configured: no SPF prediction at all */
+	struct verdict v;
+	struct mail_facts f = {.login = "svc-strict", .client_ip = "192.0.2.1",
+			       .mail_from = "<s@strict.example.com>", .now = now_2026_06};
+	spf_calls = 0;
+	policy_begin(&v);
+	policy_mail(reg, &dns_env, &f, &v);
+	assert_int_equal(spf_calls, 0);
+	assert_false(v.spf_done);
+	policy_end(&v);
+	registry_release(r);
+}
+
 static int
 setup(void **unused)
 {
@@ -465,6 +628,8 @@ main(void)
 		cmocka_unit_test(test_recipients),
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_tempfail_reply),
+		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_spf_dmarc),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,65 @@
+dofile(libdir .. "/lib.lua")
+
+-- One message from the "preflight" identity; returns the MAIL and EOH replies.
+local function send(domain, from)
+	local conn = T.connect("192.0.2.1")
+	local r = T.mail(conn, "svc-pre", "<a@" .. domain .. ">")
+	if r ~= SMFIR_CONTINUE then
+		mt.disconnect(conn)
+		return r, nil, nil
+	end
+	T.rcpt(conn, "<x@example.net>")
+	local h = T.headers(conn, {{"From", "a@" .. (from or domain)}, {"Date", "x"}, {"Message-ID", "<p@" .. domain .. ">"}})
+	local q = false
+	if h == SMFIR_CONTINUE then
+		T.body_eom(conn)
+		q = mt.eom_check(conn, MT_QUARANTINE)
+	end
+	mt.disconnect(conn)
+	return r, h, q
+end
+
+T.run("SPF excludes the egress address: quarantined [spf]", function()
+	local r, h, q = send("spf-bad.example")
+	T.check(r == SMFIR_CONTINUE and q, "quarantined")
+	local ev = T.last_decision()
+	T.failed(ev, "spf")
+	T.has(ev, "bulkwarden.spf.result", "fail")
+	T.has(ev, "bulkwarden.spf.egress_ip", "192.0.2.25")
+	T.has(ev, "event.action", "quarantine")
+end)
+T.run("no DMARC record: quarantined [dmarc]", function()
+	local r, h, q = send("nodmarc.example")
+	T.check(q, "quarantined")
+	local ev = T.last_decision()
+	T.failed(ev, "dmarc")
+	T.has(ev, "bulkwarden.spf.result", "pass")
+	T.check(string.find(ev, '"bulkwarden.dmarc.found":false', 1, true) ~= nil, "found=false")
+end)
+T.run("DMARC p=none below the identity's minimum: [dmarc]", function()
+	local r, h, q = send("weak.example")
+	T.check(q, "quarantined")
+	local ev = T.last_decision()
+	T.failed(ev, "dmarc")
+	T.has(ev, "bulkwarden.dmarc.policy", "none")
+end)
+T.run("DMARC at the organizational domain, aligned by SPF: accepted", function()
+	local r, h, q = send("sub.org.example.co.uk")
+	T.check(h == SMFIR_CONTINUE and not q, "accepted")
+	local ev = T.last_decision()
+	T.has(ev, "event.action", "accept")
+	T.has(ev, "bulkwarden.dmarc.domain", "example.co.uk")
+	T.has(ev, "bulkwarden.dmarc.policy", "reject")
+	T.check(string.find(ev, '"bulkwarden.dmarc.aligned":true', 1, true) ~= nil, "aligned")
+end)
+T.run("a name the DNS server never answers: 451 4.4.3 [dns-error] within the timeout", function()
+	local t0 = os.time()
+	local r = send("slow.example")
+	local dt = os.time() - t0
+	T.check(r == SMFIR_REPLYCODE, "refused at MAIL FROM")
+	T.check(dt <= 4, "took " .. dt .. " s with dns.timeout = 2")
+	local ev = T.last_decision()
+	T.failed(ev, "dns-error")
+	T.has(ev, "event.code", "4.4.3")
+	T.has(ev, "event.action", "tempfail")
+end)
