@@ -118,6 +118,10 @@ mkdir -p "$T/keys"
 (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$T/keys/nl.rsa" 2>/dev/null) || { echo "FAIL: openssl genpkey"; exit 1; }
 DKIM_P=$(openssl pkey -in "$T/keys/nl.rsa" -pubout -outform DER 2>/dev/null | base64 -w0)
+(umask 077 && openssl genpkey -algorithm ED25519 -out "$T/keys/nl.ed25519" 2>/dev/null) ||
+    { echo "FAIL: openssl genpkey ed25519"; exit 1; }
+# an Ed25519 DKIM key record carries the raw 32-byte public key (RFC 8463)
+DKIM_E=$(openssl pkey -in "$T/keys/nl.ed25519" -pubout -outform DER 2>/dev/null | tail -c 32 | base64 -w0)
 
 cat >"$T/zone" <<EOF
 news.example.com TXT v=spf1 ip4:192.0.2.25 -all
@@ -125,6 +129,9 @@ _dmarc.news.example.com TXT v=DMARC1; p=reject; adkim=r; aspf=r
 app.example.com TXT v=spf1 ip4:192.0.2.25 -all
 _dmarc.app.example.com TXT v=DMARC1; p=quarantine
 nl2026._domainkey.news.example.com TXT v=DKIM1; k=rsa; p=$DKIM_P
+nl2026e._domainkey.news.example.com TXT v=DKIM1; k=ed25519; p=$DKIM_E
+events.example.com TXT v=spf1 ip4:192.0.2.25 -all
+_dmarc.events.example.com TXT v=DMARC1; p=reject
 old.example.com TXT v=spf1 ip4:192.0.2.25 -all
 _dmarc.old.example.com TXT v=DMARC1; p=reject
 marketing.example.org TXT v=spf1 -all
@@ -153,6 +160,19 @@ identities = (
     lifecycle = { activate = "2020-01-01"; decommission = "2099-01-01"; };
     credentials = { logins = ["svc-news"]; networks = ["10.20.0.0/24"]; };
     envelope_domains = ["news.example.com"];
+    dkim = ( { domain = "news.example.com"; selector = "nl2026"; key = "$T/keys/nl.rsa"; },
+             { domain = "news.example.com"; selector = "nl2026e"; key = "$T/keys/nl.ed25519"; } );
+    feedback_id = true;
+  },
+  { id = "vendor"; description = "ESP sending event invitations, signs with its own key";
+    class = "transactional"; platform = "ExampleSend Inc.";
+    owners = { dns = "dns@example.com"; platform = "vendors@example.com";
+               compliance = "privacy@example.com"; };
+    approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-3"; };
+    credentials = { logins = ["svc-esp"]; };
+    envelope_domains = ["events.example.com"];
+    dkim_mode = "verify";
+    dkim = ( { domain = "events.example.com"; selector = "esp1"; key = "$HERE/../dkim/vendor-rsa.pub"; } );
   },
   { id = "oldpromo"; description = "Retired promotion mailer"; class = "transactional";
     owners = { dns = "dns@example.com"; platform = "martech@example.com";
@@ -228,6 +248,32 @@ else
         "delivered: $(pf_delivered "$PF")"
     printf '%s\n' "$OUT" | show
     C1_FILE=
+fi
+
+# --- (1b) the delivered message carries valid RSA and Ed25519 signatures,
+# checked by an independent verifier (python3-dkim) against the registered
+# keys; a header added after signing breaks them (oversigned Subject) ------
+TXT_ARGS=(--txt "nl2026._domainkey.news.example.com=v=DKIM1; k=rsa; p=$DKIM_P"
+          --txt "nl2026e._domainkey.news.example.com=v=DKIM1; k=ed25519; p=$DKIM_E")
+if [ -n "${C1_FILE:-}" ]; then
+    # smtp-sink prepends X-* envelope lines: the message starts at Received
+    sed -n '/^Received:/,$p' "$C1_FILE" >"$T/c1.eml"
+    out=$("$PY" "$HERE/../dkim/verify.py" "$T/c1.eml" "${TXT_ARGS[@]}" 2>&1)
+    nsig=$(grep -c '^DKIM-Signature:' "$T/c1.eml")
+    if [ $? -eq 0 ] && [ "$nsig" -eq 2 ] && "$PY" "$HERE/../dkim/verify.py" "$T/c1.eml" "${TXT_ARGS[@]}" >/dev/null 2>&1 &&
+        grep -q '^Feedback-ID: .*newsletter' "$T/c1.eml"; then
+        pass "delivered mail has 2 DKIM signatures (rsa, ed25519) that verify, and a Feedback-ID"
+    else
+        fail "delivered mail has 2 DKIM signatures that verify" "$out" "signatures: $nsig"
+    fi
+    { printf 'Subject: changed after signing\r\n'; cat "$T/c1.eml"; } >"$T/c1-tampered.eml"
+    if ! "$PY" "$HERE/../dkim/verify.py" "$T/c1-tampered.eml" "${TXT_ARGS[@]}" >/dev/null 2>&1; then
+        pass "a Subject added after signing breaks the signatures (oversigned)"
+    else
+        fail "a Subject added after signing breaks the signatures (oversigned)"
+    fi
+else
+    fail "delivered mail has 2 DKIM signatures that verify" "no delivered message to inspect"
 fi
 
 # --- (2) unregistered login: 550 5.7.1 [unregistered] at MAIL FROM ---------
@@ -425,6 +471,28 @@ else
         echo "    events.jsonl:"
         show <"$T/events.jsonl"
     fi
+fi
+
+# --- (1c) verify mode: a vendor message signed with the registered key is
+# accepted; one signed with a key nobody registered gets 550 5.7.20 [dkim] --
+vendor_msg() { # KEY TAG
+    printf 'From: Events <invite@events.example.com>\r\nTo: guest@example.net\r\nSubject: You are invited\r\nDate: %s\r\nMessage-ID: <%s.%s@events.example.com>\r\n\r\nSee you there.\r\n' \
+        "$(date -R)" "$2" "$TAG" >"$T/$2.raw"
+    "$PY" "$HERE/../dkim/sign.py" "$T/$2.raw" --key "$1" --domain events.example.com --selector esp1 \
+        >"$T/$2.eml"
+}
+vendor_msg "$HERE/../dkim/vendor-rsa.pem" v1 && vendor_msg "$HERE/../dkim/rogue-rsa.pem" v2
+send vendor-ok --xclient "ADDR=10.60.0.10 LOGIN=svc-esp" --from invite@events.example.com \
+    --to guest@example.net --data "$T/v1.eml"
+r1=$(reply_to "$OUT" 'lines sent')
+send vendor-rogue --xclient "ADDR=10.60.0.10 LOGIN=svc-esp" --from invite@events.example.com \
+    --to guest@example.net --data "$T/v2.eml"
+r2=$(reply_to "$OUT" 'lines sent')
+if [[ $r1 == 250* ]] && [[ $r2 == "550 5.7.20 [dkim]"* ]]; then
+    pass "verify mode: registered vendor signature accepted, unregistered key refused 550 5.7.20"
+else
+    fail "verify mode: registered vendor signature accepted, unregistered key refused 550 5.7.20" \
+        "registered: ${r1:-none}" "unregistered: ${r2:-none}"
 fi
 
 # --- (8b) an oversized (20 KB, folded) From: 550 5.6.0 [rfc5322], no crash ---

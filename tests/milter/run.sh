@@ -28,6 +28,8 @@ for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
 [ -s "$dir/dns.port" ] || { echo "DNS server did not start:"; cat "$dir/dns.err"; exit 1; }
 sed "s|@DIR@|$dir|g; s|@DNSPORT@|$(cat "$dir/dns.port")|g" "$here/registry.conf.in" >"$dir/bulkwarden.conf"
 cp -r "$here/identities.d" "$dir/"
+mkdir -m 700 "$dir/keys"
+install -m 600 "$here/../dkim/news-rsa.pem" "$here/../dkim/news-ed25519.pem" "$dir/keys/"
 
 start() {
 	"$BULKWARDEN" -f -c "$dir/bulkwarden.conf" 2>>"$dir/milter.err" &
