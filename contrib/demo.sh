@@ -29,7 +29,7 @@ die() {
     exit 1
 }
 [ "$(id -u)" = 0 ] || die "run me as root (the private Postfix instance needs it)"
-for p in postfix smtp-sink swaks timeout; do
+for p in postfix smtp-sink swaks timeout openssl; do
     command -v "$p" >/dev/null 2>&1 || die "$p not found (apt-get install postfix swaks)"
 done
 [ -x "$BULKWARDEN" ] || die "no milter binary at $BULKWARDEN (autoreconf -fi && ./configure && make)"
@@ -65,8 +65,13 @@ SAMPLE=$REPO/conf/bulkwarden.conf
 [ -f "$SAMPLE" ] || die "no sample registry at $SAMPLE"
 cp -r "$REPO/conf/identities.d" "$T/identities.d"
 sed -e "s|/run/bulkwarden/|$T/|g" -e "s|/var/lib/bulkwarden/|$T/|g" \
-    -e "s|/var/log/bulkwarden/|$T/|g" -e '/^[[:space:]]*user[[:space:]]*=/d' \
-    "$SAMPLE" >"$T/bulkwarden.conf"
+    -e "s|/var/log/bulkwarden/|$T/|g" -e "s|/etc/bulkwarden/keys/|$T/keys/|g" \
+    -e '/^[[:space:]]*user[[:space:]]*=/d' "$SAMPLE" >"$T/bulkwarden.conf"
+# the newsletter's own DKIM keys (0600), as `bulkwardenctl keygen` would make
+mkdir -m 700 "$T/keys"
+(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/keys/nl.rsa" &&
+    openssl genpkey -algorithm ED25519 -out "$T/keys/nl.ed25519") 2>/dev/null ||
+    die "openssl could not make the demo DKIM keys"
 # The relay's DNS view: a private DNS server on loopback with the records
 # the sample's senders publish (SPF for the sample egress 203.0.113.7,
 # DMARC), added to the demo copy as its dns group.
@@ -147,6 +152,11 @@ pf_flush_wait "$PF" 1 >/dev/null 2>&1 || true
 held=$(pf_held "$PF" | tr '\n' ' ')
 echo
 echo "  delivered to the next hop: $(pf_delivered "$PF"); on hold (postqueue -p '!'): ${held:-none}"
+f=$(grep -rl "This week" "$PF/sink" 2>/dev/null | head -n 1)
+if [ -n "$f" ]; then
+    echo "  the delivered newsletter carries:"
+    grep -E '^(DKIM-Signature|Feedback-ID):' "$f" | cut -c1-100 | sed 's/^/    /'
+fi
 echo
 
 # ---- the events ----------------------------------------------------------------
