@@ -122,6 +122,8 @@ static atomic_long reserved;   /* messages handed out (count mode) */
 static atomic_long done_msgs;  /* messages finished */
 static atomic_long fail_conns; /* connections that failed */
 static atomic_int stop_flag;
+static atomic_int workers_alive;
+static atomic_int shown;
 static struct timespec t0;
 
 struct thr {
@@ -324,7 +326,12 @@ await(struct thr *t, int fd, bool eom, enum outcome *oc)
 			return S_FINAL;
 		case 's': return S_SKIP;
 		case 'h': t->mod_n[M_ADDHDR]++; break;
-		case 'i': t->mod_n[M_INSHDR]++; break;
+		case 'i':
+			t->mod_n[M_INSHDR]++;
+			if (getenv("MILTLOAD_SHOW") && atomic_fetch_add(&shown, 1) == 0 && len > 4)
+				fprintf(stderr, "insheader: %s: %.300s\n", (char *)t->buf + 5,
+					(char *)t->buf + 5 + strlen((char *)t->buf + 5) + 1);
+			break;
 		case 'm': t->mod_n[M_CHGHDR]++; break;
 		case 'q': t->mod_n[M_QUAR]++; break;
 		case '+': case '2': t->mod_n[M_ADDRCPT]++; break;
@@ -647,6 +654,7 @@ worker(void *arg)
 		if (opt.total > 0 && atomic_load(&reserved) >= opt.total)
 			break;
 	}
+	atomic_fetch_sub(&workers_alive, 1);
 	return NULL;
 }
 
@@ -834,6 +842,7 @@ main(int argc, char **argv)
 	long rss0 = rss_kb(opt.pid), rssmax = rss0;
 	struct thr *th = calloc((size_t)opt.conns, sizeof(*th));
 	long per = opt.max_samples / opt.conns + 1;
+	atomic_store(&workers_alive, opt.conns);
 	for (int i = 0; i < opt.conns; i++) {
 		th[i].idx = i;
 		th[i].buf = malloc(MAX_PKT + 1);
@@ -853,9 +862,7 @@ main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 		long n = atomic_load(&done_msgs);
 		bool over = opt.total > 0 ? n >= opt.total : now_s() >= opt.duration;
-		int alive = 0;
-		for (int i = 0; i < opt.conns; i++)
-			alive += pthread_tryjoin_np(th[i].th, NULL) == EBUSY;
+		int alive = atomic_load(&workers_alive);
 		double t = now_s();
 		if (t >= next || (opt.soak && over)) {
 			long r = rss_kb(opt.pid);

@@ -330,7 +330,7 @@ take(struct overlay *o, bool interval, struct overlay_delta **out, size_t *n)
 	struct overlay_delta *d = malloc(cnt * sizeof(*d));
 	if (d == NULL)
 		return -1;
-	if (!interval) {
+	if (!interval && o->n_spill > 0) {
 		memcpy(d, o->spill, o->n_spill * sizeof(*d));
 		k = o->n_spill;
 		o->n_spill = 0;
