@@ -495,6 +495,20 @@ else
         "registered: ${r1:-none}" "unregistered: ${r2:-none}"
 fi
 
+# --- (8e) SPF and DMARC preflight through Postfix, against the test's DNS:
+# the newsletter passes SPF from the egress address and aligns; the foreign
+# From (c5) has a DMARC record and would not align --------------------------
+c1ev=$(grep '<c1.'"$TAG"'@' "$T/events.jsonl" | head -n 1)
+c5ev=$(grep '<c5.'"$TAG"'@' "$T/events.jsonl" | head -n 1)
+if [[ $c1ev == *'"bulkwarden.spf.result":"pass","bulkwarden.spf.egress_ip":"192.0.2.25"'* ]] &&
+    [[ $c1ev == *'"bulkwarden.dmarc.policy":"reject"'*'"bulkwarden.dmarc.aligned":true'* ]] &&
+    [[ $c5ev == *'"bulkwarden.dmarc.aligned":false'* ]] && [[ $c5ev == *'{"id":"dmarc","result":"fail"'* ]]; then
+    pass "SPF pass from the egress address and DMARC alignment predicted through Postfix"
+else
+    fail "SPF pass from the egress address and DMARC alignment predicted through Postfix" \
+        "c1: ${c1ev:0:300}" "c5: ${c5ev:0:300}"
+fi
+
 # --- (8b) an oversized (20 KB, folded) From: 550 5.6.0 [rfc5322], no crash ---
 long_from="From: \"$(printf 'a%.0s' $(seq 1 60))\""
 for _ in $(seq 1 330); do long_from+=$'\r\n '"\"$(printf 'b%.0s' $(seq 1 60))\""; done
