@@ -22,31 +22,12 @@
 #define DURATION_MAX_DIGITS 9 /* "999999999d" is already far beyond the bound */
 
 /* Length of a well-formed UTF-8 sequence at p (n bytes left) that is not a
- * C1 control, 0 otherwise. */
+ * C1 control (U+0080..U+009F: C2 80..C2 9F), 0 otherwise. */
 static size_t
 utf8_ok(const unsigned char *p, size_t n)
 {
-	size_t need;
-	unsigned cp, min;
-	if (p[0] >= 0xc2 && p[0] < 0xe0) {
-		need = 2, cp = p[0] & 0x1f, min = 0x80;
-	} else if (p[0] >= 0xe0 && p[0] < 0xf0) {
-		need = 3, cp = p[0] & 0x0f, min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] < 0xf5) {
-		need = 4, cp = p[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
-		return 0;
-	return need;
+	size_t k = bw_utf8_len(p, n);
+	return (k == 2 && p[0] == 0xc2 && p[1] < 0xa0) ? 0 : k;
 }
 
 const char *

@@ -203,3 +203,39 @@ bw_random_hex(char *buf, size_t n)
 	buf[2 * n] = '\0';
 	return 0;
 }
+
+/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 if bad. */
+size_t
+bw_utf8_len(const unsigned char *p, size_t n)
+{
+	size_t need;
+	unsigned min;
+	unsigned cp;
+	if (p[0] < 0xc2)
+		return 0;
+	if (p[0] < 0xe0) {
+		need = 2;
+		cp = p[0] & 0x1f;
+		min = 0x80;
+	} else if (p[0] < 0xf0) {
+		need = 3;
+		cp = p[0] & 0x0f;
+		min = 0x800;
+	} else if (p[0] < 0xf5) {
+		need = 4;
+		cp = p[0] & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need;
+}

@@ -32,6 +32,9 @@ char *bw_lower(char *s);
 /* true iff the ISO 8601 date "YYYY-MM-DD" (optionally "THH:MM:SSZ") parses;
  * *out is seconds since the epoch, UTC. */
 bool bw_parse_date(const char *s, long long *out);
+/* Length (2-4) of the well-formed, shortest-form UTF-8 sequence of a
+ * scalar value at p (n bytes available), 0 when there is none. */
+size_t bw_utf8_len(const unsigned char *p, size_t n);
 /* Fill buf (2*n+1 bytes) with n random bytes as lowercase hex. */
 int bw_random_hex(char *buf, size_t n);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/util.h"
 #include "policy/event.h"
 
 #define CLOSE_RESERVE 64 /* bytes kept for closing brackets, flag and newline */
@@ -28,42 +29,6 @@ put(struct jbuf *j, const char *s, size_t n)
 	memcpy(j->buf + j->len, s, n);
 	j->len += n;
 	return true;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 if bad. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t need;
-	unsigned min;
-	unsigned cp;
-	if (p[0] < 0xc2)
-		return 0;
-	if (p[0] < 0xe0) {
-		need = 2;
-		cp = p[0] & 0x1f;
-		min = 0x80;
-	} else if (p[0] < 0xf0) {
-		need = 3;
-		cp = p[0] & 0x0f;
-		min = 0x800;
-	} else if (p[0] < 0xf5) {
-		need = 4;
-		cp = p[0] & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need;
 }
 
 /* Escaped string with quotes; sets truncated when it does not fit. */
@@ -84,7 +49,7 @@ put_string(struct jbuf *j, const char *s, size_t n)
 		} else if (c >= 0x20 && c < 0x7f) {
 			esc[0] = (char)c;
 			k = 1;
-		} else if (c >= 0x80 && (k = utf8_len(p + i, n - i)) != 0) {
+		} else if (c >= 0x80 && (k = bw_utf8_len(p + i, n - i)) != 0) {
 			put(j, s + i, k);
 			i += k;
 			continue;
