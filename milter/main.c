@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -133,6 +134,9 @@ reload(void)
 			     r->set.log_path ? r->set.log_path : r->set.log_target, strerror(errno));
 	}
 	audit_config("config-reload", old, r, "configuration reloaded");
+	/* the old snapshot goes when its last message ends; give the loader's
+	 * transient memory back to the system now */
+	malloc_trim(0);
 	statesync_set_interval(sync_thread, r->set.counters_interval);
 	diag(LOG_INFO, "reloaded: %zu identities, revision %.16s", r->n_ids, r->revision);
 	registry_publish(r);
@@ -275,6 +279,10 @@ main(int argc, char **argv)
 		usage();
 
 	diag_init("bulkwarden", foreground || check_only, !check_only);
+	/* snapshot arenas grow in chunks up to 4 MiB: keep them mmap'ed, so a
+	 * freed snapshot returns to the system instead of fragmenting the heap
+	 * (glibc would otherwise raise the threshold after the first free) */
+	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 	char why[4096], err[512];
 	if (bwdkey_init(err, sizeof(err)) != 0)
 		fatal("DKIM: %s", err);

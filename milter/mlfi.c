@@ -388,9 +388,16 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		return internal_error(ctx, "no connection context");
 	msg_cleanup(cc); /* a previous transaction the MTA did not abort */
 
-	struct msgctx *m = calloc(1, sizeof(*m));
+	/* not calloc: the verdict's buffers are written before they are read
+	 * (policy_begin), and zeroing ~16 KiB per message is measurable */
+	struct msgctx *m = malloc(sizeof(*m));
 	if (m == NULL)
 		return internal_error(ctx, "out of memory at MAIL FROM");
+	m->dkim = NULL;
+	m->client_feedback = 0;
+	m->queue_id[0] = '\0';
+	m->size = 0;
+	m->failed_alloc = false;
 	m->reg = registry_current();
 	if (m->reg == NULL) {
 		free(m);

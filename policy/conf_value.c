@@ -242,13 +242,14 @@ conf_keys(struct conf_ctx *c, const config_setting_t *g, const char *const *allo
 		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
 		const char *near = NULL;
 		bool ok = false;
-		for (const char *const *k = allowed; *k != NULL && !ok; k++) {
+		for (const char *const *k = allowed; *k != NULL && !ok; k++)
 			ok = strcmp(*k, config_setting_name(m)) == 0;
-			if (near == NULL && edit_distance(*k, config_setting_name(m)) <= 2)
-				near = *k;
-		}
 		if (ok)
 			continue;
+		/* only an unknown key pays for the "did you mean" search */
+		for (const char *const *k = allowed; *k != NULL && near == NULL; k++)
+			if (edit_distance(*k, config_setting_name(m)) <= 2)
+				near = *k;
 		if (near != NULL)
 			conf_err(c, m, "unknown key (did you mean \"%s\"?)", near);
 		else

@@ -47,8 +47,13 @@ put_string(struct jbuf *j, const char *s, size_t n)
 			esc[1] = (char)c;
 			k = 2;
 		} else if (c >= 0x20 && c < 0x7f) {
-			esc[0] = (char)c;
-			k = 1;
+			/* a run of bytes that need no escaping: one copy */
+			size_t e = i + 1;
+			while (e < n && p[e] >= 0x20 && p[e] < 0x7f && p[e] != '"' && p[e] != '\\')
+				e++;
+			put(j, s + i, e - i);
+			i = e;
+			continue;
 		} else if (c >= 0x80 && (k = bw_utf8_len(p + i, n - i)) != 0) {
 			put(j, s + i, k);
 			i += k;

@@ -82,9 +82,9 @@ struct hdr_facts {
 	char *from;              /* first From value, malloc'ed, <= ADDR_FIELD_MAX */
 	size_t from_len;
 	bool from_oversized;
+	bool lu_oversized;
 	char msgid[POLICY_MSGID_MAX];
 	char lu[POLICY_LU_MAX];
-	bool lu_oversized;
 	char lup[POLICY_LUP_MAX];
 	char from_address[ADDR_LOCAL_MAX + 1 + DOMAIN_MAX + 1]; /* parsed, for the event */
 	char from_domain[DOMAIN_MAX + 1];                       /* normalized */
@@ -109,7 +109,7 @@ struct verdict_sig {
 };
 
 struct verdict {
-	struct verdict_check checks[VERDICT_MAX_CHECKS];
+	/* -- zeroed by policy_begin() -- */
 	size_t n_checks;
 	enum bw_action would;    /* what enforce mode does */
 	enum bw_check decider;   /* check that set `would` (valid when would != accept) */
@@ -118,18 +118,22 @@ struct verdict {
 	enum bw_life life;
 	bool suspended;
 	bool reserved;           /* counted against the limits (release if not sent) */
+	unsigned rcpt_accepted, rcpt_refused;
+	bool non_smtp;
+	bool spf_done, spf_pass;  /* every egress address passes */
+	bool dmarc_done;
+	size_t n_sigs;
+	/* -- strings: emptied by policy_begin(), bounded copies -- */
 	char login[POLICY_LOGIN_MAX];
 	char mail_from[POLICY_PATH_MAX];
 	char mail_domain[DOMAIN_MAX + 1];
-	unsigned rcpt_accepted, rcpt_refused;
-	bool spf_done, spf_pass;  /* every egress address passes */
 	char spf_result[16], spf_ip[64];
-	bool dmarc_done;
-	struct policy_dmarc dmarc;
-	struct verdict_sig sigs[VERDICT_MAX_SIGS];
-	size_t n_sigs;
-	bool non_smtp;
+	/* -- set before use: checks[0..n_checks), sigs[0..n_sigs), dmarc when
+	 * dmarc_done, hdrs by policy_begin() -- */
 	struct hdr_facts hdrs;
+	struct policy_dmarc dmarc;
+	struct verdict_check checks[VERDICT_MAX_CHECKS];
+	struct verdict_sig sigs[VERDICT_MAX_SIGS];
 };
 
 void policy_begin(struct verdict *v);
