@@ -32,9 +32,14 @@ NULLF=$BENCH_DIR/nullfilter
 
 BENCH_PIDS=()
 
+# pids are recorded in $T/pids: start_* run in $(...) subshells, so an array
+# would not reach the EXIT trap
+track_pid() { echo "$1" >>"$T/pids"; }
+
 bench_cleanup() {
     local p
     [ -n "${PF:-}" ] && pf_stop "$PF"
+    [ -f "$T/pids" ] && mapfile -t -O "${#BENCH_PIDS[@]}" BENCH_PIDS <"$T/pids"
     for p in "${BENCH_PIDS[@]}"; do
         kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null
     done
@@ -63,7 +68,7 @@ news.example.com TXT v=spf1 ip4:192.0.2.0/24 -all
 _dmarc.news.example.com TXT v=DMARC1; p=reject; rua=mailto:dmarc@example.com
 EOF
     pf_dns_start "$T" "$T/zone" || exit 1
-    BENCH_PIDS+=("$(cat "$T/dns.pid")")
+    track_pid "$(cat "$T/dns.pid")"
 }
 
 NEWSLETTER_ID='
@@ -123,7 +128,7 @@ start_bw() {
     local name=$1 sock=$2
     "$BW" -f -c "$T/$name.conf" -p "$sock" >"$T/$name/milter.log" 2>&1 &
     local pid=$!
-    BENCH_PIDS+=("$pid")
+    track_pid "$pid"
     wait_sock "$sock" "$pid" || { echo "bench: bulkwarden $name did not start" >&2; cat "$T/$name/milter.log" >&2; exit 1; }
     sock_for_postfix "$sock"
     echo "$pid"
@@ -154,7 +159,7 @@ start_odk() {
     local name=$1 sock=$2
     opendkim -f -x "$T/$name.conf" >"$T/$name/milter.log" 2>&1 &
     local pid=$!
-    BENCH_PIDS+=("$pid")
+    track_pid "$pid"
     wait_sock "$sock" "$pid" || { echo "bench: opendkim $name did not start" >&2; cat "$T/$name/milter.log" >&2; exit 1; }
     sock_for_postfix "$sock"
     echo "$pid"
@@ -166,7 +171,7 @@ start_null() {
     mkdir -p "$T/$name"
     "$NULLF" -p "$sock" "$@" >"$T/$name/milter.log" 2>&1 &
     local pid=$!
-    BENCH_PIDS+=("$pid")
+    track_pid "$pid"
     wait_sock "$sock" "$pid" || { echo "bench: nullfilter did not start" >&2; exit 1; }
     sock_for_postfix "$sock"
     echo "$pid"
