@@ -191,7 +191,10 @@ check_spf(struct run *run, const struct bw_identity *id, const struct bw_setting
 			emit(run, &r);
 			continue;
 		}
-		if (set->n_egress_ips == 0) {
+		/* the identity's own egress addresses override the relay's */
+		const char *const *ips = id->n_egress_ips ? id->egress_ips : set->egress_ips;
+		size_t n_ips = id->n_egress_ips ? id->n_egress_ips : set->n_egress_ips;
+		if (n_ips == 0) {
 			struct row r = row_new(id, "spf", dom, "-");
 			r.st = ST_FAIL;
 			say(r.detail, sizeof(r.detail),
@@ -200,10 +203,10 @@ check_spf(struct run *run, const struct bw_identity *id, const struct bw_setting
 			continue;
 		}
 		all_pass[d] = true;
-		for (size_t i = 0; i < set->n_egress_ips; i++) {
+		for (size_t i = 0; i < n_ips; i++) {
 			struct spf_result res;
-			struct row r = row_new(id, "spf", dom, set->egress_ips[i]);
-			spf_check(run->spf, dom, set->egress_ips[i], &res);
+			struct row r = row_new(id, "spf", dom, ips[i]);
+			spf_check(run->spf, dom, ips[i], &res);
 			r.spf = &res;
 			r.st = res.result == SPF_RES_PASS   ? ST_OK
 			       : res.class == SPF_CLASS_DNS ? ST_DNS

@@ -278,20 +278,19 @@ parse_milter(struct conf_ctx *c, const config_setting_t *g)
 		s->on_internal_error = on_err_act[e];
 }
 
-static void
-parse_relay(struct conf_ctx *c, const config_setting_t *g)
+void
+conf_ip_list(struct conf_ctx *c, const config_setting_t *g, const char *name, const char ***out,
+	     size_t *n_out)
 {
-	static const char *const keys[] = {"egress_ips", NULL};
 	const config_setting_t *l = NULL;
 	struct cidr_addr a;
 
-	if (!conf_keys(c, g, keys))
-		return;
-	conf_strlist(c, g, "egress_ips", false, &l);
+	conf_strlist(c, g, name, false, &l);
 	if (l == NULL)
 		return;
 	int n = config_setting_length(l);
-	c->r->set.egress_ips = arena_alloc(c->a, (size_t)n * sizeof(char *));
+	*out = arena_alloc(c->a, (size_t)n * sizeof(char *));
+	*n_out = 0;
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
 		const char *v = config_setting_get_string(e);
@@ -300,8 +299,18 @@ parse_relay(struct conf_ctx *c, const config_setting_t *g)
 		if (strchr(v, '/') != NULL || !cidr_parse_addr(v, &a))
 			conf_err(c, e, "\"%s\" is not an IP address", v);
 		else
-			c->r->set.egress_ips[c->r->set.n_egress_ips++] = arena_strdup(c->a, v);
+			(*out)[(*n_out)++] = arena_strdup(c->a, v);
 	}
+}
+
+static void
+parse_relay(struct conf_ctx *c, const config_setting_t *g)
+{
+	static const char *const keys[] = {"egress_ips", NULL};
+
+	if (!conf_keys(c, g, keys))
+		return;
+	conf_ip_list(c, g, "egress_ips", &c->r->set.egress_ips, &c->r->set.n_egress_ips);
 }
 
 static void

@@ -69,6 +69,7 @@ static const char *const id_keys[] = {"id",
 				      "dkim_oversign_headers",
 				      "feedback_id",
 				      "limits",
+				      "egress_ips",
 				      "mode",
 				      "max_recipients",
 				      "min_dmarc_policy",
@@ -679,6 +680,8 @@ conf_identity(struct conf_ctx *c, const config_setting_t *g, struct bw_identity 
 	parse_dkim_headers(c, g, id);
 	parse_feedback(c, g, id);
 	parse_tightening(c, g, id);
+	/* the addresses receivers see for this identity, if not the relay's */
+	conf_ip_list(c, g, "egress_ips", &id->egress_ips, &id->n_egress_ips);
 	/* SPEC §3: a vendor message without a valid registered signature is
 	 * refused (550 5.7.20) unless the identity chose otherwise */
 	if (id->dkim_mode == BW_DKIM_VERIFY && id->actions[BW_CHK_DKIM] == base->actions[BW_CHK_DKIM] &&

@@ -98,6 +98,9 @@ int conf_enum(struct conf_ctx *c, const config_setting_t *g, const char *name, b
 int conf_action(struct conf_ctx *c, const config_setting_t *g, const char *name,
 		enum bw_action *out);
 /* A list or array of strings; *out is the setting (elements all strings). */
+/* A list of IP addresses (no prefixes) into out (arena), errors per entry. */
+void conf_ip_list(struct conf_ctx *c, const config_setting_t *g, const char *name,
+		  const char ***out, size_t *n_out);
 int conf_strlist(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
 		 const config_setting_t **out);
 /* A group member that must itself be a group (NULL g or absent: 0). */

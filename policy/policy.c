@@ -172,32 +172,34 @@ attribute_by_network(const struct registry *r, const struct mail_facts *f, const
 static void
 check_spf(const struct registry *r, const struct policy_env *env, struct verdict *v)
 {
-	const struct bw_settings *set = &r->set;
+	const struct bw_identity *id = v->identity;
+	const char *const *ips = id->n_egress_ips ? id->egress_ips : r->set.egress_ips;
+	size_t n_ips = id->n_egress_ips ? id->n_egress_ips : r->set.n_egress_ips;
 	v->spf_done = true;
 	v->spf_pass = true;
-	for (size_t i = 0; i < set->n_egress_ips; i++) {
+	for (size_t i = 0; i < n_ips; i++) {
 		struct policy_spf sp;
 		memset(&sp, 0, sizeof(sp));
-		env->spf(env->ctx, v->mail_domain, set->egress_ips[i], &sp);
+		env->spf(env->ctx, v->mail_domain, ips[i], &sp);
 		if (sp.verdict == POLICY_AUTH_PASS)
 			continue;
 		v->spf_pass = false;
 		bw_strlcpy(v->spf_result, sp.result, sizeof(v->spf_result));
-		bw_strlcpy(v->spf_ip, set->egress_ips[i], sizeof(v->spf_ip));
+		bw_strlcpy(v->spf_ip, ips[i], sizeof(v->spf_ip));
 		if (sp.verdict == POLICY_AUTH_DNSERR) {
 			record(r, v, BW_CHK_DNS_ERROR, true, "SPF %s from %s: %s", v->mail_domain,
-			       set->egress_ips[i], sp.detail);
+			       ips[i], sp.detail);
 		} else {
-			record(r, v, BW_CHK_SPF, true, "%s from %s: %s (%s)", v->mail_domain,
-			       set->egress_ips[i], sp.result, sp.detail);
+			record(r, v, BW_CHK_SPF, true, "%s from %s: %s (%s)", v->mail_domain, ips[i],
+			       sp.result, sp.detail);
 		}
 		return; /* the first address that fails says enough */
 	}
 	if (v->spf_pass) {
 		bw_strlcpy(v->spf_result, "pass", sizeof(v->spf_result));
-		bw_strlcpy(v->spf_ip, set->egress_ips[0], sizeof(v->spf_ip));
+		bw_strlcpy(v->spf_ip, ips[0], sizeof(v->spf_ip));
 		record(r, v, BW_CHK_SPF, false, "%s: pass from %zu egress address(es)", v->mail_domain,
-		       set->n_egress_ips);
+		       n_ips);
 	}
 }
 
@@ -280,8 +282,8 @@ policy_mail(const struct registry *r, const struct policy_env *env, const struct
 
 	/* 5. SPF as receivers will see it: from every egress address (none
 	 * configured: no prediction) */
-	if (have_dom && r->set.n_egress_ips > 0 && v->would < BW_ACT_TEMPFAIL && env != NULL &&
-	    env->spf != NULL)
+	if (have_dom && (r->set.n_egress_ips > 0 || id->n_egress_ips > 0) &&
+	    v->would < BW_ACT_TEMPFAIL && env != NULL && env->spf != NULL)
 		check_spf(r, env, v);
 
 	/* 6. volume: only a message that may still be sent takes a slot */

@@ -91,6 +91,8 @@ struct bw_identity {
 	const char *feedback_id; /* SenderId of the Feedback-ID header; NULL: none */
 
 	uint64_t per_hour, per_day; /* 0: no limit */
+	const char **egress_ips;    /* overrides relay.egress_ips when n > 0 */
+	size_t n_egress_ips;
 	enum bw_mode mode;
 	unsigned max_recipients;           /* effective (baseline or tighter) */
 	enum bw_dmarc_p min_dmarc_policy;  /* effective */

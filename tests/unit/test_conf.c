@@ -280,6 +280,8 @@ static const struct err_row err_rows[] = {
     {"egress ip given as prefix",
      MAIN("relay = { egress_ips = [\"203.0.113.0/24\"]; }; " MARK "\n"), "relay.egress_ips.[0]",
      "not an IP address"},
+    {"bad identity egress ip", MAIN(ONE_ID("    egress_ips = [\"198.51.100.x\"]; " MARK "\n")),
+     "identities.[0].egress_ips.[0]", "not an IP address"},
     {"bad state backend", MAIN("state = { backend = \"mysql\"; }; " MARK "\n"), "state.backend",
      "is not one of sqlite | redis"},
     {"bad state on_error", MAIN("state = { on_error = \"ignore\"; }; " MARK "\n"), "state.on_error",

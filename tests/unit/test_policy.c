@@ -65,12 +65,14 @@ fake_reserve(void *ctx, const struct bw_identity *id, long long now, char *why, 
 /* The fake DNS view: SPF and DMARC verdicts set per test row. */
 static enum policy_auth spf_verdict = POLICY_AUTH_PASS, dmarc_verdict = POLICY_AUTH_PASS;
 static int spf_calls, dmarc_calls;
+static char last_spf_ip[64];
 static bool dmarc_saw_spf_pass;
 
 static void
 fake_spf(void *ctx, const char *domain, const char *ip, struct policy_spf *out)
 {
 	spf_calls++;
+	bw_strlcpy(last_spf_ip, ip, sizeof(last_spf_ip));
 	out->verdict = spf_verdict;
 	bw_strlcpy(out->result, spf_verdict == POLICY_AUTH_PASS ? "pass"
 				: spf_verdict == POLICY_AUTH_FAIL ? "fail" : "temperror",
@@ -586,6 +588,28 @@ test_spf_dmarc(void **unused)
 		if (t->want_dmarc_calls)
 			assert_int_equal(dmarc_saw_spf_pass, t->spf == POLICY_AUTH_PASS);
 		policy_end(&v);
+	}
+	/* an identity's own egress_ips override the relay's */
+	{
+		static char text2[8192];
+		const char *p = strstr(fixture_conf, "max_recipients = 1;");
+		assert_non_null(p);
+		snprintf(text2, sizeof(text2),
+			 "relay = { egress_ips = [\"192.0.2.25\"]; };\n%.*smax_recipients = 1; "
+			 "egress_ips = [\"198.51.100.9\"];%s",
+			 (int)(p - fixture_conf), fixture_conf, p + strlen("max_recipients = 1;"));
+		struct registry *r2 = fixture_load(text2);
+		assert_non_null(r2);
+		struct verdict v2;
+		struct mail_facts f2 = {.login = "svc-strict", .client_ip = "192.0.2.1",
+					.mail_from = "<s@strict.example.com>", .now = now_2026_06};
+		spf_verdict = POLICY_AUTH_PASS;
+		policy_begin(&v2);
+		policy_mail(r2, &dns_env, &f2, &v2);
+		assert_string_equal(last_spf_ip, "198.51.100.9");
+		assert_string_equal(v2.spf_ip, "198.51.100.9");
+		policy_end(&v2);
+		registry_release(r2);
 	}
 	/* no egress address configured: no SPF prediction at all */
 	struct verdict v;
