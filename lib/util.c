@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,16 +180,37 @@ bw_parse_date(const char *s, long long *out)
 	return true;
 }
 
-int
-bw_random_hex(char *buf, size_t n)
+/*
+ * Random bytes for identifiers come from a per-thread pool refilled with one
+ * getrandom(2) per RANDOM_POOL bytes: an event id per message would otherwise
+ * be a system call per message (measured on the refuse path). A forked child
+ * starts with an empty pool, so parent and child never share bytes.
+ */
+#define RANDOM_POOL 384
+
+static __thread unsigned char rnd_pool[RANDOM_POOL];
+static __thread size_t rnd_left; /* unused bytes at the end of rnd_pool */
+static pthread_once_t rnd_once = PTHREAD_ONCE_INIT;
+
+static void
+rnd_forget(void)
 {
-	unsigned char raw[64];
-	static const char hex[] = "0123456789abcdef";
-	if (n > sizeof(raw))
-		n = sizeof(raw);
+	rnd_left = 0; /* runs in the child, on the thread that forked */
+}
+
+static void
+rnd_setup(void)
+{
+	pthread_atfork(NULL, NULL, rnd_forget);
+}
+
+static int
+rnd_fill(void)
+{
 	size_t got = 0;
-	while (got < n) {
-		ssize_t r = getrandom(raw + got, n - got, 0);
+	pthread_once(&rnd_once, rnd_setup);
+	while (got < sizeof(rnd_pool)) {
+		ssize_t r = getrandom(rnd_pool + got, sizeof(rnd_pool) - got, 0);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -196,9 +218,24 @@ bw_random_hex(char *buf, size_t n)
 		}
 		got += (size_t)r;
 	}
+	rnd_left = sizeof(rnd_pool);
+	return 0;
+}
+
+int
+bw_random_hex(char *buf, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (n > 64)
+		n = 64;
 	for (size_t i = 0; i < n; i++) {
-		buf[2 * i] = hex[raw[i] >> 4];
-		buf[2 * i + 1] = hex[raw[i] & 15];
+		if (rnd_left == 0 && rnd_fill() != 0)
+			return -1;
+		unsigned char b = rnd_pool[RANDOM_POOL - rnd_left];
+		rnd_pool[RANDOM_POOL - rnd_left] = 0; /* used bytes do not linger */
+		rnd_left--;
+		buf[2 * i] = hex[b >> 4];
+		buf[2 * i + 1] = hex[b & 15];
 	}
 	buf[2 * n] = '\0';
 	return 0;
