@@ -1,6 +1,8 @@
 /*
  * eventlog.h - where event lines go: an append-only file, syslog, or stdout.
- * Thread-safe; one write(2) per line so concurrent writers never interleave.
+ * Thread-safe. Lines are written whole (never interleaved with another
+ * writer's); an idle sink writes a line before eventlog_write() returns, a
+ * busy one queues it for a batched write at most a few ms later (eventlog.c).
  */
 #ifndef BW_EVENTLOG_H
 #define BW_EVENTLOG_H
@@ -12,8 +14,10 @@
 int eventlog_open(const char *target, const char *path, const char *facility);
 /* Reopen the file after rotation (SIGUSR1). */
 int eventlog_reopen(void);
-/* Write one complete line (ending in '\n'). Returns 0, -1 on I/O error. */
+/* Write (or queue) one complete line ending in '\n'. Returns 0, or -1 when
+ * this thread's own write failed; a failed batch is reported by the module. */
 int eventlog_write(const char *line, size_t len);
+/* Write what is queued, stop the flusher, close the target. */
 void eventlog_close(void);
 
 #endif
