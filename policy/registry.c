@@ -5,8 +5,9 @@
  * Index tables (login -> identity, id -> identity, networks) are built once
  * per load in the snapshot's arena: open addressing at load factor <= 0.5,
  * so a lookup is one hash and a short probe whatever the registry size.
- * Readers never lock the tables; only the reference count and the current
- * pointer are guarded.
+ * Readers never lock the tables. The reference count is atomic; the current
+ * pointer is read under a read lock, so messages pinning the snapshot never
+ * wait on each other (a mutex here was contended on the refuse path).
  */
 #include "config.h"
 
@@ -94,7 +95,6 @@ registry_new(void)
 	struct registry *r = arena_alloc(a, sizeof(*r));
 	r->arena = a;
 	r->refcnt = 1;
-	pthread_mutex_init(&r->lock, NULL);
 	return r;
 }
 
@@ -193,9 +193,7 @@ registry_class_name(enum bw_class c)
 struct registry *
 registry_retain(struct registry *r)
 {
-	pthread_mutex_lock(&r->lock);
-	r->refcnt++;
-	pthread_mutex_unlock(&r->lock);
+	__atomic_add_fetch(&r->refcnt, 1, __ATOMIC_RELAXED);
 	return r;
 }
 
@@ -204,36 +202,33 @@ registry_release(struct registry *r)
 {
 	if (r == NULL)
 		return;
-	pthread_mutex_lock(&r->lock);
-	unsigned left = --r->refcnt;
-	pthread_mutex_unlock(&r->lock);
-	if (left == 0) {
+	/* release ordering: every use of the snapshot happens before its free */
+	if (__atomic_sub_fetch(&r->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
 		if (r->runtime_free != NULL)
 			r->runtime_free(r->runtime);
-		pthread_mutex_destroy(&r->lock);
 		struct arena *a = r->arena;
 		arena_free(a); /* r itself lives in its arena */
 	}
 }
 
-static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t current_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct registry *current;
 
 void
 registry_publish(struct registry *r)
 {
-	pthread_mutex_lock(&current_lock);
+	pthread_rwlock_wrlock(&current_lock);
 	struct registry *old = current;
 	current = r;
-	pthread_mutex_unlock(&current_lock);
+	pthread_rwlock_unlock(&current_lock);
 	registry_release(old);
 }
 
 struct registry *
 registry_current(void)
 {
-	pthread_mutex_lock(&current_lock);
+	pthread_rwlock_rdlock(&current_lock);
 	struct registry *r = current ? registry_retain(current) : NULL;
-	pthread_mutex_unlock(&current_lock);
+	pthread_rwlock_unlock(&current_lock);
 	return r;
 }

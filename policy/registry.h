@@ -141,8 +141,7 @@ struct bw_settings {
 struct registry_index; /* login hash + network prefix map, private to registry.c */
 
 struct registry {
-	pthread_mutex_t lock; /* guards refcnt only */
-	unsigned refcnt;
+	unsigned refcnt; /* __atomic builtins only */
 	struct arena *arena;
 	const char *path;
 	char revision[65]; /* sha256 hex over every file read */
