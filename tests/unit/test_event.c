@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/util.h"
 #include "policy/event.h"
 
 struct esc_row {
@@ -73,6 +74,99 @@ test_types(void **unused)
 	jbuf_timestamp(&j, "@timestamp", 1768435200LL, 7);
 	jbuf_end(&j);
 	assert_string_equal(j.buf, "{\"@timestamp\":\"2026-01-15T00:00:00.007Z\"}\n");
+	/* the per-second cache: same second, another millisecond; then the next
+	 * second; out-of-range milliseconds are clamped */
+	static const struct {
+		long long sec;
+		long msec;
+		const char *want;
+	} ts[] = {
+	    {1768435200LL, 999, "{\"t\":\"2026-01-15T00:00:00.999Z\"}\n"},
+	    {1768435201LL, 0, "{\"t\":\"2026-01-15T00:00:01.000Z\"}\n"},
+	    {1768435201LL, 1000, "{\"t\":\"2026-01-15T00:00:01.999Z\"}\n"},
+	    {1772323199LL, -5, "{\"t\":\"2026-02-28T23:59:59.000Z\"}\n"},
+	    {1768435200LL, 42, "{\"t\":\"2026-01-15T00:00:00.042Z\"}\n"},
+	};
+	for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+		jbuf_begin(&j);
+		jbuf_timestamp(&j, "t", ts[i].sec, ts[i].msec);
+		jbuf_end(&j);
+		assert_string_equal(j.buf, ts[i].want);
+	}
+	/* integers without printf, the extremes included */
+	static const struct {
+		long long v;
+		const char *want;
+	} nums[] = {
+	    {0, "{\"n\":0}\n"},
+	    {7, "{\"n\":7}\n"},
+	    {-1, "{\"n\":-1}\n"},
+	    {1000000, "{\"n\":1000000}\n"},
+	    {9223372036854775807LL, "{\"n\":9223372036854775807}\n"},
+	    {-9223372036854775807LL - 1, "{\"n\":-9223372036854775808}\n"},
+	};
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		jbuf_begin(&j);
+		jbuf_num(&j, "n", nums[i].v);
+		jbuf_end(&j);
+		assert_string_equal(j.buf, nums[i].want);
+	}
+}
+
+/* The escaper's contract, one byte at a time (no fast paths). */
+static size_t
+ref_escape(const unsigned char *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, k;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = in[i];
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+			i++;
+		} else if (c >= 0x20 && c < 0x7f) {
+			out[o++] = (char)c;
+			i++;
+		} else if (c >= 0x80 && (k = bw_utf8_len(in + i, n - i)) != 0) {
+			memcpy(out + o, in + i, k);
+			o += k;
+			i += k;
+		} else {
+			o += (size_t)sprintf(out + o, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+			i++;
+		}
+	}
+	return o;
+}
+
+/* The word-at-a-time scan agrees with the byte-at-a-time contract on
+ * random strings dense in bytes that need escaping, at every alignment. */
+static void
+test_escaping_random(void **unused)
+{
+	static struct jbuf j;
+	static const unsigned char special[] = {'"', '\\', 0, '\n', 0x1f, 0x20, 0x7e, 0x7f, 0x80,
+						0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0xff};
+	unsigned char in[160];
+	char want[160 * 6 + 16];
+	srand(20261201);
+	for (int round = 0; round < 20000; round++) {
+		size_t n = (size_t)(rand() % 150);
+		for (size_t i = 0; i < n; i++)
+			in[i] = rand() % 4 == 0 ? special[rand() % sizeof(special)]
+						: (unsigned char)('a' + rand() % 26);
+		jbuf_begin(&j);
+		jbuf_strn(&j, "k", (const char *)in, n);
+		jbuf_end(&j);
+		size_t w = 0;
+		w += (size_t)sprintf(want, "{\"k\":\"");
+		w += ref_escape(in, n, want + w);
+		w += (size_t)sprintf(want + w, "\"}\n");
+		if (j.len != w || memcmp(j.buf, want, w) != 0)
+			fail_msg("round %d (length %zu): got %.*s want %.*s", round, n, (int)j.len,
+				 j.buf, (int)w, want);
+	}
 }
 
 /* Count unescaped structure to check a line is balanced and single. */
@@ -146,6 +240,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_escaping_random),
 		cmocka_unit_test(test_types),
 		cmocka_unit_test(test_truncation),
 	};
