@@ -344,6 +344,7 @@ main(int argc, char **argv)
 			fatal("chmod %s: %s", upath, strerror(errno));
 	} else {
 		tcp_nodelay_listener();
+		mlfi_set_tcp(true);
 	}
 	if (set->pidfile != NULL) {
 		write_pidfile(set->pidfile);

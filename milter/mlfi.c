@@ -61,6 +61,7 @@ struct connctx {
 };
 
 static struct overlay *overlay;
+static bool listen_tcp; /* set once by main before smfi_main */
 
 /* Per-snapshot runtime (registry->runtime). */
 struct runtime {
@@ -111,6 +112,12 @@ void
 mlfi_set_overlay(struct overlay *o)
 {
 	overlay = o;
+}
+
+void
+mlfi_set_tcp(bool tcp)
+{
+	listen_tcp = tcp;
 }
 
 /* Macro value or "" (the MTA may not send it). */
@@ -302,7 +309,18 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 
 	*pf0 = f0 & (SMFIF_QUARANTINE | SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST);
 	/* steps we never need */
-	unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+	unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
+	/*
+	 * DATA carries nothing we use, but over TCP we take it with a reply.
+	 * Postfix sends the DATA macros without waiting for anything (smtpd
+	 * flushes them when it hands the connection to cleanup), and its
+	 * socket has Nagle on: cleanup's headers then wait for our ACK of those
+	 * macros, which Linux delays up to 40 ms. Measured through Postfix:
+	 * 50 messages on one session took 2.22 s without the DATA reply and
+	 * 0.18 s with it. Our reply carries the ACK. Unix sockets have no Nagle.
+	 */
+	if (!listen_tcp)
+		want |= SMFIP_NODATA;
 	/* no reply needed for these (fewer round trips), when the MTA offers it */
 	want |= SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_BODY | SMFIP_NR_HELO;
 	/* header values exactly as sent (a vendor's c=simple signature needs
@@ -456,6 +474,14 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 		/* 452 is a 4xx reply: the recipient is deferred, the message goes on */
 		return rcode[0] == '4' ? SMFIS_TEMPFAIL : SMFIS_REJECT;
 	}
+	return SMFIS_CONTINUE;
+}
+
+/* Only negotiated over TCP (see mlfi_negotiate); the reply is the point. */
+static sfsistat
+mlfi_data(SMFICTX *ctx)
+{
+	(void)ctx;
 	return SMFIS_CONTINUE;
 }
 
@@ -645,6 +671,6 @@ struct smfiDesc mlfi_desc = {
 	.xxfi_abort = mlfi_abort,
 	.xxfi_close = mlfi_close,
 	.xxfi_unknown = NULL,
-	.xxfi_data = NULL,
+	.xxfi_data = mlfi_data,
 	.xxfi_negotiate = mlfi_negotiate,
 };
