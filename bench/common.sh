@@ -121,7 +121,7 @@ wait_sock() {
 }
 
 # postfix's smtpd (user postfix) must reach unix sockets
-sock_for_postfix() { case $1 in unix:* | local:*) chgrp postfix "${1#*:}" 2>/dev/null ;; esac; }
+sock_for_postfix() { case $1 in unix:* | local:*) chgrp postfix "${1#*:}" 2>/dev/null && chmod g+rw "${1#*:}" ;; esac; }
 
 # start_bw NAME SOCK - prints the pid
 start_bw() {

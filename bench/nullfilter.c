@@ -25,6 +25,7 @@ struct connctx {
 };
 
 static int refuse_at_mail;
+static int listen_tcp;
 
 static struct connctx *
 conn(SMFICTX *ctx)
@@ -56,7 +57,9 @@ nf_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 	if (cc == NULL)
 		return SMFIS_REJECT;
 	*pf0 = f0 & (SMFIF_QUARANTINE | SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_SETSYMLIST);
-	unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+	unsigned long want = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
+	if (!listen_tcp) /* as bulkwarden: over TCP, DATA with a reply (Nagle) */
+		want |= SMFIP_NODATA;
 	want |= SMFIP_NR_CONN | SMFIP_NR_HDR | SMFIP_NR_BODY | SMFIP_NR_HELO;
 	want |= SMFIP_HDR_LEADSPC;
 	*pf1 = f1 & want;
@@ -103,6 +106,13 @@ nf_envrcpt(SMFICTX *ctx, char **argv)
 {
 	(void)ctx;
 	(void)argv;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+nf_data(SMFICTX *ctx)
+{
+	(void)ctx;
 	return SMFIS_CONTINUE;
 }
 
@@ -159,6 +169,7 @@ static struct smfiDesc desc = {
     .xxfi_connect = nf_connect,
     .xxfi_envfrom = nf_envfrom,
     .xxfi_envrcpt = nf_envrcpt,
+    .xxfi_data = nf_data,
     .xxfi_header = nf_header,
     .xxfi_eoh = nf_eoh,
     .xxfi_body = nf_body,
@@ -187,6 +198,7 @@ main(int argc, char **argv)
 	}
 	if (strncmp(sock, "unix:", 5) == 0 || strncmp(sock, "local:", 6) == 0)
 		unlink(strchr(sock, ':') + 1);
+	listen_tcp = strncmp(sock, "inet", 4) == 0;
 	if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(desc) != MI_SUCCESS) {
 		fprintf(stderr, "nullfilter: cannot set up %s\n", sock);
 		return 1;
