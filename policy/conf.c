@@ -23,9 +23,9 @@
  *
  * Revision: SHA-256 over every config file read (path, NUL, 8-byte length,
  * bytes; in read order), with each DKIM key contributing its path and the
- * SHA-256 of its DER public key (never private key bytes). Files are re-read
- * for hashing after libconfig parsed them; a file replaced in between makes
- * the revision describe the newer bytes, which the next reload corrects.
+ * SHA-256 of its DER public key (never private key bytes). A file's bytes
+ * are read once and both hashed and parsed (conf_file.c); an @included file
+ * is re-read for hashing after libconfig parsed it.
  */
 #include "config.h"
 
@@ -71,125 +71,6 @@ conf_errors_free(struct conf_errors *e)
 	free(e->msg);
 	e->msg = NULL;
 	e->n = 0;
-}
-
-/* ---- files and revision ------------------------------------------------------ */
-
-/* Read a whole file (at most CONF_FILE_MAX bytes) and its mode; NULL with
- * errno set. */
-static char *
-slurp(const char *path, size_t *len_out, mode_t *mode)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return NULL;
-	}
-	*mode = st.st_mode;
-	size_t cap = 64 * 1024, len = 0;
-	char *buf = xmalloc(cap);
-	for (;;) {
-		if (len == cap) {
-			if (cap >= CONF_FILE_MAX) {
-				free(buf);
-				close(fd);
-				errno = EFBIG;
-				return NULL;
-			}
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			free(buf);
-			close(fd);
-			errno = e;
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	*len_out = len;
-	return buf;
-}
-
-/* Length-framed record in the revision hash: tag, path, payload. */
-static void
-hash_record(struct conf_ctx *c, const char *tag, const char *path, const void *data, size_t len)
-{
-	unsigned char n[8];
-	for (int i = 0; i < 8; i++)
-		n[i] = (unsigned char)((unsigned long long)len >> (56 - 8 * i));
-	EVP_DigestUpdate(c->md, tag, strlen(tag) + 1);
-	EVP_DigestUpdate(c->md, path, strlen(path) + 1);
-	EVP_DigestUpdate(c->md, n, sizeof(n));
-	EVP_DigestUpdate(c->md, data, len);
-}
-
-void
-conf_hash_key(struct conf_ctx *c, const char *path, const unsigned char sha[32])
-{
-	hash_record(c, "key", path, sha, 32);
-}
-
-/* Hash and scan every file libconfig read for cf (the file and its
- * @includes); a world-writable one is refused: it is policy. */
-static void
-hash_files(struct conf_ctx *c, const config_t *cf)
-{
-	for (unsigned i = 0; i < cf->num_filenames; i++) {
-		const char *f = conf_resolve_file(c, cf->filenames[i]);
-		size_t len = 0;
-		mode_t mode = 0;
-		char *buf = slurp(f, &len, &mode);
-		if (buf == NULL) {
-			conf_err_at(c, f, 0, "(file)", "cannot read: %s", strerror(errno));
-			continue;
-		}
-		if (mode & S_IWOTH)
-			conf_err_at(c, f, 0, "(file)",
-				    "world-writable (mode %04o): anyone could change the policy",
-				    (unsigned)(mode & 07777));
-		hash_record(c, "file", f, buf, len);
-		conf_scan_literals(c, arena_strdup(c->a, f), buf, len);
-		free(buf);
-	}
-}
-
-/* Parse one file into cf; reports and returns false on I/O or syntax error. */
-static bool
-read_config(struct conf_ctx *c, config_t *cf, const char *path, const char *include_dir)
-{
-	config_init(cf);
-	config_set_include_dir(cf, include_dir);
-	c->incdir = arena_strdup(c->a, include_dir);
-	c->n_names = 0; /* the name cache is per file */
-	struct stat st;
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* a FIFO would block fopen() */
-		conf_err_at(c, path, 0, "(file)", "not a regular file");
-		return false;
-	}
-	errno = 0;
-	if (config_read_file(cf, path))
-		return true;
-	if (config_error_type(cf) == CONFIG_ERR_FILE_IO)
-		conf_err_at(c, path, 0, "(file)", "cannot read: %s",
-			    errno ? strerror(errno) : "I/O error");
-	else
-		conf_err_at(
-		    c, config_error_file(cf) ? conf_resolve_file(c, config_error_file(cf)) : path,
-		    (unsigned)config_error_line(cf), "(syntax)", "%s", config_error_text(cf));
-	return false;
 }
 
 /* ---- sections -------------------------------------------------------------- */
@@ -553,36 +434,37 @@ conf_file_filter(const struct dirent *d)
 	return d->d_name[0] != '.' && l > 5 && strcmp(d->d_name + l - 5, ".conf") == 0;
 }
 
-/* Load identities_dir/NAME.conf (each exactly one `identity = { ... };`). */
+/* Load identities_dir/NAME.conf (each exactly one `identity = { ... };`),
+ * parsed ahead on every core and taken in name order (conf_file.c). */
 static void
 load_dir(struct conf_ctx *c, const char *dir, struct dirent **list, int n)
 {
 	static const char *const keys[] = {"identity", NULL};
 	struct registry *r = c->r;
+	const char **names = xcalloc((size_t)n, sizeof(*names));
+	for (int i = 0; i < n; i++)
+		names[i] = list[i]->d_name;
+	struct conf_readahead *ra = conf_readahead_start(dir, names, (size_t)n);
+	if (ra == NULL)
+		fatal("conf: out of memory reading %s", dir);
 
 	for (int i = 0; i < n; i++) {
-		char path[PATH_MAX];
-		config_t cf;
+		const char *path;
 		const config_setting_t *g = NULL;
-
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name) >=
-		    sizeof(path)) {
-			conf_err_at(c, dir, 0, "identities_dir", "path too long: %s",
-				    list[i]->d_name);
-			continue;
+		struct conf_parsed *p = conf_readahead_get(ra, (size_t)i, &path);
+		if (path == NULL) {
+			conf_err_at(c, dir, 0, "identities_dir", "path too long: %s", names[i]);
+		} else if (conf_file_take(c, p, path, dir)) {
+			c->file = path;
+			const config_setting_t *root = config_root_setting(&p->cf);
+			conf_keys(c, root, keys);
+			if (conf_group(c, root, "identity", true, &g) > 0)
+				conf_identity(c, g, &r->ids[r->n_ids++]);
 		}
-		if (!read_config(c, &cf, path, dir)) {
-			config_destroy(&cf);
-			continue;
-		}
-		hash_files(c, &cf);
-		c->file = path;
-		const config_setting_t *root = config_root_setting(&cf);
-		conf_keys(c, root, keys);
-		if (conf_group(c, root, "identity", true, &g) > 0)
-			conf_identity(c, g, &r->ids[r->n_ids++]);
-		config_destroy(&cf);
+		conf_readahead_put(ra, (size_t)i);
 	}
+	conf_readahead_end(ra);
+	free(names);
 }
 
 /* Identities of the main file, then of identities_dir; ids[] sized for both. */
@@ -633,7 +515,7 @@ struct registry *
 conf_load(const char *path, long long now, struct conf_errors *errs)
 {
 	struct conf_ctx c;
-	config_t cf;
+	struct conf_parsed mainf; /* the main file (files: conf_file.c) */
 	char abspath[PATH_MAX], cwd[PATH_MAX], dir[PATH_MAX];
 	bool have_cf = false;
 
@@ -667,11 +549,11 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 	if (dir[0] == '\0')
 		bw_strlcpy(dir, "/", sizeof(dir));
 
-	have_cf = true; /* read_config() initialises cf whatever happens */
-	if (!read_config(&c, &cf, abspath, dir))
+	have_cf = true; /* conf_file_parse() initialises the tree whatever happens */
+	conf_file_parse(abspath, dir, &mainf);
+	if (!conf_file_take(&c, &mainf, abspath, dir))
 		goto done;
-	hash_files(&c, &cf);
-	const config_setting_t *root = config_root_setting(&cf);
+	const config_setting_t *root = config_root_setting(&mainf.cf);
 	conf_keys(&c, root, top_keys);
 	parse_milter(&c, conf_member(root, "milter"));
 	c.r->set.actions[BW_CHK_INTERNAL_ERROR] = c.r->set.on_internal_error;
@@ -700,7 +582,7 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 	}
 done:
 	if (have_cf)
-		config_destroy(&cf);
+		conf_file_release(&mainf);
 	EVP_MD_CTX_free(c.md);
 	free(c.wrapped);
 	free(c.names);

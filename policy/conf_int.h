@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <libconfig.h>
 
@@ -126,6 +127,34 @@ const char *conf_path(struct conf_ctx *c, const config_setting_t *s, const char 
  * error: identities may tighten the baseline, never loosen it. */
 void conf_actions(struct conf_ctx *c, const config_setting_t *g, enum bw_action *acts,
 		  const enum bw_action *floor);
+
+/* conf_file.c: one config file read and parsed, not yet taken into the
+ * load (parsing touches no shared state and may run in any thread). */
+struct conf_parsed {
+	config_t cf;
+	char *buf; /* the file's bytes, NUL-terminated */
+	size_t len;
+	mode_t mode;
+	int read_errno; /* 0: read; EINVAL: not a regular file; ENAMETOOLONG */
+	bool nul;	/* a NUL byte in the file: not parsed */
+	bool ok;	/* libconfig parsed it */
+};
+/* Read path once and parse it from memory (path NULL: too long). */
+void conf_file_parse(const char *path, const char *include_dir, struct conf_parsed *p);
+/* In load order: report read and syntax errors, or check, hash and scan the
+ * file and its @includes. True when p->cf can be used. */
+bool conf_file_take(struct conf_ctx *c, struct conf_parsed *p, const char *path,
+		    const char *include_dir);
+void conf_file_release(struct conf_parsed *p);
+/* Parse dir/names[0..n) ahead in worker threads; take them in order with
+ * get (blocks; *path NULL when dir/name is too long) and put. */
+struct conf_readahead;
+/* Worker threads at most (tests set 0 to compare with a serial load). */
+extern int conf_readahead_max_workers;
+struct conf_readahead *conf_readahead_start(const char *dir, const char *const *names, size_t n);
+struct conf_parsed *conf_readahead_get(struct conf_readahead *ra, size_t i, const char **path);
+void conf_readahead_put(struct conf_readahead *ra, size_t i);
+void conf_readahead_end(struct conf_readahead *ra);
 
 /* Record the integer literals of one file's text that libconfig wrapped. */
 void conf_scan_literals(struct conf_ctx *c, const char *file, const char *b, size_t len);

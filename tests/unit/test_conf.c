@@ -27,6 +27,7 @@
 #include "policy/check.h"
 #include "policy/cidr.h"
 #include "policy/conf.h"
+#include "policy/conf_int.h"
 #include "policy/keyfile.h"
 #include "policy/registry.h"
 
@@ -1223,6 +1224,99 @@ test_keyfile(void **state)
 	assert_true(b.is_public);
 }
 
+/*
+ * identities_dir read ahead by worker threads gives what a serial load
+ * gives: the same identities in name order, the same revision, and the same
+ * errors in file order (bad files early, late and at chunk edges).
+ */
+#define RA_FILES 300
+
+static void
+ra_write(const char *dir, int i)
+{
+	char name[64], text[512];
+	snprintf(name, sizeof(name), "identities.d/id%04d.conf", i);
+	snprintf(text, sizeof(text),
+		 "identity = { id = \"id%d\"; description = \"gen\"; class = \"transactional\";\n"
+		 "  credentials = { logins = [\"svc-%d\"]; };\n"
+		 "  envelope_domains = [\"news.example.com\"]; };\n",
+		 i, i);
+	write_file(dir, name, text);
+}
+
+static struct registry *
+ra_load(const char *dir, int workers, struct conf_errors *errs)
+{
+	char main[1024];
+	snprintf(main, sizeof(main), "%s/main.conf", dir);
+	conf_readahead_max_workers = workers;
+	struct registry *r = conf_load(main, 1700000000, errs);
+	conf_readahead_max_workers = 4;
+	return r;
+}
+
+static void
+test_readahead_matches_serial(void **state)
+{
+	(void)state;
+	char *dir = mktmp();
+	write_file(dir, "main.conf", "identities_dir = \"identities.d\";\n");
+	for (int i = 0; i < RA_FILES; i++)
+		ra_write(dir, i);
+	struct conf_errors e1, e2;
+	struct registry *serial = ra_load(dir, 0, &e1), *par = ra_load(dir, 4, &e2);
+	assert_non_null(serial);
+	assert_non_null(par);
+	assert_int_equal(serial->n_ids, RA_FILES);
+	assert_int_equal(par->n_ids, RA_FILES);
+	assert_string_equal(serial->revision, par->revision);
+	for (size_t i = 0; i < RA_FILES; i++)
+		assert_string_equal(serial->ids[i].id, par->ids[i].id);
+	assert_string_equal(par->ids[0].id, "id0");
+	assert_string_equal(par->ids[RA_FILES - 1].id, "id299");
+	registry_release(serial);
+	registry_release(par);
+
+	/* broken files: first, at chunk edges (32), in the middle, last */
+	char p[1024];
+	write_file(dir, "identities.d/id0000.conf", "identity = { id = ; };\n");
+	write_file(dir, "identities.d/id0031.conf", "identity = { id = \"id31\"; bogus = 1; };\n");
+	snprintf(p, sizeof(p), "%s/identities.d/id0032.conf", dir);
+	unlink(p);
+	assert_int_equal(mkfifo(p, 0644), 0); /* must not block */
+	snprintf(p, sizeof(p), "%s/identities.d/id0150.conf", dir);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fwrite("identity = {\0};\n", 1, 17, f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/identities.d/id0299.conf", dir);
+	assert_int_equal(chmod(p, 0666), 0);
+	assert_null(ra_load(dir, 0, &e1));
+	assert_null(ra_load(dir, 4, &e2));
+	assert_true(e1.n >= 5);
+	assert_int_equal(e1.n, e2.n);
+	for (size_t i = 0; i < e1.n; i++)
+		assert_string_equal(e1.msg[i], e2.msg[i]);
+	assert_non_null(strstr(e2.msg[0], "id0000.conf:1: (syntax)"));
+	assert_non_null(strstr(e2.msg[1], "id0031.conf"));
+	/* each bad file reported, in file order */
+	static const char *const want[] = {"id0000.conf:1: (syntax)", "id0031.conf:1: identity.bogus",
+					   "id0032.conf: (file): not a regular file",
+					   "id0150.conf: (syntax): NUL byte in the file",
+					   "id0299.conf: (file): world-writable"};
+	size_t at = 0;
+	for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+		while (at < e2.n && strstr(e2.msg[at], want[w]) == NULL)
+			at++;
+		if (at == e2.n)
+			fail_msg("error \"%s\" missing or out of order", want[w]);
+	}
+	conf_errors_free(&e1);
+	conf_errors_free(&e2);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* Feedback-ID, the signed-header lists and the key material the loader keeps. */
 static void
 test_dkim_extras(void **state)
@@ -1293,6 +1387,7 @@ main(void)
 	    cmocka_unit_test(test_all_errors_collected),
 	    cmocka_unit_test(test_world_writable),
 	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_readahead_matches_serial),
 	    cmocka_unit_test(test_keyfile),
 	    cmocka_unit_test(test_dkim_extras),
 	};
