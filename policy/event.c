@@ -138,12 +138,22 @@ begin_member(struct jbuf *j, const char *key, size_t *mark)
 	if (j->truncated)
 		return false;
 	*mark = j->len;
-	if (!j->first)
-		put(j, ",", 1);
-	if (key != NULL) {
-		put_string(j, key, strlen(key));
-		put(j, ":", 1);
+	size_t kl = key != NULL ? strlen(key) : 0;
+	if (j->len + kl + 4 + CLOSE_RESERVE > sizeof(j->buf)) {
+		j->truncated = true;
+		return true; /* end_member() takes the member back */
 	}
+	char *o = j->buf + j->len;
+	if (!j->first)
+		*o++ = ',';
+	if (key != NULL) { /* ,"key": in one go: keys need no escaping (event.h) */
+		*o++ = '"';
+		memcpy(o, key, kl);
+		o += kl;
+		*o++ = '"';
+		*o++ = ':';
+	}
+	j->len = (size_t)(o - j->buf);
 	return true;
 }
 

@@ -6,7 +6,9 @@
  * add a field. Each member is written whole or not at all: once the line is
  * full, later members are dropped and the event gets "event.truncated":
  * true, so the line always parses and is never lost.
- * Pure code: building an event does no I/O.
+ * Keys are never wire data: they are the program's own constants (or owner
+ * role names, which the loader restricts to [a-z][a-z0-9_-]*), and are
+ * written without escaping. Pure code: building an event does no I/O.
  */
 #ifndef BW_EVENT_H
 #define BW_EVENT_H
