@@ -260,10 +260,25 @@ eventlog_reopen(void)
 	return rc;
 }
 
+/* Lock held, no write in progress: write this thread's line outside the
+ * lock, marked busy meanwhile; returns with the lock released. */
+static int
+write_own_unlock(const char *line, size_t len)
+{
+	busy = true;
+	int d = sink_fd();
+	pthread_mutex_unlock(&lock);
+	int rc = write_all(d, line, len);
+	pthread_mutex_lock(&lock);
+	busy = false;
+	pthread_cond_broadcast(&idle);
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
 int
 eventlog_write(const char *line, size_t len)
 {
-	int rc = 0;
 	pthread_mutex_lock(&lock);
 	if (target == T_SYSLOG) {
 		pthread_mutex_unlock(&lock);
@@ -275,17 +290,8 @@ eventlog_write(const char *line, size_t len)
 		pthread_mutex_unlock(&lock);
 		return 0;
 	}
-	if (!busy && qlen == 0) { /* idle: this thread writes its own line now */
-		busy = true;
-		int d = sink_fd();
-		pthread_mutex_unlock(&lock);
-		rc = write_all(d, line, len);
-		pthread_mutex_lock(&lock);
-		busy = false;
-		pthread_cond_broadcast(&idle);
-		pthread_mutex_unlock(&lock);
-		return rc;
-	}
+	if (!busy && qlen == 0) /* idle: this thread writes its own line now */
+		return write_own_unlock(line, len);
 	if (len <= EVENTLOG_QUEUE_MAX && flusher_start_locked()) {
 		while (qlen + len > EVENTLOG_QUEUE_MAX) /* backpressure, never a drop */
 			pthread_cond_wait(&idle, &lock);
@@ -299,15 +305,7 @@ eventlog_write(const char *line, size_t len)
 	/* no queue to be had: wait for the writer ahead, then write in turn */
 	while (busy || qlen > 0)
 		pthread_cond_wait(&idle, &lock);
-	busy = true;
-	int d = sink_fd();
-	pthread_mutex_unlock(&lock);
-	rc = write_all(d, line, len);
-	pthread_mutex_lock(&lock);
-	busy = false;
-	pthread_cond_broadcast(&idle);
-	pthread_mutex_unlock(&lock);
-	return rc;
+	return write_own_unlock(line, len);
 }
 
 void
