@@ -248,10 +248,8 @@ conf_file_release(struct conf_parsed *p)
 #define READAHEAD_CHUNK 32
 #define READAHEAD_SLOTS (READAHEAD_WINDOW / READAHEAD_CHUNK)
 
-enum slot_state { SLOT_FREE, SLOT_READY, SLOT_TAKEN };
-
 struct chunk {
-	enum slot_state state;
+	bool ready; /* filled with chunk first / READAHEAD_CHUNK, not yet taken */
 	size_t first, count; /* files [first, first + count) */
 	struct conf_parsed file[READAHEAD_CHUNK];
 	const char *pathp[READAHEAD_CHUNK]; /* into path[], NULL: too long */
@@ -319,13 +317,13 @@ worker(void *arg)
 		while (!ra->stop && ci < ra->n_chunks && ci >= ra->taken + READAHEAD_SLOTS)
 			pthread_cond_wait(&ra->room, &ra->lock);
 		bool done = ra->stop || ci >= ra->n_chunks;
-		k->state = SLOT_FREE; /* being refilled */
+		k->ready = false; /* being refilled */
 		pthread_mutex_unlock(&ra->lock);
 		if (done)
 			break;
 		chunk_fill(ra, k, ci);
 		pthread_mutex_lock(&ra->lock);
-		k->state = SLOT_READY;
+		k->ready = true;
 		pthread_cond_broadcast(&ra->ready);
 		pthread_mutex_unlock(&ra->lock);
 	}
@@ -371,7 +369,7 @@ conf_readahead_start(const char *dir, const char *const *names, size_t n)
 				pthread_join(ra->tid[j], NULL);
 			for (size_t s = 0; s < READAHEAD_SLOTS; s++) {
 				chunk_release(&ra->slot[s]);
-				ra->slot[s].state = SLOT_FREE;
+				ra->slot[s].ready = false;
 			}
 			ra->stop = false;
 			ra->n_workers = 0;
@@ -391,7 +389,7 @@ conf_readahead_get(struct conf_readahead *ra, size_t i, const char **path)
 			chunk_fill(ra, k, ci);
 		} else {
 			pthread_mutex_lock(&ra->lock);
-			while (k->state != SLOT_READY || k->first != ci * READAHEAD_CHUNK)
+			while (!k->ready || k->first != ci * READAHEAD_CHUNK)
 				pthread_cond_wait(&ra->ready, &ra->lock);
 			pthread_mutex_unlock(&ra->lock);
 		}
@@ -409,7 +407,7 @@ conf_readahead_put(struct conf_readahead *ra, size_t i)
 	if (i % READAHEAD_CHUNK != READAHEAD_CHUNK - 1 && i != ra->n - 1)
 		return; /* the bytes are freed when the slot is refilled */
 	pthread_mutex_lock(&ra->lock);
-	ra->slot[ci % READAHEAD_SLOTS].state = SLOT_TAKEN;
+	ra->slot[ci % READAHEAD_SLOTS].ready = false;
 	ra->taken = ci + 1;
 	pthread_cond_broadcast(&ra->room);
 	pthread_mutex_unlock(&ra->lock);

@@ -16,7 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-#include <pthread.h>
 
 #include "policy/check.h"
 #include "policy/cidr.h"
