@@ -25,7 +25,7 @@
 #include <sys/types.h>
 
 #include "ctl/verbs.h"
-#include "lib/eventlog.h"
+#include "log/eventlog.h"
 
 #define PIDFILE_MAX 32 /* bytes read from the pidfile */
 #define COMM_MAX 64    /* bytes of /proc/PID/comm */

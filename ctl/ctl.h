@@ -8,8 +8,8 @@
 
 #include <stdbool.h>
 
-#include "lib/state.h"
-#include "policy/registry.h"
+#include "state/state.h"
+#include "registry/registry.h"
 
 #define CTL_OK 0
 #define CTL_FAIL 1

@@ -39,10 +39,10 @@
 #include <openssl/x509.h>
 
 #include "ctl/verbs.h"
-#include "lib/dmarc.h"
-#include "lib/resolver.h"
-#include "lib/spf.h"
-#include "policy/keyfile.h"
+#include "dns/dmarc.h"
+#include "dns/resolver.h"
+#include "dns/spf.h"
+#include "registry/keyfile.h"
 
 #define DNSCHECK_DETAIL_MAX 640
 #define DNSCHECK_SUBJECT_MAX 128

@@ -41,10 +41,10 @@
 #include <openssl/pem.h>
 
 #include "ctl/ctl.h"
-#include "lib/arena.h"
-#include "lib/util.h"
-#include "policy/domain.h"
-#include "policy/keyfile.h"
+#include "base/arena.h"
+#include "base/util.h"
+#include "registry/domain.h"
+#include "registry/keyfile.h"
 
 #define KEYGEN_RSA_BITS_DEFAULT 2048
 #define KEYGEN_RSA_BITS_MAX 4096 /* p= must fit libopendkim's 1024-byte record buffer */

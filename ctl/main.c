@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "ctl/verbs.h"
-#include "policy/conf.h"
+#include "registry/conf.h"
 
 struct verb {
 	const char *name;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "ctl/verbs.h"
-#include "policy/conf.h"
+#include "registry/conf.h"
 
 #define STATS_HOURS 24 /* hourly rows shown by "stats ID" */
 

@@ -14,8 +14,8 @@
 #include <stdio.h>
 
 #include "ctl/ctl.h"
-#include "lib/state.h"
-#include "lib/util.h"
+#include "state/state.h"
+#include "base/util.h"
 #include "policy/event.h"
 
 #define CTL_ESC_MAX 2048			/* bytes of one escaped table cell */

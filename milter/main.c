@@ -34,17 +34,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/bwdkey.h"
-#include "lib/dmarc.h"
-#include "lib/eventlog.h"
-#include "lib/util.h"
+#include "dkim/bwdkey.h"
+#include "dns/dmarc.h"
+#include "log/eventlog.h"
+#include "base/util.h"
 #include "milter/mlfi.h"
-#include "policy/conf.h"
+#include "registry/conf.h"
 #include "policy/event.h"
-#include "policy/registry.h"
-#include "lib/overlay.h"
-#include "lib/state.h"
-#include "lib/statesync.h"
+#include "registry/registry.h"
+#include "state/overlay.h"
+#include "state/state.h"
+#include "milter/statesync.h"
 
 #define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
 #define MAX_FD_SCAN 1024

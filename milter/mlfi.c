@@ -26,11 +26,11 @@
 #include <sys/time.h>
 #include <syslog.h>
 
-#include "lib/bwdkey.h"
-#include "lib/bwdkim.h"
-#include "lib/eventlog.h"
-#include "lib/preflight.h"
-#include "lib/util.h"
+#include "dkim/bwdkey.h"
+#include "dkim/bwdkim.h"
+#include "log/eventlog.h"
+#include "milter/preflight.h"
+#include "base/util.h"
 #include "milter/mlfi.h"
 #include "policy/event.h"
 #include "policy/policy.h"

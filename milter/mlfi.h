@@ -7,8 +7,8 @@
 #include <libmilter/mfapi.h>
 #include <stdbool.h>
 
-#include "lib/overlay.h"
-#include "policy/registry.h"
+#include "state/overlay.h"
+#include "registry/registry.h"
 
 extern struct smfiDesc mlfi_desc;
 

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "lib/util.h"
+#include "base/util.h"
 #include "policy/policy.h"
 
 #define NET_MATCH_MAX 64 /* identities sharing one client network considered */

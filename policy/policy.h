@@ -16,10 +16,10 @@
 #include <stddef.h>
 
 #include "policy/addr.h"
-#include "policy/check.h"
-#include "policy/cidr.h"
-#include "policy/domain.h"
-#include "policy/registry.h"
+#include "registry/check.h"
+#include "registry/cidr.h"
+#include "registry/domain.h"
+#include "registry/registry.h"
 
 #define VERDICT_MAX_CHECKS 24
 #define VERDICT_DETAIL_MAX 160

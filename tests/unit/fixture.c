@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "policy/conf.h"
+#include "registry/conf.h"
 #include "tests/unit/fixture.h"
 
 static char dir[256];

@@ -5,7 +5,7 @@
 #ifndef BW_FIXTURE_H
 #define BW_FIXTURE_H
 
-#include "policy/registry.h"
+#include "registry/registry.h"
 
 /* Write text as DIR/bulkwarden.conf and load it; NULL on config errors
  * (printed to stderr). The directory is available as fixture_dir(). */

@@ -23,13 +23,13 @@
 
 #include <cmocka.h>
 
-#include "lib/util.h"
-#include "policy/check.h"
-#include "policy/cidr.h"
-#include "policy/conf.h"
-#include "policy/conf_int.h"
-#include "policy/keyfile.h"
-#include "policy/registry.h"
+#include "base/util.h"
+#include "registry/check.h"
+#include "registry/cidr.h"
+#include "registry/conf.h"
+#include "registry/conf_int.h"
+#include "registry/keyfile.h"
+#include "registry/registry.h"
 
 #define MARK "#@"
 #define MAX_FILES 4

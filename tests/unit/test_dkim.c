@@ -1,6 +1,6 @@
 /*
- * test_dkim.c - DKIM signing and vendor verification (lib/bwdkim.c,
- * lib/bwdkey.c), the key material the loader keeps (policy/keyfile.c) and
+ * test_dkim.c - DKIM signing and vendor verification (dkim/bwdkim.c,
+ * dkim/bwdkey.c), the key material the loader keeps (registry/keyfile.c) and
  * `bulkwardenctl keygen` (ctl/keygen.c).
  *
  * Fixtures live in tests/dkim/: fixed test keys (never use them for mail),
@@ -35,13 +35,13 @@
 #include <cmocka.h>
 
 #include "ctl/ctl.h"
-#include "lib/arena.h"
-#include "lib/bwdkey.h"
-#include "lib/bwdkim.h"
-#include "lib/util.h"
-#include "policy/conf.h"
-#include "policy/keyfile.h"
-#include "policy/registry.h"
+#include "base/arena.h"
+#include "dkim/bwdkey.h"
+#include "dkim/bwdkim.h"
+#include "base/util.h"
+#include "registry/conf.h"
+#include "registry/keyfile.h"
+#include "registry/registry.h"
 
 #define PINNED_TIME 1700000000LL /* 2023-11-14T22:13:20Z */
 #define MAX_HDRS 256

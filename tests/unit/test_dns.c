@@ -35,9 +35,9 @@
 
 #include <cmocka.h>
 
-#include "lib/dmarc.h"
-#include "lib/resolver.h"
-#include "lib/spf.h"
+#include "dns/dmarc.h"
+#include "dns/resolver.h"
+#include "dns/spf.h"
 
 #define MARGIN_MS 300 /* allowed over a timeout: scheduling, sanitizers */
 #define TIMEOUT_S 2   /* dns.timeout used by the tests */

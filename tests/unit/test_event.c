@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/util.h"
+#include "base/util.h"
 #include "policy/event.h"
 
 struct esc_row {

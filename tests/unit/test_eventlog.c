@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/eventlog.h"
-#include "lib/util.h"
+#include "log/eventlog.h"
+#include "base/util.h"
 
 #define THREADS 8
 #define LINES 20000 /* per thread */

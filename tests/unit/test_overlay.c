@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/overlay.h"
+#include "state/overlay.h"
 
 #define T0 1780000000LL /* a fixed instant, 1600 s into its hour */
 #define HOUR0 (T0 - T0 % 3600)

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/util.h"
+#include "base/util.h"
 #include "policy/policy.h"
 #include "tests/unit/fixture.h"
 

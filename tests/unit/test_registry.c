@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/arena.h"
-#include "lib/util.h"
-#include "policy/cidr.h"
-#include "policy/domain.h"
-#include "policy/registry.h"
+#include "base/arena.h"
+#include "base/util.h"
+#include "registry/cidr.h"
+#include "registry/domain.h"
+#include "registry/registry.h"
 #include "tests/unit/fixture.h"
 
 struct cidr_row {

@@ -28,7 +28,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-#include "lib/state.h"
+#include "state/state.h"
 #include "policy/event.h"
 
 #define T0 1768435200LL /* 2026-01-15T00:00:00Z */

@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/eventlog.h"
-#include "lib/overlay.h"
-#include "lib/state_int.h"
-#include "lib/statesync.h"
+#include "log/eventlog.h"
+#include "state/overlay.h"
+#include "state/state_int.h"
+#include "milter/statesync.h"
 
 static char dir[256];
 static struct bw_settings set;

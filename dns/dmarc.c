@@ -1,0 +1,950 @@
+/*
+ * dmarc.c - DMARC record discovery (RFC 9989 tree walk and the RFC 7489
+ * Public Suffix List), record parsing, policy ranking and alignment
+ * prediction (see dmarc.h for the contract).
+ *
+ * Public Suffix List: the file is read once (at most DMARC_PSL_FILE_MAX
+ * bytes) into an open-addressing hash set of rules ("co.uk", "*.ck",
+ * "!www.ck"), Unicode rules converted to A-labels with libidn2. Lookup
+ * follows publicsuffix.org's algorithm: the matching rule with the most
+ * labels wins, "*" is the default, an exception rule beats everything.
+ * The set is immutable once published; readers load the pointer
+ * atomically. It is freed only by dmarc_psl_free()/dmarc_psl_load(),
+ * which the caller runs while no lookup is in flight.
+ *
+ * Parser: a single bounded pass over the TXT string (at most
+ * DMARC_RECORD_MAX bytes, DMARC_TAGS_MAX tags); no allocation; values are
+ * compared in place and copied only into fixed, sanitized fields.
+ *
+ * Tree walk: targets are the From domain, then its parent (or its 7
+ * rightmost labels when it has 8 or more), then one label less each time,
+ * down to the top-level domain: at most DMARC_WALK_MAX queries of
+ * _dmarc.<target> TXT, all under one resolver budget. A target with more
+ * than one v=DMARC1 record counts as having none; psd=y/psd=n stops the
+ * walk. The walk's per-level records live in one heap block per lookup.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <idn2.h>
+
+#include "dns/dmarc.h"
+#include "base/util.h"
+
+struct psl {
+	char **slot; /* NULL = empty */
+	size_t mask;
+	size_t n;
+};
+
+static struct psl *g_psl;   /* atomic pointer */
+static bool g_psl_explicit; /* dmarc_psl_load() ran: no lazy load */
+static pthread_once_t g_psl_once = PTHREAD_ONCE_INIT;
+
+/* One tree walk level that had exactly one valid record. */
+struct level {
+	const char *name; /* points into the normalized From domain */
+	struct dmarc_record rec;
+};
+
+static void note(char *buf, size_t len, const char *fmt, ...) BW_PRINTF(3, 4);
+static void put(char *buf, size_t len, const char *fmt, ...) BW_PRINTF(3, 4);
+
+/* snprintf for text meant for people: a truncated line is acceptable. */
+static void
+put(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Append a "; "-separated note to buf (truncation is fine: advisory). */
+static void
+note(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	if (used + 3 >= len)
+		return;
+	if (used > 0) {
+		memcpy(buf + used, "; ", 3);
+		used += 2;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* Copy at most outlen-1 bytes of in, each non-printable byte as '?'. */
+static void
+printable(char *out, size_t outlen, const char *in, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < outlen; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		out[o++] = (ch < 0x20 || ch > 0x7e) ? '?' : (char)ch;
+	}
+	out[o] = '\0';
+}
+
+/* Normalize a domain: lowercase, no trailing dot, LDH/underscore labels
+ * of 1..63 bytes, at most DMARC_DOMAIN_MAX. */
+static bool
+norm_domain(const char *in, char *out)
+{
+	if (in == NULL)
+		return false;
+	size_t n = strlen(in);
+	if (n > 0 && in[n - 1] == '.')
+		n--;
+	if (n == 0 || n > DMARC_DOMAIN_MAX)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		if (ch == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum(ch) || ch == '-' || ch == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+		out[i] = (char)tolower(ch);
+	}
+	out[n] = '\0';
+	return label > 0;
+}
+
+/* Number of labels of a normalized name. */
+static size_t
+count_labels(const char *d)
+{
+	size_t n = 1;
+	for (; *d; d++)
+		if (*d == '.')
+			n++;
+	return n;
+}
+
+/* The rightmost k labels of d (k <= labels of d). */
+static const char *
+suffix_of(const char *d, size_t k)
+{
+	size_t n = count_labels(d);
+	while (n > k) {
+		d = strchr(d, '.') + 1;
+		n--;
+	}
+	return d;
+}
+
+/* id is org or a subdomain of it. */
+static bool
+is_under(const char *id, const char *org)
+{
+	size_t li = strlen(id), lo = strlen(org);
+	if (li == lo)
+		return strcmp(id, org) == 0;
+	return li > lo && id[li - lo - 1] == '.' && strcmp(id + li - lo, org) == 0;
+}
+
+/* ---- Public Suffix List ------------------------------------------------- */
+
+/* FNV-1a hash of a string. */
+static uint32_t
+fnv(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* The rule set contains key. */
+static bool
+psl_has(const struct psl *p, const char *key)
+{
+	for (size_t i = fnv(key) & p->mask;; i = (i + 1) & p->mask) {
+		if (p->slot[i] == NULL)
+			return false;
+		if (strcmp(p->slot[i], key) == 0)
+			return true;
+	}
+}
+
+/* Free a rule set. */
+static void
+psl_destroy(struct psl *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; p->slot && i <= p->mask; i++)
+		free(p->slot[i]);
+	free(p->slot);
+	free(p);
+}
+
+/* Add a rule (takes ownership of rule; duplicates are dropped). */
+static void
+psl_add(struct psl *p, char *rule)
+{
+	size_t i;
+	for (i = fnv(rule) & p->mask; p->slot[i] != NULL; i = (i + 1) & p->mask) {
+		if (strcmp(p->slot[i], rule) == 0) {
+			free(rule);
+			return;
+		}
+	}
+	p->slot[i] = rule;
+	p->n++;
+}
+
+/* One PSL line -> normalized rule ("!" / "*." prefix kept), or NULL. */
+static char *
+psl_rule(char *line)
+{
+	char *s = line + strspn(line, " \t");
+	s[strcspn(s, " \t\r\n")] = '\0';
+	if (*s == '\0' || strncmp(s, "//", 2) == 0)
+		return NULL;
+	const char *prefix = "";
+	if (*s == '!') {
+		prefix = "!";
+		s++;
+	} else if (strncmp(s, "*.", 2) == 0) {
+		prefix = "*.";
+		s += 2;
+	}
+	char *ascii = NULL;
+	bool is_ascii = true;
+	for (const char *q = s; *q; q++)
+		if ((unsigned char)*q >= 0x80)
+			is_ascii = false;
+	if (!is_ascii) {
+		if (idn2_to_ascii_8z(s, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK)
+			return NULL;
+		s = ascii;
+	}
+	size_t need = strlen(prefix) + strlen(s) + 1;
+	char *rule = malloc(need);
+	if (rule != NULL) {
+		snprintf(rule, need, "%s%s", prefix, s);
+		bw_lower(rule);
+	}
+	idn2_free(ascii);
+	return rule;
+}
+
+/* Read the PSL file into a new rule set and publish it. */
+int
+dmarc_psl_load(const char *path, char *err, size_t errlen)
+{
+	if (path == NULL)
+		path = DMARC_PSL_PATH;
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	struct psl *p = NULL;
+	size_t cap = 1u << 15; /* 32768 slots: the 2023 list has ~9,300 rules */
+
+	__atomic_store_n(&g_psl_explicit, true, __ATOMIC_RELEASE);
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->slot = calloc(cap, sizeof(*p->slot))) == NULL)
+		goto oom;
+	p->mask = cap - 1;
+	size_t bytes = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		bytes += strlen(line);
+		if (bytes > DMARC_PSL_FILE_MAX) {
+			snprintf(err, errlen, "%s: larger than %d bytes", path, DMARC_PSL_FILE_MAX);
+			goto fail;
+		}
+		char *rule = psl_rule(line);
+		if (rule == NULL)
+			continue;
+		if (p->n + 1 > cap / 2) {
+			free(rule);
+			snprintf(err, errlen, "%s: more than %zu rules", path, cap / 2);
+			goto fail;
+		}
+		psl_add(p, rule);
+	}
+	fclose(f);
+	if (p->n == 0) {
+		snprintf(err, errlen, "%s: no rules", path);
+		psl_destroy(p);
+		return -1;
+	}
+	struct psl *old = __atomic_exchange_n(&g_psl, p, __ATOMIC_ACQ_REL);
+	psl_destroy(old);
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	fclose(f);
+	psl_destroy(p);
+	return -1;
+}
+
+/* Unpublish and free the rule set. */
+void
+dmarc_psl_free(void)
+{
+	psl_destroy(__atomic_exchange_n(&g_psl, NULL, __ATOMIC_ACQ_REL));
+}
+
+/* First use without dmarc_psl_load(): try the default path once. */
+static void
+psl_lazy(void)
+{
+	char err[128];
+	if (!__atomic_load_n(&g_psl_explicit, __ATOMIC_ACQUIRE))
+		(void)dmarc_psl_load(NULL, err, sizeof(err));
+}
+
+/* The published rule set (lazily loaded from the default path), or NULL. */
+static const struct psl *
+psl_get(void)
+{
+	if (!__atomic_load_n(&g_psl_explicit, __ATOMIC_ACQUIRE))
+		pthread_once(&g_psl_once, psl_lazy);
+	return __atomic_load_n(&g_psl, __ATOMIC_ACQUIRE);
+}
+
+/* Organizational Domain by the PSL: the public suffix plus one label. */
+bool
+dmarc_psl_org_domain(const char *domain, char *out)
+{
+	char d[DMARC_DOMAIN_MAX + 1], key[DMARC_DOMAIN_MAX + 3];
+	const struct psl *p = psl_get();
+	out[0] = '\0';
+	if (p == NULL || !norm_domain(domain, d))
+		return false;
+	size_t n = count_labels(d), best = 1, exception = 0;
+	for (size_t k = 1; k <= n; k++) {
+		const char *s = suffix_of(d, k);
+		snprintf(key, sizeof(key), "!%s", s);
+		if (psl_has(p, key))
+			exception = k;
+		if (psl_has(p, s) && k > best)
+			best = k;
+		if (k >= 2) {
+			snprintf(key, sizeof(key), "*.%s", suffix_of(d, k - 1));
+			if (psl_has(p, key) && k > best)
+				best = k;
+		}
+	}
+	size_t ps = exception ? exception - 1 : best; /* labels of the public suffix */
+	bw_strlcpy(out, n > ps ? suffix_of(d, ps + 1) : d, DMARC_DOMAIN_MAX + 1);
+	return true;
+}
+
+/* ---- record parser ------------------------------------------------------ */
+
+/* Whitespace allowed around tags and values. */
+static bool
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* v (length n) equals word, ignoring case. */
+static bool
+veq(const char *v, size_t n, const char *word)
+{
+	return strlen(word) == n && strncasecmp(v, word, n) == 0;
+}
+
+/* none|quarantine|reject -> 0..2, -1 otherwise. */
+static int
+policy_value(const char *v, size_t n)
+{
+	if (veq(v, n, "none"))
+		return DMARC_P_NONE;
+	if (veq(v, n, "quarantine"))
+		return DMARC_P_QUARANTINE;
+	if (veq(v, n, "reject"))
+		return DMARC_P_REJECT;
+	return -1;
+}
+
+/* A reporting URI: scheme ":" something, an optional "!size" (obsolete). */
+static bool
+uri_ok(const char *u, size_t n)
+{
+	size_t i = 0;
+	if (n == 0 || !isalpha((unsigned char)u[0]))
+		return false;
+	while (i < n && (isalnum((unsigned char)u[i]) || u[i] == '+' || u[i] == '-' || u[i] == '.'))
+		i++;
+	if (i == n || u[i] != ':' || i + 1 == n)
+		return false;
+	for (size_t k = i + 1; k < n; k++)
+		if ((unsigned char)u[k] <= 0x20 || (unsigned char)u[k] > 0x7e)
+			return false;
+	return true;
+}
+
+/* Count the valid URIs of a comma-separated rua list. */
+static unsigned
+rua_count(const char *v, size_t n)
+{
+	unsigned ok = 0;
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i;
+		while (j < n && v[j] != ',')
+			j++;
+		size_t a = i, b = j;
+		while (a < b && is_wsp(v[a]))
+			a++;
+		while (b > a && is_wsp(v[b - 1]))
+			b--;
+		if (uri_ok(v + a, b - a))
+			ok++;
+		i = j + 1;
+	}
+	return ok;
+}
+
+/* Parse one TXT string as a DMARC record (RFC 9989 §4.7 tags). */
+enum dmarc_parse_rc
+dmarc_parse(const char *txt, size_t len, struct dmarc_record *out)
+{
+	bool p_ok = false, sp_bad = false, np_bad = false;
+	bool seen_p = false, seen_sp = false, seen_np = false, seen_rua = false;
+	bool seen_adkim = false, seen_aspf = false, seen_pct = false, seen_t = false,
+	     seen_psd = false;
+	size_t i = 0;
+	unsigned tags = 0;
+
+	out->p = out->sp = out->np = DMARC_P_NONE;
+	out->sp_set = out->np_set = out->p_implied = false;
+	out->adkim = out->aspf = DMARC_RELAXED;
+	out->pct = 100;
+	out->testing = false;
+	out->psd = DMARC_PSD_U;
+	out->n_rua = 0;
+	out->rua[0] = '\0';
+	out->text[0] = '\0';
+	if (txt == NULL || len > DMARC_RECORD_MAX || memchr(txt, '\0', len) != NULL)
+		return DMARC_PARSE_NOT_DMARC;
+
+	while (i < len && tags < DMARC_TAGS_MAX) {
+		while (i < len && is_wsp(txt[i]))
+			i++;
+		if (i == len)
+			break;
+		size_t ns = i;
+		while (i < len && (isalnum((unsigned char)txt[i]) || txt[i] == '_'))
+			i++;
+		size_t nlen = i - ns;
+		while (i < len && is_wsp(txt[i]))
+			i++;
+		bool has_eq = i < len && txt[i] == '=';
+		if (has_eq)
+			i++;
+		while (i < len && is_wsp(txt[i]))
+			i++;
+		size_t vs = i;
+		while (i < len && txt[i] != ';')
+			i++;
+		size_t ve = i;
+		while (ve > vs && is_wsp(txt[ve - 1]))
+			ve--;
+		if (i < len)
+			i++; /* the ';' */
+		const char *name = txt + ns, *v = txt + vs;
+		size_t vn = ve - vs;
+
+		if (tags++ == 0) {
+			/* RFC 9989: "v" first, value DMARC1 exactly (case-sensitive) */
+			if (!has_eq || !veq(name, nlen, "v") || vn != 6 ||
+			    memcmp(v, "DMARC1", 6) != 0)
+				return DMARC_PARSE_NOT_DMARC;
+			continue;
+		}
+		if (!has_eq || nlen == 0)
+			continue; /* malformed tag: ignored like an unknown one */
+		if (veq(name, nlen, "p") && !seen_p) {
+			seen_p = true;
+			int pv = policy_value(v, vn);
+			if (pv >= 0) {
+				out->p = (enum dmarc_policy)pv;
+				p_ok = true;
+			}
+		} else if (veq(name, nlen, "sp") && !seen_sp) {
+			seen_sp = true;
+			int pv = policy_value(v, vn);
+			if (pv >= 0) {
+				out->sp = (enum dmarc_policy)pv;
+				out->sp_set = true;
+			} else {
+				sp_bad = true;
+			}
+		} else if (veq(name, nlen, "np") && !seen_np) {
+			seen_np = true;
+			int pv = policy_value(v, vn);
+			if (pv >= 0) {
+				out->np = (enum dmarc_policy)pv;
+				out->np_set = true;
+			} else {
+				np_bad = true;
+			}
+		} else if (veq(name, nlen, "adkim") && !seen_adkim) {
+			seen_adkim = true;
+			out->adkim = veq(v, vn, "s") ? DMARC_STRICT : DMARC_RELAXED;
+		} else if (veq(name, nlen, "aspf") && !seen_aspf) {
+			seen_aspf = true;
+			out->aspf = veq(v, vn, "s") ? DMARC_STRICT : DMARC_RELAXED;
+		} else if (veq(name, nlen, "pct") && !seen_pct) {
+			seen_pct = true;
+			unsigned pct = 0;
+			bool ok = vn > 0 && vn <= 3;
+			for (size_t k = 0; ok && k < vn; k++) {
+				if (!isdigit((unsigned char)v[k]))
+					ok = false;
+				else
+					pct = pct * 10 + (unsigned)(v[k] - '0');
+			}
+			if (ok && pct <= 100)
+				out->pct = pct;
+		} else if (veq(name, nlen, "t") && !seen_t) {
+			seen_t = true;
+			out->testing = veq(v, vn, "y");
+		} else if (veq(name, nlen, "psd") && !seen_psd) {
+			seen_psd = true;
+			out->psd = veq(v, vn, "y")   ? DMARC_PSD_Y
+				   : veq(v, vn, "n") ? DMARC_PSD_N
+						     : DMARC_PSD_U;
+		} else if (veq(name, nlen, "rua") && !seen_rua) {
+			seen_rua = true;
+			out->n_rua = rua_count(v, vn);
+			printable(out->rua, sizeof(out->rua), v, vn);
+		}
+		/* ruf, fo, rf, ri and unknown tags: ignored (RFC 9989 §4.7) */
+	}
+	if (tags == 0)
+		return DMARC_PARSE_NOT_DMARC; /* empty or blank */
+	printable(out->text, sizeof(out->text), txt, len);
+
+	if (!p_ok || sp_bad || np_bad) {
+		if (out->n_rua == 0)
+			return DMARC_PARSE_NO_POLICY;
+		/* RFC 9989 §4.10.1: act as if p=none was published */
+		out->p = DMARC_P_NONE;
+		out->sp_set = out->np_set = false;
+		out->p_implied = true;
+	}
+	return DMARC_PARSE_OK;
+}
+
+/* ---- discovery ---------------------------------------------------------- */
+
+/* Copy the parsed record fields of src into dst. */
+static void
+copy_fields(struct dmarc_record *dst, const struct dmarc_record *src)
+{
+	dst->p = src->p;
+	dst->sp = src->sp;
+	dst->np = src->np;
+	dst->sp_set = src->sp_set;
+	dst->np_set = src->np_set;
+	dst->p_implied = src->p_implied;
+	dst->adkim = src->adkim;
+	dst->aspf = src->aspf;
+	dst->pct = src->pct;
+	dst->testing = src->testing;
+	dst->psd = src->psd;
+	dst->n_rua = src->n_rua;
+	memcpy(dst->rua, src->rua, sizeof(dst->rua));
+	memcpy(dst->text, src->text, sizeof(dst->text));
+}
+
+/* Query _dmarc.<target>. Returns 1 with the single valid record in *rec,
+ * 0 when there is none usable, -1 on a temporary DNS failure (out->status
+ * and detail set). */
+static int
+query_level(struct resolver *r, const char *target, struct dmarc_record *rec,
+	    struct dmarc_record *out)
+{
+	char qname[DMARC_DOMAIN_MAX + 16];
+	struct resolver_answer a;
+	int found = 0, dmarc = 0;
+
+	snprintf(qname, sizeof(qname), "_dmarc.%s", target); /* long: resolver says badname */
+	enum resolver_status st = resolver_txt(r, qname, &a);
+	out->queries++;
+	if (resolver_status_temporary(st)) {
+		out->status = DMARC_DNS_ERROR;
+		note(out->detail, sizeof(out->detail), "%s TXT: %s (%s)", qname,
+		     resolver_status_name(st), a.detail);
+		resolver_answer_free(&a);
+		return -1;
+	}
+	for (size_t i = 0; i < a.n; i++) {
+		struct dmarc_record tmp;
+		enum dmarc_parse_rc rc = dmarc_parse((const char *)a.rr[i].data, a.rr[i].len, &tmp);
+		if (rc == DMARC_PARSE_NOT_DMARC)
+			continue;
+		dmarc++;
+		if (rc == DMARC_PARSE_OK && dmarc == 1) {
+			*rec = tmp;
+			found = 1;
+		} else if (rc == DMARC_PARSE_NO_POLICY) {
+			found = 0;
+		}
+	}
+	resolver_answer_free(&a);
+	if (dmarc > 1) {
+		note(out->detail, sizeof(out->detail), "%d DMARC records at %s: all ignored", dmarc,
+		     qname);
+		return 0;
+	}
+	if (dmarc == 1 && !found)
+		note(out->detail, sizeof(out->detail),
+		     "record at %s ignored: no valid p= and no rua=", qname);
+	return found;
+}
+
+/* The policy a receiver applies under rec to mail from dom. */
+static enum dmarc_policy
+applied_policy(const struct dmarc_record *rec, const char *rec_domain, const char *dom)
+{
+	if (strcmp(rec_domain, dom) == 0)
+		return rec->p;
+	return rec->sp_set ? rec->sp : rec->p;
+}
+
+/* Discover the record for from_domain: exact, tree walk, PSL view. */
+enum dmarc_status
+dmarc_lookup(struct resolver *r, const char *from_domain, struct dmarc_record *out)
+{
+	char dom[DMARC_DOMAIN_MAX + 1];
+	const char *targets[DMARC_WALK_MAX];
+	size_t nt = 0, nl = 0;
+	struct level *lv = NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->status = DMARC_NONE;
+	out->pct = 100;
+	if (!norm_domain(from_domain, dom)) {
+		out->status = DMARC_BADNAME;
+		note(out->detail, sizeof(out->detail), "not a domain name");
+		return out->status;
+	}
+	dmarc_psl_org_domain(dom, out->psl_org_domain);
+
+	/* targets: dom, then parent (or 7 labels), then one label less each */
+	size_t x = count_labels(dom);
+	targets[nt++] = dom;
+	for (size_t k = x < 8 ? x - 1 : 7; k >= 1 && nt < DMARC_WALK_MAX; k--)
+		targets[nt++] = suffix_of(dom, k);
+
+	lv = calloc(DMARC_WALK_MAX + 1, sizeof(*lv));
+	if (lv == NULL) {
+		out->status = DMARC_DNS_ERROR;
+		note(out->detail, sizeof(out->detail), "out of memory");
+		return out->status;
+	}
+	resolver_budget_begin(r);
+	size_t nq = 0; /* targets asked */
+	while (nq < nt) {
+		int rc = query_level(r, targets[nq], &lv[nl].rec, out);
+		if (rc < 0)
+			goto done;
+		nq++;
+		if (rc == 0)
+			continue;
+		lv[nl].name = targets[nq - 1];
+		if (lv[nl++].rec.psd != DMARC_PSD_U)
+			break; /* psd=y or psd=n stops the walk */
+	}
+
+	/* Organizational Domain (RFC 9989 §4.10.2), longest name first */
+	const char *org = NULL;
+	const struct level *psd_level = NULL;
+	for (size_t i = 0; i < nl && org == NULL; i++) {
+		if (lv[i].rec.psd == DMARC_PSD_N) {
+			org = lv[i].name;
+		} else if (lv[i].rec.psd == DMARC_PSD_Y && lv[i].name != dom) {
+			psd_level = &lv[i];
+			org = suffix_of(dom, count_labels(lv[i].name) + 1);
+		}
+	}
+	if (org == NULL)
+		org = nl > 0 ? lv[nl - 1].name : dom; /* fewest labels, else dom */
+	bw_strlcpy(out->org_domain, org, sizeof(out->org_domain));
+
+	/* the record to apply (§4.10.1): From domain, Org. Domain, PSD */
+	const struct level *use = NULL;
+	if (nl > 0 && lv[0].name == dom)
+		use = &lv[0];
+	for (size_t i = 0; i < nl && use == NULL; i++)
+		if (strcmp(lv[i].name, org) == 0)
+			use = &lv[i];
+	if (use == NULL)
+		use = psd_level;
+	if (use != NULL) {
+		out->status = DMARC_FOUND;
+		copy_fields(out, &use->rec);
+		bw_strlcpy(out->domain, use->name, sizeof(out->domain));
+		if (use->name == dom)
+			out->method = DMARC_METHOD_EXACT;
+		else if (strcmp(use->name, out->psl_org_domain) == 0)
+			out->method = DMARC_METHOD_PSL;
+		else
+			out->method = DMARC_METHOD_TREEWALK;
+	}
+
+	/* what an RFC 7489 receiver applies: dom's record, else the PSL org's */
+	if (nl > 0 && lv[0].name == dom) {
+		out->legacy_found = true;
+		out->legacy_p = lv[0].rec.p;
+		bw_strlcpy(out->legacy_domain, dom, sizeof(out->legacy_domain));
+	} else if (out->psl_org_domain[0] != '\0' && strcmp(out->psl_org_domain, dom) != 0) {
+		const struct dmarc_record *lrec = NULL;
+		bool asked = false;
+		for (size_t t = 0; t < nq; t++)
+			asked = asked || strcmp(targets[t], out->psl_org_domain) == 0;
+		for (size_t i = 0; i < nl; i++)
+			if (strcmp(lv[i].name, out->psl_org_domain) == 0)
+				lrec = &lv[i].rec;
+		if (lrec == NULL && !asked) {
+			/* the walk stopped above it: one more query, for the report only */
+			enum dmarc_status keep = out->status;
+			int rc = query_level(r, out->psl_org_domain, &lv[DMARC_WALK_MAX].rec, out);
+			out->status = keep; /* a failure here only leaves legacy_* unknown */
+			if (rc > 0)
+				lrec = &lv[DMARC_WALK_MAX].rec;
+		}
+		if (lrec != NULL) {
+			out->legacy_found = true;
+			out->legacy_p = applied_policy(lrec, out->psl_org_domain, dom);
+			bw_strlcpy(out->legacy_domain, out->psl_org_domain,
+				   sizeof(out->legacy_domain));
+		}
+	}
+done:
+	resolver_budget_end();
+	free(lv);
+	if (out->status == DMARC_DNS_ERROR)
+		out->method = DMARC_METHOD_NONE;
+	return out->status;
+}
+
+/* ---- policy ------------------------------------------------------------- */
+
+/* Comparable rank of a policy. */
+int
+dmarc_policy_rank(enum dmarc_policy p)
+{
+	return p == DMARC_P_REJECT ? 2 : p == DMARC_P_QUARANTINE ? 1 : 0;
+}
+
+/* Policy from its name (exact keyword, any case). */
+int
+dmarc_policy_parse(const char *name)
+{
+	return name == NULL ? -1 : policy_value(name, strlen(name));
+}
+
+/* Keyword of a policy. */
+const char *
+dmarc_policy_name(enum dmarc_policy p)
+{
+	return p == DMARC_P_REJECT ? "reject" : p == DMARC_P_QUARANTINE ? "quarantine" : "none";
+}
+
+/* Name of a lookup status. */
+const char *
+dmarc_status_name(enum dmarc_status s)
+{
+	switch (s) {
+	case DMARC_NONE:
+		return "none";
+	case DMARC_FOUND:
+		return "found";
+	case DMARC_DNS_ERROR:
+		return "dns-error";
+	case DMARC_BADNAME:
+		return "badname";
+	}
+	return "none";
+}
+
+/* Name of a discovery method. */
+const char *
+dmarc_method_name(enum dmarc_method m)
+{
+	switch (m) {
+	case DMARC_METHOD_NONE:
+		return "none";
+	case DMARC_METHOD_EXACT:
+		return "exact";
+	case DMARC_METHOD_PSL:
+		return "psl";
+	case DMARC_METHOD_TREEWALK:
+		return "treewalk";
+	}
+	return "none";
+}
+
+/* The policy receivers apply to mail From from_domain. */
+enum dmarc_policy
+dmarc_effective_policy(const struct dmarc_record *rec, const char *from_domain, char *why,
+		       size_t whylen)
+{
+	char dom[DMARC_DOMAIN_MAX + 1];
+	char tmp[DMARC_DETAIL_MAX];
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (rec->status != DMARC_FOUND) {
+		if (why != NULL)
+			put(why, whylen, "no DMARC record applies");
+		return DMARC_P_NONE;
+	}
+	if (!norm_domain(from_domain, dom))
+		bw_strlcpy(dom, rec->domain, sizeof(dom));
+	bool sub = strcmp(dom, rec->domain) != 0;
+	enum dmarc_policy p = applied_policy(rec, rec->domain, dom);
+	put(tmp, sizeof(tmp), "%s=%s at %s%s", sub && rec->sp_set ? "sp" : "p",
+	    dmarc_policy_name(p), rec->domain, rec->p_implied ? " (implied by rua)" : "");
+	if (p != DMARC_P_NONE && (rec->testing || rec->pct < 100)) {
+		p = (enum dmarc_policy)(p - 1);
+		char t2[DMARC_DETAIL_MAX];
+		if (rec->testing)
+			put(t2, sizeof(t2), "%s, t=y: %s in effect", tmp, dmarc_policy_name(p));
+		else
+			put(t2, sizeof(t2), "%s, pct=%u: %s for the rest", tmp, rec->pct,
+			    dmarc_policy_name(p));
+		memcpy(tmp, t2, sizeof(tmp));
+	}
+	if (why != NULL)
+		bw_strlcpy(why, tmp, whylen);
+	return p;
+}
+
+/* The effective policy is at least min. */
+bool
+dmarc_policy_meets(const struct dmarc_record *rec, const char *from_domain, enum dmarc_policy min,
+		   char *why, size_t whylen)
+{
+	char eff[DMARC_DETAIL_MAX];
+	if (rec->status != DMARC_FOUND) {
+		if (why != NULL)
+			put(why, whylen, "no DMARC record for %s (required p=%s)",
+			    from_domain ? from_domain : "?", dmarc_policy_name(min));
+		return false;
+	}
+	enum dmarc_policy p = dmarc_effective_policy(rec, from_domain, eff, sizeof(eff));
+	bool ok = dmarc_policy_rank(p) >= dmarc_policy_rank(min);
+	if (why != NULL)
+		put(why, whylen, "%s %s required %s", eff, ok ? "meets" : "is below",
+		    dmarc_policy_name(min));
+	return ok;
+}
+
+/* ---- alignment ---------------------------------------------------------- */
+
+/* Does identifier id align with dom under mode? On failure why gets the
+ * reason appended. */
+static bool
+id_aligned(const struct dmarc_record *rec, const char *dom, const char *id_in,
+	   enum dmarc_align mode, const char *what, char *why, size_t whylen)
+{
+	char id[DMARC_DOMAIN_MAX + 1], pid[DMARC_DOMAIN_MAX + 1];
+	if (!norm_domain(id_in, id)) {
+		note(why, whylen, "%s is not a domain", what);
+		return false;
+	}
+	if (mode == DMARC_STRICT) {
+		if (strcmp(id, dom) == 0)
+			return true;
+		note(why, whylen, "%s %s is not %s (strict)", what, id, dom);
+		return false;
+	}
+	/* relaxed: same Organizational Domain under the tree walk ... */
+	const char *org = rec->org_domain[0] ? rec->org_domain : dom;
+	if (!is_under(id, org) || !is_under(dom, org)) {
+		note(why, whylen, "%s %s is outside %s (tree walk org domain)", what, id, org);
+		return false;
+	}
+	/* ... and under the PSL, when one is loaded */
+	if (rec->psl_org_domain[0] != '\0' && dmarc_psl_org_domain(id, pid) &&
+	    strcmp(pid, rec->psl_org_domain) != 0) {
+		note(why, whylen, "%s %s has PSL org domain %s, not %s", what, id, pid,
+		     rec->psl_org_domain);
+		return false;
+	}
+	return true;
+}
+
+/* Predict alignment of DKIM d= domains or the SPF-passing MAIL FROM. */
+bool
+dmarc_aligned(const struct dmarc_record *rec, const char *from_domain,
+	      const char *const *dkim_domains, size_t n, const char *mailfrom_domain, bool spf_pass,
+	      char *why, size_t whylen)
+{
+	char dom[DMARC_DOMAIN_MAX + 1];
+	char buf[DMARC_DETAIL_MAX] = "";
+	char what[DMARC_DOMAIN_MAX + 16];
+	bool ok = false;
+
+	if (rec->status != DMARC_FOUND) {
+		bw_strlcpy(buf, "no DMARC record applies", sizeof(buf));
+		goto out;
+	}
+	if (!norm_domain(from_domain, dom)) {
+		bw_strlcpy(buf, "From domain is not a domain name", sizeof(buf));
+		goto out;
+	}
+	for (size_t i = 0; i < n && !ok; i++) {
+		if (id_aligned(rec, dom, dkim_domains[i], rec->adkim, "DKIM d=", buf,
+			       sizeof(buf))) {
+			put(buf, sizeof(buf), "DKIM d=%s aligns with %s (adkim=%s)",
+			    dkim_domains[i], dom, rec->adkim == DMARC_STRICT ? "s" : "r");
+			ok = true;
+		}
+	}
+	if (!ok && n == 0)
+		note(buf, sizeof(buf), "no DKIM signature");
+	if (!ok && mailfrom_domain != NULL && mailfrom_domain[0] != '\0') {
+		put(what, sizeof(what), "MAIL FROM");
+		if (!spf_pass) {
+			note(buf, sizeof(buf), "SPF is not pass");
+		} else if (id_aligned(rec, dom, mailfrom_domain, rec->aspf, what, buf,
+				      sizeof(buf))) {
+			put(buf, sizeof(buf), "SPF-authenticated %s aligns with %s (aspf=%s)",
+			    mailfrom_domain, dom, rec->aspf == DMARC_STRICT ? "s" : "r");
+			ok = true;
+		}
+	} else if (!ok) {
+		note(buf, sizeof(buf), "no MAIL FROM domain (null sender)");
+	}
+out:
+	if (why != NULL)
+		printable(why, whylen, buf, strlen(buf));
+	return ok;
+}

@@ -1,0 +1,165 @@
+/*
+ * resolver.h - bulkwarden's own DNS stub resolver: queries over UDP (TCP
+ * when the answer is truncated) to the configured dns.nameservers, bounded
+ * by dns.timeout, with a TTL-bounded answer cache (dns.cache_ttl). SPF
+ * (dns/spf.c, through libspf2's DNS layer hook) and DMARC (dns/dmarc.c) do
+ * every lookup through it, so the nameservers and the timeout apply to all
+ * of them and none touches the system resolver.
+ *
+ * Answers are told apart: records (OK), the name exists without records
+ * of the type (NODATA), the name does not exist (NXDOMAIN), the servers
+ * failed (SERVFAIL: SERVFAIL/REFUSED/FORMERR rcodes, malformed or
+ * mismatched answers, TCP fallback failure) and no answer in time
+ * (TIMEOUT). SERVFAIL and TIMEOUT (and ERROR, a local failure) are
+ * temporary: the caller maps them to the check `dns-error`.
+ *
+ * Time bound. Every query has a deadline; a dead nameserver costs at most
+ * the deadline plus scheduling slack, never more (no hidden retries after
+ * it). Without a budget the deadline is now + timeout per query. Inside
+ * resolver_budget_begin()/_end() every query of the calling thread shares
+ * one deadline (timeout from the outermost begin), so "all SPF lookups of
+ * this message" cost at most the timeout in total. spf_check() and
+ * dmarc_lookup() open a budget themselves.
+ *
+ * Progress. While it waits the resolver calls the calling thread's
+ * progress callback (resolver_set_progress) at least every
+ * RESOLVER_PROGRESS_MS. libmilter allows smfi_progress() only in
+ * xxfi_eom, so the milter sets a callback for lookups made there; at
+ * MAIL FROM and end of headers the budget alone bounds the wait.
+ *
+ * Threads. A struct resolver is shared by every message thread: its
+ * configuration is immutable after resolver_new(); the cache has its own
+ * mutex, held only to copy an entry in or out (never while waiting on the
+ * network); each query uses its own sockets. The progress callback and the
+ * budget are thread-local. Nothing here calls libmilter.
+ *
+ * Memory: a struct resolver_answer owns its records (one heap block each
+ * for the record array and the data); resolver_answer_free() releases
+ * them, and is safe on a zeroed or already freed answer. Input: every byte
+ * of an answer is untrusted; parsing is bounded by the message length and
+ * the caps below, names are decoded by libresolv's ns_* routines.
+ */
+#ifndef BW_RESOLVER_H
+#define BW_RESOLVER_H
+
+#include "registry/registry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RESOLVER_MAX_NS REGISTRY_MAX_NS /* nameservers used (more are an error) */
+#define RESOLVER_NAME_MAX 253		 /* presentation form, no trailing dot */
+#define RESOLVER_MAX_RR 256		 /* records kept per answer */
+#define RESOLVER_ANSWER_MAX (256 * 1024) /* decoded bytes kept per answer */
+#define RESOLVER_UDP_PAYLOAD 1232	 /* EDNS0 UDP size we advertise */
+#define RESOLVER_PROGRESS_MS 500	 /* longest wait between progress calls */
+#define RESOLVER_MIN_TRY_MS 400		 /* shortest wait before resending */
+#define RESOLVER_CACHE_MAX 8192		 /* cached answers; oldest evicted first */
+#define RESOLVER_NEG_TTL 60		 /* negative TTL when no SOA came along */
+#define RESOLVER_DETAIL_MAX 160
+#define RESOLVER_DEFAULT_TIMEOUT 5 /* seconds, when 0 is given */
+#define RESOLVER_RESOLV_CONF "/etc/resolv.conf"
+
+/* RR types we ask for (numeric, as on the wire). */
+#define RESOLVER_T_A 1
+#define RESOLVER_T_CNAME 5
+#define RESOLVER_T_PTR 12
+#define RESOLVER_T_MX 15
+#define RESOLVER_T_TXT 16
+#define RESOLVER_T_AAAA 28
+
+enum resolver_status {
+	RESOLVER_OK = 0,   /* n >= 1 records of the asked type */
+	RESOLVER_NODATA,   /* the name exists, no record of that type */
+	RESOLVER_NXDOMAIN, /* the name does not exist */
+	RESOLVER_SERVFAIL, /* every server answered with an error (temporary) */
+	RESOLVER_TIMEOUT,  /* no usable answer before the deadline (temporary) */
+	RESOLVER_BADNAME,  /* the name cannot be asked: empty, label > 63, > 253 */
+	RESOLVER_ERROR,	   /* local failure: sockets, memory (temporary) */
+};
+
+/* One record. data is NUL-terminated (len excludes the NUL):
+ *  TXT: the character-strings concatenated (RFC 7208 §3.3, RFC 6376 §3.6.2.2);
+ *  A / AAAA: 4 / 16 address bytes; MX / PTR / CNAME: the target name in
+ *  presentation form (MX: the exchange; pref holds the preference);
+ *  other types: the raw RDATA. */
+struct resolver_rr {
+	uint16_t type;
+	uint16_t pref;
+	uint32_t ttl;
+	size_t len;
+	size_t off; /* offset of data in the answer's data block */
+	const unsigned char *data;
+};
+
+struct resolver_answer {
+	enum resolver_status status;
+	int rcode;    /* DNS rcode of the answer used, -1 when none */
+	uint32_t ttl; /* how long the answer may be reused (cache bound applied) */
+	bool cached;  /* served from the cache */
+	bool tcp;     /* fetched over TCP after a truncated UDP answer */
+	unsigned elapsed_ms;
+	size_t n;
+	struct resolver_rr *rr;
+	unsigned char *data;
+	size_t data_len;
+	char detail[RESOLVER_DETAIL_MAX]; /* one line: which server, what failed */
+};
+
+struct resolver_stats {
+	uint64_t queries; /* resolver_query() calls */
+	uint64_t cache_hits;
+	uint64_t sent; /* datagrams/segments sent to servers */
+	uint64_t timeouts;
+	uint64_t servfails;
+	uint64_t tcp; /* TCP fallbacks */
+};
+
+struct resolver;
+
+typedef void (*resolver_progress_fn)(void *ctx);
+
+/* Create a resolver. nameservers: "ADDR", "ADDR:PORT", "[V6ADDR]:PORT"
+ * (numeric only); n == 0 reads the nameserver lines of /etc/resolv.conf
+ * (the system's servers, port 53). timeout_s 0 means
+ * RESOLVER_DEFAULT_TIMEOUT; cache_ttl 0 disables the cache. Returns NULL
+ * with a reason in err on a bad address or allocation failure. */
+struct resolver *resolver_new(const char *const *nameservers, size_t n, unsigned timeout_s,
+			      unsigned cache_ttl, char *err, size_t errlen);
+void resolver_free(struct resolver *r);
+/* Check one dns.nameservers entry without creating anything (for the
+ * config loader, which reports file:line). 0, or -1 with a reason. */
+int resolver_nameserver_check(const char *spec, char *err, size_t errlen);
+
+/* Ask for (name, type). Fills out (free it with resolver_answer_free())
+ * and returns out->status. Blocks for at most the current deadline. */
+enum resolver_status resolver_query(struct resolver *r, const char *name, uint16_t type,
+				    struct resolver_answer *out);
+/* resolver_query(r, name, RESOLVER_T_TXT, out). */
+enum resolver_status resolver_txt(struct resolver *r, const char *name,
+				  struct resolver_answer *out);
+void resolver_answer_free(struct resolver_answer *a);
+
+/* Progress callback of the calling thread (NULL: none). It runs on that
+ * thread while it waits, at least every RESOLVER_PROGRESS_MS. */
+void resolver_set_progress(resolver_progress_fn fn, void *ctx);
+/* Open/close a lookup budget on the calling thread: until the matching
+ * end, every query shares the deadline set by the outermost begin
+ * (now + the resolver's timeout). Nests. */
+void resolver_budget_begin(const struct resolver *r);
+void resolver_budget_end(void);
+/* Milliseconds left in the calling thread's budget (timeout when none). */
+unsigned resolver_budget_left_ms(const struct resolver *r);
+
+/* "ok", "nodata", "nxdomain", "servfail", "timeout", "badname", "error". */
+const char *resolver_status_name(enum resolver_status st);
+/* SERVFAIL, TIMEOUT, ERROR: a retry later may give another answer. */
+bool resolver_status_temporary(enum resolver_status st);
+
+unsigned resolver_timeout(const struct resolver *r);   /* seconds */
+unsigned resolver_cache_ttl(const struct resolver *r); /* seconds, 0: no cache */
+void resolver_cache_flush(struct resolver *r);
+void resolver_get_stats(struct resolver *r, struct resolver_stats *st);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * statesync.h - the milter's background thread between the state store and
+ * the in-memory overlay: picks up suspensions within a second, lifts
+ * expired ones, flushes counters every second and at shutdown, appends
+ * audit records queued by other threads, and writes counter and audit
+ * events.
+ */
+#ifndef BW_STATESYNC_H
+#define BW_STATESYNC_H
+
+#include "state/overlay.h"
+#include "state/state.h"
+#include "policy/event.h"
+
+#define STATESYNC_TICK_MS 250     /* suspension poll period */
+#define STATESYNC_FLUSH_MS 1000   /* counter flush and expiry period */
+#define STATESYNC_STALE_MS 3000   /* store unreadable this long: overlay goes stale */
+
+struct statesync;
+
+/* Seed the overlay's volume counts from the store and start the thread. */
+struct statesync *statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval,
+				  char *err, size_t errlen);
+/* Queue an audit record (any thread); appended and logged by the thread. */
+void statesync_audit(struct statesync *s, const struct state_audit *rec);
+/* Set the interval of counter events (reload). */
+void statesync_set_interval(struct statesync *s, unsigned counters_interval);
+/* Stop: final flush of counters and queued audit records, then join. */
+void statesync_stop(struct statesync *s);
+
+#endif

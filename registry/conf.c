@@ -1,0 +1,593 @@
+/*
+ * conf.c - the libconfig loader (SPEC §2): reads the main file and every
+ * identities_dir/NAME.conf, validates each key against the schema, and builds
+ * a new immutable registry snapshot, or returns every error it found.
+ *
+ * Strictness: an unknown key at any level, a wrong type, an out-of-range
+ * number or a value outside its vocabulary is an error naming file:line and
+ * the key path ("identities.[0].credentials.logins"); a typo must never
+ * silently weaken policy. Loading continues after an error so one run lists
+ * them all. The typed accessors and error formatting are in conf_value.c,
+ * identities in conf_identity.c; this file has the sections, the files and
+ * the revision, and the cross-identity checks.
+ *
+ * Paths: a relative path value (identities_dir, DKIM key, log.path,
+ * state.path, state.redis.password_file, milter.pidfile) is resolved against
+ * the directory of the file it appears in, so an identity file can name
+ * "keys/nl.rsa" next to itself. @include is resolved against the main
+ * file's directory (identity files: identities_dir).
+ *
+ * Memory: everything the snapshot keeps is copied into the registry arena;
+ * libconfig trees are destroyed before returning. Error strings are heap
+ * memory owned by struct conf_errors.
+ *
+ * Revision: SHA-256 over every config file read (path, NUL, 8-byte length,
+ * bytes; in read order), with each DKIM key contributing its path and the
+ * SHA-256 of its DER public key (never private key bytes). A file's bytes
+ * are read once and both hashed and parsed (conf_file.c); an @included file
+ * is re-read for hashing after libconfig parsed it.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "base/arena.h"
+#include "base/util.h"
+#include "registry/cidr.h"
+#include "registry/conf_int.h"
+
+static const char *const top_keys[] = {"milter", "relay",	   "state",	 "log", "dns",
+				       "policy", "identities_dir", "identities", NULL};
+
+const char *
+conf_default_path(void)
+{
+#ifdef SYSCONFDIR
+	return SYSCONFDIR "/bulkwarden/bulkwarden.conf";
+#else
+	return "/etc/bulkwarden/bulkwarden.conf";
+#endif
+}
+
+void
+conf_errors_free(struct conf_errors *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->n; i++)
+		free(e->msg[i]);
+	free(e->msg);
+	e->msg = NULL;
+	e->n = 0;
+}
+
+/* ---- sections -------------------------------------------------------------- */
+
+/* "65535" -> 65535; false unless 1..65535 in plain decimal. */
+static bool
+parse_port(const char *s, int *out)
+{
+	long v = 0;
+	if (*s == '\0' || strlen(s) > 5)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	if (v < 1 || v > 65535)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+/* libmilter socket spec: unix:/path, local:/path, inet[6]:port[@host]. */
+static const char *
+socket_problem(const char *v)
+{
+	const char *p;
+	int port;
+	char buf[8];
+	if ((p = strchr(v, ':')) == NULL)
+		return "must start with unix:, local:, inet: or inet6:";
+	if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0)
+		return p[1] == '/' ? NULL : "needs an absolute socket path";
+	if (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0)
+		return "must start with unix:, local:, inet: or inet6:";
+	const char *at = strchr(p + 1, '@');
+	size_t pl = at ? (size_t)(at - p - 1) : strlen(p + 1);
+	if (pl >= sizeof(buf))
+		return "needs a port 1..65535 (inet:PORT@HOST)";
+	memcpy(buf, p + 1, pl);
+	buf[pl] = '\0';
+	if (!parse_port(buf, &port))
+		return "needs a port 1..65535 (inet:PORT@HOST)";
+	if (at != NULL && at[1] == '\0')
+		return "empty host after @";
+	return NULL;
+}
+
+static void
+parse_milter(struct conf_ctx *c, const config_setting_t *g)
+{
+	static const char *const keys[] = {
+	    "socket", "user", "pidfile", "socket_mode", "on_internal_error", NULL};
+	static const char *const on_err[] = {"tempfail", "reject", "accept", NULL};
+	static const enum bw_action on_err_act[] = {BW_ACT_TEMPFAIL, BW_ACT_REJECT, BW_ACT_ACCEPT};
+	struct bw_settings *s = &c->r->set;
+	const char *v, *why;
+	int e;
+
+	if (!conf_keys(c, g, keys))
+		return;
+	if (conf_str(c, g, "socket", false, &v) > 0) {
+		if ((why = socket_problem(v)) != NULL)
+			conf_err(c, conf_member(g, "socket"), "\"%s\" %s", v, why);
+		else
+			s->socket = arena_strdup(c->a, v);
+	}
+	if (conf_str(c, g, "user", false, &v) > 0)
+		s->user = arena_strdup(c->a, v);
+	if (conf_str(c, g, "pidfile", false, &v) > 0)
+		s->pidfile = conf_path(c, conf_member(g, "pidfile"), v);
+	if (conf_str(c, g, "socket_mode", false, &v) > 0) {
+		char *end;
+		unsigned long m = strtoul(v, &end, 8);
+		size_t l = strlen(v);
+		if (*end != '\0' || l < 3 || l > 4 || v[0] == '-' || v[0] == '+' || m > 0777)
+			conf_err(c, conf_member(g, "socket_mode"),
+				 "\"%s\" is not an octal mode like \"0660\"", v);
+		else if (m & 002)
+			conf_err(c, conf_member(g, "socket_mode"),
+				 "%04lo lets any local user talk to the milter", m);
+		else
+			s->socket_mode = (unsigned)m;
+	}
+	if (conf_enum(c, g, "on_internal_error", false, on_err, &e) > 0)
+		s->on_internal_error = on_err_act[e];
+}
+
+void
+conf_ip_list(struct conf_ctx *c, const config_setting_t *g, const char *name, const char ***out,
+	     size_t *n_out)
+{
+	const config_setting_t *l = NULL;
+	struct cidr_addr a;
+
+	conf_strlist(c, g, name, false, &l);
+	if (l == NULL)
+		return;
+	int n = config_setting_length(l);
+	*out = arena_alloc(c->a, (size_t)n * sizeof(char *));
+	*n_out = 0;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		if (v == NULL || !conf_text_clean(v, CONF_STR_MAX))
+			continue; /* reported by conf_strlist */
+		if (strchr(v, '/') != NULL || !cidr_parse_addr(v, &a))
+			conf_err(c, e, "\"%s\" is not an IP address", v);
+		else
+			(*out)[(*n_out)++] = arena_strdup(c->a, v);
+	}
+}
+
+static void
+parse_relay(struct conf_ctx *c, const config_setting_t *g)
+{
+	static const char *const keys[] = {"egress_ips", NULL};
+
+	if (!conf_keys(c, g, keys))
+		return;
+	conf_ip_list(c, g, "egress_ips", &c->r->set.egress_ips, &c->r->set.n_egress_ips);
+}
+
+static void
+parse_state(struct conf_ctx *c, const config_setting_t *g)
+{
+	static const char *const keys[] = {"backend", "path", "redis", "on_error", NULL};
+	static const char *const rkeys[] = {"host", "port", "prefix", "password_file", NULL};
+	static const char *const backends[] = {"sqlite", "redis", NULL};
+	struct bw_settings *s = &c->r->set;
+	const config_setting_t *rg = NULL;
+	const char *v;
+	long long n;
+	int e;
+
+	if (!conf_keys(c, g, keys))
+		return;
+	if (conf_enum(c, g, "backend", false, backends, &e) > 0)
+		s->state_backend = backends[e];
+	if (conf_str(c, g, "path", false, &v) > 0)
+		s->state_path = conf_path(c, conf_member(g, "path"), v);
+	conf_action(c, g, "on_error", &s->state_on_error);
+	if (conf_group(c, g, "redis", false, &rg) <= 0 || !conf_keys(c, rg, rkeys))
+		return;
+	if (conf_str(c, rg, "host", false, &v) > 0)
+		s->redis_host = arena_strdup(c->a, v);
+	if (conf_int(c, rg, "port", false, 1, 65535, &n) > 0)
+		s->redis_port = (int)n;
+	if (conf_str(c, rg, "prefix", false, &v) > 0)
+		s->redis_prefix = arena_strdup(c->a, v);
+	if (conf_str(c, rg, "password_file", false, &v) > 0)
+		s->redis_password_file = conf_path(c, conf_member(rg, "password_file"), v);
+}
+
+static void
+parse_log(struct conf_ctx *c, const config_setting_t *g)
+{
+	static const char *const keys[] = {"target", "path", "facility", "counters_interval", NULL};
+	static const char *const targets[] = {"file", "syslog", "stdout", NULL};
+	static const char *const facilities[] = {
+	    "auth",   "authpriv", "cron",   "daemon", "ftp",	"kern",	  "lpr",
+	    "mail",   "news",	  "syslog", "user",   "uucp",	"local0", "local1",
+	    "local2", "local3",	  "local4", "local5", "local6", "local7", NULL};
+	struct bw_settings *s = &c->r->set;
+	const char *v;
+	long long n;
+	int e;
+
+	if (!conf_keys(c, g, keys))
+		return;
+	if (conf_enum(c, g, "target", false, targets, &e) > 0)
+		s->log_target = targets[e];
+	if (conf_str(c, g, "path", false, &v) > 0)
+		s->log_path = conf_path(c, conf_member(g, "path"), v);
+	if (conf_enum(c, g, "facility", false, facilities, &e) > 0)
+		s->log_facility = facilities[e];
+	if (conf_int(c, g, "counters_interval", false, 1, 86400, &n) > 0)
+		s->counters_interval = (unsigned)n;
+}
+
+/* "ip", "ip:port" (IPv4) or "[v6]:port". */
+static bool
+nameserver_ok(const char *v)
+{
+	char host[64];
+	const char *port = NULL;
+	struct cidr_addr a;
+	int p;
+	size_t hl;
+
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return false;
+		hl = (size_t)(close - v - 1);
+		if (close[1] == ':')
+			port = close + 2;
+		v++;
+	} else {
+		const char *colon = strchr(v, ':');
+		hl = strlen(v);
+		if (colon != NULL && strchr(colon + 1, ':') == NULL) { /* IPv4:port */
+			hl = (size_t)(colon - v);
+			port = colon + 1;
+		}
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return false;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	return cidr_parse_addr(host, &a) && strncasecmp(host, "IPv6:", 5) != 0 &&
+	       (port == NULL || parse_port(port, &p));
+}
+
+static void
+parse_dns(struct conf_ctx *c, const config_setting_t *g)
+{
+	static const char *const keys[] = {"nameservers", "timeout", "cache_ttl", NULL};
+	struct bw_settings *s = &c->r->set;
+	const config_setting_t *l = NULL;
+	long long n;
+
+	if (!conf_keys(c, g, keys))
+		return;
+	/* one timeout bounds all lookups of an SMTP stage, and smfi_progress
+	 * only works at end of message: stay under Postfix's 30 s
+	 * milter_command_timeout */
+	if (conf_int(c, g, "timeout", false, 1, CONF_DNS_TIMEOUT_MAX, &n) > 0)
+		s->dns_timeout = (unsigned)n;
+	if (conf_int(c, g, "cache_ttl", false, 0, 86400, &n) > 0)
+		s->dns_cache_ttl = (unsigned)n;
+	conf_strlist(c, g, "nameservers", false, &l);
+	if (l == NULL)
+		return;
+	int cnt = config_setting_length(l);
+	if (cnt > REGISTRY_MAX_NS) {
+		conf_err(c, l, "at most %d nameservers", REGISTRY_MAX_NS);
+		return;
+	}
+	s->nameservers = arena_alloc(c->a, (size_t)cnt * sizeof(char *));
+	for (int i = 0; i < cnt; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		if (v == NULL || !conf_text_clean(v, CONF_STR_MAX))
+			continue;
+		if (!nameserver_ok(v))
+			conf_err(c, e, "\"%s\" is not \"ip\", \"ip:port\" or \"[ipv6]:port\"", v);
+		else
+			s->nameservers[s->n_nameservers++] = arena_strdup(c->a, v);
+	}
+}
+
+bool
+conf_role_ok(const char *r)
+{
+	if (!(*r >= 'a' && *r <= 'z') || strlen(r) > CONF_NAME_MAX)
+		return false;
+	for (r++; *r; r++)
+		if (!((*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') || *r == '_' ||
+		      *r == '-'))
+			return false;
+	return true;
+}
+
+static void
+parse_policy(struct conf_ctx *c, const config_setting_t *g)
+{
+	static const char *const keys[] = {"mode",
+					   "require_owners",
+					   "min_dmarc_policy",
+					   "dkim_min_rsa_bits",
+					   "max_recipients",
+					   "actions",
+					   NULL};
+	static const char *const modes[] = {"enforce", "monitor", NULL};
+	static const char *const dmarc[] = {"none", "quarantine", "reject", NULL};
+	struct bw_settings *s = &c->r->set;
+	const config_setting_t *l = NULL, *ag = NULL;
+	long long n;
+	int e;
+
+	if (!conf_keys(c, g, keys))
+		return;
+	if (conf_enum(c, g, "mode", false, modes, &e) > 0)
+		s->mode = (enum bw_mode)e;
+	if (conf_enum(c, g, "min_dmarc_policy", false, dmarc, &e) > 0)
+		s->min_dmarc_policy = (enum bw_dmarc_p)e;
+	if (conf_int(c, g, "dkim_min_rsa_bits", false, 1024, 16384, &n) > 0)
+		s->dkim_min_rsa_bits = (int)n;
+	if (conf_int(c, g, "max_recipients", false, 1, 100000, &n) > 0)
+		s->max_recipients = (unsigned)n;
+	if (conf_group(c, g, "actions", false, &ag) > 0)
+		conf_actions(c, ag, s->actions, NULL);
+	conf_strlist(c, g, "require_owners", false, &l);
+	if (l != NULL) {
+		int cnt = config_setting_length(l);
+		s->require_owners = arena_alloc(c->a, (size_t)cnt * sizeof(char *));
+		s->n_require_owners = 0;
+		for (int i = 0; i < cnt; i++) {
+			const config_setting_t *el = config_setting_get_elem(l, (unsigned)i);
+			const char *v = config_setting_get_string(el);
+			bool dup = false;
+			if (v == NULL || !conf_text_clean(v, CONF_STR_MAX))
+				continue;
+			for (size_t j = 0; j < s->n_require_owners; j++)
+				dup = dup || strcmp(s->require_owners[j], v) == 0;
+			if (!conf_role_ok(v))
+				conf_err(c, el, "\"%s\" is not a role name ([a-z][a-z0-9_-]*)", v);
+			else if (dup)
+				conf_err(c, el, "role \"%s\" listed twice", v);
+			else
+				s->require_owners[s->n_require_owners++] = arena_strdup(c->a, v);
+		}
+	}
+}
+
+static void
+set_defaults(struct conf_ctx *c)
+{
+	static const char *const owners[] = {"dns", "platform", "compliance"};
+	struct bw_settings *s = &c->r->set;
+
+	s->socket = "unix:/run/bulkwarden/bulkwarden.sock";
+	s->socket_mode = 0660;
+	s->on_internal_error = BW_ACT_TEMPFAIL;
+	s->state_backend = "sqlite";
+	s->state_path = "/var/lib/bulkwarden/state.db";
+	s->redis_host = "127.0.0.1";
+	s->redis_port = 6379;
+	s->redis_prefix = "bw:";
+	s->state_on_error = BW_ACT_TEMPFAIL;
+	s->log_target = "file";
+	s->log_path = "/var/log/bulkwarden/events.jsonl";
+	s->log_facility = "mail";
+	s->counters_interval = 60;
+	s->dns_timeout = 5;
+	s->dns_cache_ttl = 300;
+	s->mode = BW_MODE_ENFORCE;
+	s->require_owners = arena_alloc(c->a, sizeof(owners));
+	memcpy(s->require_owners, owners, sizeof(owners));
+	s->n_require_owners = 3;
+	s->min_dmarc_policy = BW_DMARC_NONE;
+	s->dkim_min_rsa_bits = 2048;
+	s->max_recipients = 1000;
+	for (int i = 0; i < BW_CHK__COUNT; i++)
+		s->actions[i] = check_info((enum bw_check)i)->def_action;
+}
+
+/* ---- identities ------------------------------------------------------------ */
+
+static int
+name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name); /* bytewise: locale-independent revision */
+}
+
+static int
+conf_file_filter(const struct dirent *d)
+{
+	size_t l = strlen(d->d_name);
+	return d->d_name[0] != '.' && l > 5 && strcmp(d->d_name + l - 5, ".conf") == 0;
+}
+
+/* Load identities_dir/NAME.conf (each exactly one `identity = { ... };`),
+ * parsed ahead on every core and taken in name order (conf_file.c). */
+static void
+load_dir(struct conf_ctx *c, const char *dir, struct dirent **list, int n)
+{
+	static const char *const keys[] = {"identity", NULL};
+	struct registry *r = c->r;
+	const char **names = xcalloc((size_t)n, sizeof(*names));
+	for (int i = 0; i < n; i++)
+		names[i] = list[i]->d_name;
+	struct conf_readahead *ra = conf_readahead_start(dir, names, (size_t)n);
+	if (ra == NULL)
+		fatal("conf: out of memory reading %s", dir);
+
+	for (int i = 0; i < n; i++) {
+		const char *path;
+		const config_setting_t *g = NULL;
+		struct conf_parsed *p = conf_readahead_get(ra, (size_t)i, &path);
+		if (path == NULL) {
+			conf_err_at(c, dir, 0, "identities_dir", "path too long: %s", names[i]);
+		} else if (conf_file_take(c, p, path, dir)) {
+			c->file = path;
+			const config_setting_t *root = config_root_setting(&p->cf);
+			conf_keys(c, root, keys);
+			if (conf_group(c, root, "identity", true, &g) > 0)
+				conf_identity(c, g, &r->ids[r->n_ids++]);
+		}
+		conf_readahead_put(ra, (size_t)i);
+	}
+	conf_readahead_end(ra);
+	free(names);
+}
+
+/* Identities of the main file, then of identities_dir; ids[] sized for both. */
+static void
+load_identities(struct conf_ctx *c, const config_setting_t *root)
+{
+	const config_setting_t *l = conf_member(root, "identities");
+	const config_setting_t *ds = conf_member(root, "identities_dir");
+	struct dirent **list = NULL;
+	int n_files = 0;
+	size_t n_main = 0;
+	const char *dir = NULL, *v;
+
+	if (l != NULL && !config_setting_is_list(l))
+		conf_err(c, l, "expected a list ( { ... }, ... ), got %s",
+			 conf_type_name(config_setting_type(l)));
+	else if (l != NULL)
+		n_main = (size_t)config_setting_length(l);
+	if (conf_str(c, root, "identities_dir", false, &v) > 0) {
+		dir = conf_path(c, ds, v);
+		c->r->set.identities_dir = dir;
+		n_files = scandir(dir, &list, conf_file_filter, name_cmp);
+		if (n_files < 0) {
+			conf_err(c, ds, "cannot read directory %s: %s", dir, strerror(errno));
+			n_files = 0;
+		}
+	}
+	c->r->ids = arena_alloc(c->a, (n_main + (size_t)n_files) * sizeof(struct bw_identity));
+	for (size_t i = 0; i < n_main; i++) {
+		const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
+		if (!config_setting_is_group(g))
+			conf_err(c, g, "expected an identity group { ... }, got %s",
+				 conf_type_name(config_setting_type(g)));
+		else
+			conf_identity(c, g, &c->r->ids[c->r->n_ids++]);
+	}
+	if (n_files > 0)
+		load_dir(c, dir, list, n_files);
+	c->file = c->r->path;
+	for (int i = 0; i < n_files; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* ---- entry point --------------------------------------------------------------- */
+
+struct registry *
+conf_load(const char *path, long long now, struct conf_errors *errs)
+{
+	struct conf_ctx c;
+	struct conf_parsed mainf; /* the main file (files: conf_file.c) */
+	char abspath[PATH_MAX], cwd[PATH_MAX], dir[PATH_MAX];
+	bool have_cf = false;
+
+	memset(&c, 0, sizeof(c));
+	if (errs != NULL) {
+		errs->msg = NULL;
+		errs->n = 0;
+	}
+	c.errs = errs;
+	c.r = registry_new();
+	c.a = c.r->arena;
+	c.r->loaded_at = now;
+	if ((c.md = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(c.md, EVP_sha256(), NULL))
+		fatal("conf: cannot initialise SHA-256");
+	set_defaults(&c);
+
+	/* absolute, so messages, relative paths and the revision do not depend on the cwd */
+	int w;
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+		w = snprintf(abspath, sizeof(abspath), "%s/%s", cwd, path);
+	else
+		w = (int)bw_strlcpy(abspath, path, sizeof(abspath));
+	if (w < 0 || (size_t)w >= sizeof(abspath) || strchr(abspath, '/') == NULL) {
+		conf_err_at(&c, path, 0, "(file)", "path too long");
+		goto done;
+	}
+	c.r->path = arena_strdup(c.a, abspath);
+	c.file = c.r->path;
+	bw_strlcpy(dir, abspath, sizeof(dir));
+	*strrchr(dir, '/') = '\0';
+	if (dir[0] == '\0')
+		bw_strlcpy(dir, "/", sizeof(dir));
+
+	have_cf = true; /* conf_file_parse() initialises the tree whatever happens */
+	conf_file_parse(abspath, dir, &mainf);
+	if (!conf_file_take(&c, &mainf, abspath, dir))
+		goto done;
+	const config_setting_t *root = config_root_setting(&mainf.cf);
+	conf_keys(&c, root, top_keys);
+	parse_milter(&c, conf_member(root, "milter"));
+	c.r->set.actions[BW_CHK_INTERNAL_ERROR] = c.r->set.on_internal_error;
+	parse_relay(&c, conf_member(root, "relay"));
+	parse_state(&c, conf_member(root, "state"));
+	parse_log(&c, conf_member(root, "log"));
+	parse_dns(&c, conf_member(root, "dns"));
+	parse_policy(&c, conf_member(root, "policy"));
+	load_identities(&c, root); /* needs the complete baseline */
+
+	conf_identity_duplicates(&c);
+	if (c.n_errors == 0) {
+		char err[CONF_MSG_MAX];
+		if (registry_index_build(c.r, err, sizeof(err)) != 0)
+			conf_err_at(&c, c.r->path, 0, "(registry)", "%s", err);
+	}
+	if (c.n_errors == 0) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned mdlen = 0;
+		static const char hex[] = "0123456789abcdef";
+		EVP_DigestFinal_ex(c.md, md, &mdlen);
+		for (unsigned i = 0; i < mdlen && 2 * i + 1 < sizeof(c.r->revision); i++) {
+			c.r->revision[2 * i] = hex[md[i] >> 4];
+			c.r->revision[2 * i + 1] = hex[md[i] & 15];
+		}
+	}
+done:
+	if (have_cf)
+		conf_file_release(&mainf);
+	EVP_MD_CTX_free(c.md);
+	free(c.wrapped);
+	free(c.names);
+	free(c.ids);
+	free(c.logins);
+	if (c.n_errors > 0) {
+		registry_release(c.r);
+		return NULL;
+	}
+	return c.r;
+}

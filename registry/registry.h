@@ -1,0 +1,190 @@
+/*
+ * registry.h - the immutable, reference-counted configuration snapshot:
+ * global settings, the baseline policy and every sender identity, with the
+ * lookup indexes built over them (login hash, prefix map).
+ *
+ * A snapshot is built once by conf_load() and never changed afterwards, so
+ * any number of threads read it without locks. registry_retain() and
+ * registry_release() move the reference count; the milter pins one snapshot
+ * per message so a reload never changes the rules under a message in flight.
+ * All memory belongs to the snapshot's arena.
+ */
+#ifndef BW_REGISTRY_H
+#define BW_REGISTRY_H
+
+/* dns.nameservers: at most this many (the resolver keeps a slot each). */
+#define REGISTRY_MAX_NS 8
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "registry/check.h"
+#include "registry/cidr.h"
+
+#define BW_ID_MAX 64          /* [a-z0-9][a-z0-9._-]{0,63} */
+#define BW_REVISION_HEX 16    /* hex digits of the revision shown in events */
+
+enum bw_class { BW_CLASS_MARKETING, BW_CLASS_TRANSACTIONAL, BW_CLASS_NOTIFICATION };
+enum bw_life { BW_LIFE_PENDING, BW_LIFE_ACTIVE, BW_LIFE_RETIRED };
+enum bw_dkim_mode { BW_DKIM_SIGN, BW_DKIM_VERIFY };
+enum bw_dmarc_p { BW_DMARC_NONE = 0, BW_DMARC_QUARANTINE = 1, BW_DMARC_REJECT = 2 };
+enum bw_key_alg { BW_KEY_RSA, BW_KEY_ED25519 };
+
+struct bw_owner {
+	const char *role; /* "dns" */
+	const char *addr; /* "dns@example.com" */
+};
+
+struct bw_dkim_key {
+	const char *domain;   /* normalized (lowercase A-labels) */
+	const char *selector;
+	const char *path;
+	enum bw_key_alg alg;
+	int bits;             /* RSA modulus bits; 256 for Ed25519 */
+	bool is_public;       /* verify mode: the vendor's public key */
+	const char *file;     /* where it was configured */
+	int line;
+	/* Read once per load by keyfile_load() (struct keyfile_material):
+	 * privkey is what dkim_sign() takes (NULL in verify mode), pubkey the
+	 * DNS p= value the verifier is given instead of a DNS lookup. */
+	const char *privkey;
+	const char *pubkey;
+};
+
+/* Header fields signed and oversigned unless an identity adds more
+ * (NULL-terminated; conf_identity.c). */
+extern const char *const bw_dkim_sign_headers_default[];
+extern const char *const bw_dkim_oversign_headers_default[];
+
+struct bw_identity {
+	const char *id;
+	const char *description;
+	const char *platform;
+	const char *file; /* config file and line of the identity group */
+	int line;
+	enum bw_class class;
+
+	struct bw_owner *owners;
+	size_t n_owners;
+	const char *approval_by, *approval_ticket;
+	long long approval_date; /* 0: none */
+	long long activate;      /* 0: unset */
+	long long decommission;  /* 0: unset */
+	const char *pending_why; /* non-NULL: statically pending (missing owner/approval) */
+
+	const char **logins;
+	size_t n_logins;
+	struct cidr *networks;
+	size_t n_networks;
+	const char **envelope_domains; /* normalized; "*.x" wildcard allowed */
+	size_t n_envelope_domains;
+	const char **from_domains;
+	size_t n_from_domains;
+
+	struct bw_dkim_key *dkim;
+	size_t n_dkim;
+	enum bw_dkim_mode dkim_mode;
+	/* effective NULL-terminated lists: the defaults plus the identity's
+	 * dkim_sign_headers / dkim_oversign_headers (NULL: the defaults) */
+	const char *const *dkim_sign_headers;
+	const char *const *dkim_oversign_headers;
+	const char *feedback_id; /* SenderId of the Feedback-ID header; NULL: none */
+
+	uint64_t per_hour, per_day; /* 0: no limit */
+	const char **egress_ips;    /* overrides relay.egress_ips when n > 0 */
+	size_t n_egress_ips;
+	enum bw_mode mode;
+	unsigned max_recipients;           /* effective (baseline or tighter) */
+	enum bw_dmarc_p min_dmarc_policy;  /* effective */
+	enum bw_action actions[BW_CHK__COUNT]; /* effective per-check actions */
+};
+
+struct bw_settings {
+	/* milter */
+	const char *socket;
+	const char *user;
+	const char *pidfile;
+	unsigned socket_mode;
+	enum bw_action on_internal_error;
+	/* relay */
+	const char **egress_ips;
+	size_t n_egress_ips;
+	/* state */
+	const char *state_backend; /* "sqlite" | "redis" */
+	const char *state_path;
+	const char *redis_host;
+	int redis_port;
+	const char *redis_prefix;
+	const char *redis_password_file;
+	enum bw_action state_on_error;
+	/* log */
+	const char *log_target; /* "file" | "syslog" | "stdout" */
+	const char *log_path;
+	const char *log_facility;
+	unsigned counters_interval;
+	/* dns */
+	const char **nameservers; /* at most REGISTRY_MAX_NS */
+	size_t n_nameservers;
+	unsigned dns_timeout;
+	unsigned dns_cache_ttl;
+	/* policy baseline */
+	enum bw_mode mode;
+	const char **require_owners;
+	size_t n_require_owners;
+	enum bw_dmarc_p min_dmarc_policy;
+	int dkim_min_rsa_bits;
+	unsigned max_recipients;
+	enum bw_action actions[BW_CHK__COUNT];
+	const char *identities_dir;
+};
+
+struct registry_index; /* login hash + network prefix map, private to registry.c */
+
+struct registry {
+	unsigned refcnt; /* __atomic builtins only */
+	struct arena *arena;
+	const char *path;
+	char revision[65]; /* sha256 hex over every file read */
+	long long loaded_at;
+	struct bw_settings set;
+	struct bw_identity *ids;
+	size_t n_ids;
+	struct registry_index *index;
+	/* What the milter builds per snapshot (resolver, DKIM keys): freed with
+	 * the snapshot, so messages pinning it keep it alive. NULL elsewhere. */
+	void *runtime;
+	void (*runtime_free)(void *runtime);
+};
+
+/* A new empty snapshot (refcnt 1) whose struct and every allocation live in
+ * a fresh arena; the loader fills set and ids[] then builds the index. */
+struct registry *registry_new(void);
+
+/* Build the indexes after the loader filled ids[]. Returns 0, or -1 with a
+ * message in err (duplicate login is detected here too). */
+int registry_index_build(struct registry *r, char *err, size_t errlen);
+
+/* O(1): the identity listing this SASL login, or NULL. */
+const struct bw_identity *registry_by_login(const struct registry *r, const char *login);
+/* O(1): the identity with this id, or NULL. */
+const struct bw_identity *registry_by_id(const struct registry *r, const char *id);
+/* Identities whose networks contain addr (at most max written to out);
+ * returns how many were found (may exceed max). Cost O(address bits). */
+size_t registry_by_network(const struct registry *r, const struct cidr_addr *addr,
+			   const struct bw_identity **out, size_t max);
+
+/* Lifecycle at time now (static pending, activate, decommission). */
+enum bw_life registry_lifecycle(const struct bw_identity *id, long long now, const char **why);
+const char *registry_life_name(enum bw_life l);
+const char *registry_class_name(enum bw_class c);
+
+struct registry *registry_retain(struct registry *r);
+void registry_release(struct registry *r);
+
+/* The current snapshot, process-wide: swapped atomically on reload. */
+void registry_publish(struct registry *r); /* takes ownership of one reference */
+struct registry *registry_current(void);    /* returns a retained reference or NULL */
+
+#endif

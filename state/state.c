@@ -1,0 +1,497 @@
+/*
+ * state.c - the backend-neutral half of the state store: dispatch over
+ * struct state_ops (state_int.h) to the configured backend, argument checks
+ * shared by every backend, the audit hash chain and the audit event.
+ *
+ * Audit chain. Each record's hash is SHA-256 (lowercase hex) over
+ *
+ *   "bulkwarden-audit-v1\n" N(prev_hash) N(seq) N(ts) N(action) N(actor)
+ *   N(identity) N(reason) N(ticket) N(detail)
+ *
+ * where N(x) is the netstring "<decimal length>:<bytes>," and seq and ts
+ * are decimal without leading zeros. Length prefixes make the encoding
+ * unambiguous whatever bytes a field holds. The first record chains to 64
+ * zeros. The store also keeps a head (last seq and hash), updated in the
+ * same transaction, so removing records from the end is detected too.
+ *
+ * Memory: the caller owns every struct passed in; arrays returned by
+ * state_suspensions() are malloc'ed for the caller to free. Untrusted
+ * input: identity ids and free text from bulkwardenctl's command line,
+ * stored records when verifying (any bytes, any length).
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "state/state_int.h"
+#include "base/util.h"
+#include "base/json.h"
+
+#define AUDIT_DOMAIN "bulkwarden-audit-v1\n"
+#define ACTION_MAX 32 /* sizeof(struct state_audit.action) */
+
+struct state *
+state_open(const struct bw_settings *set, char *err, size_t errlen)
+{
+	const char *b = set->state_backend ? set->state_backend : "sqlite";
+	if (strcmp(b, "sqlite") == 0) {
+		struct state *s = state_sqlite_open(set, err, errlen);
+		for (char *p = err; s == NULL && errlen > 0 && *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = ' '; /* the path comes from the config */
+		return s;
+	}
+	if (strcmp(b, "redis") == 0)
+		snprintf(err, errlen,
+			 "state.backend \"redis\" is not available in this build "
+			 "(use \"sqlite\")");
+	else
+		snprintf(err, errlen, "unknown state backend \"%s\"", b);
+	return NULL;
+}
+
+void
+state_close(struct state *s)
+{
+	if (s != NULL)
+		s->ops->close(s);
+}
+
+const char *
+state_error(const struct state *s)
+{
+	return s->err[0] ? s->err : "unknown error";
+}
+
+const char *
+state_backend_name(const struct state *s)
+{
+	return s->ops->name;
+}
+
+void
+state_set_origin(struct state *s, const char *origin)
+{
+	bw_strlcpy(s->origin, origin ? origin : "", sizeof(s->origin));
+}
+
+/* Format a detail text, then the origin note; truncation is acceptable. */
+void
+state_detail(const struct state *s, char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, STATE_TEXT_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		buf[0] = '\0';
+		n = 0;
+	}
+	if (s->origin[0] != '\0' && (size_t)n < STATE_TEXT_MAX)
+		snprintf(buf + n, STATE_TEXT_MAX - (size_t)n, "%svia %s", n ? "; " : "", s->origin);
+}
+
+char *
+state_time_str(long long t, char buf[STATE_TIME_MAX])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, STATE_TIME_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, STATE_TIME_MAX, "@%lld", t);
+	return buf;
+}
+
+/* Format the last error; newlines and other controls become spaces. */
+void
+state_set_error(struct state *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap); /* truncation acceptable for a message */
+	va_end(ap);
+	for (char *p = s->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+/* [a-z0-9][a-z0-9._-]{0,63}, the registry's id syntax. */
+static bool
+valid_id(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n == 0 || n > STATE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = id[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			  (i > 0 && (ch == '.' || ch == '_' || ch == '-'));
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Check a text argument: present when required and shorter than max. */
+static bool
+check_text(struct state *s, const char *what, const char *v, bool required, size_t max)
+{
+	if (v == NULL || v[0] == '\0') {
+		if (!required)
+			return true;
+		state_set_error(s, "%s is required", what);
+		return false;
+	}
+	if (strlen(v) >= max) {
+		state_set_error(s, "%s is longer than %zu bytes", what, max - 1);
+		return false;
+	}
+	return true;
+}
+
+/* Check the identity argument. */
+static bool
+check_id(struct state *s, const char *id)
+{
+	if (!valid_id(id)) {
+		state_set_error(s, "invalid identity id");
+		return false;
+	}
+	return true;
+}
+
+int
+state_suspend(struct state *s, const char *id, const char *reason, const char *by,
+	      const char *ticket, long long until, long long now, struct state_audit *rec)
+{
+	struct state_audit local;
+	if (!check_id(s, id) || !check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
+	    !check_text(s, "actor", by, true, STATE_NAME_MAX) ||
+	    !check_text(s, "ticket", ticket, false, STATE_NAME_MAX))
+		return -1;
+	if (until < 0) {
+		state_set_error(s, "invalid until");
+		return -1;
+	}
+	return s->ops->suspend(s, id, reason, by, ticket ? ticket : "", until, now,
+			       rec ? rec : &local);
+}
+
+int
+state_reinstate(struct state *s, const char *id, const char *reason, const char *by,
+		const char *ticket, long long now, struct state_audit *rec)
+{
+	struct state_audit local;
+	if (!check_id(s, id) || !check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
+	    !check_text(s, "actor", by, true, STATE_NAME_MAX) ||
+	    !check_text(s, "ticket", ticket, true, STATE_NAME_MAX))
+		return -1;
+	return s->ops->reinstate(s, id, reason, by, ticket, now, rec ? rec : &local);
+}
+
+int
+state_expire(struct state *s, long long now, void (*fn)(const struct state_audit *rec, void *arg),
+	     void *arg)
+{
+	struct state_audit *recs = NULL;
+	size_t n = 0;
+	if (s->ops->expire(s, now, &recs, &n) != 0)
+		return -1;
+	for (size_t i = 0; fn != NULL && i < n; i++)
+		fn(&recs[i], arg);
+	free(recs);
+	return (int)n;
+}
+
+int
+state_suspensions(struct state *s, long long now, struct state_suspension **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return s->ops->suspensions(s, now, out, n);
+}
+
+int
+state_version(struct state *s, uint64_t *version)
+{
+	return s->ops->version(s, version);
+}
+
+int
+state_audit_append(struct state *s, struct state_audit *rec)
+{
+	const char *f[] = {rec->actor, rec->reason, rec->ticket, rec->detail};
+	const size_t sz[] = {sizeof(rec->actor), sizeof(rec->reason), sizeof(rec->ticket),
+			     sizeof(rec->detail)};
+	if (strnlen(rec->action, sizeof(rec->action)) == 0 ||
+	    strnlen(rec->action, sizeof(rec->action)) == sizeof(rec->action)) {
+		state_set_error(s, "audit action missing or too long");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (strnlen(f[i], sz[i]) == sz[i]) {
+			state_set_error(s, "audit field not terminated");
+			return -1;
+		}
+	}
+	if (rec->identity[0] != '\0' && !check_id(s, rec->identity))
+		return -1;
+	if (rec->ts == 0)
+		rec->ts = (long long)time(NULL);
+	return s->ops->audit_append(s, rec);
+}
+
+int
+state_audit_foreach(struct state *s, int (*fn)(const struct state_audit *rec, void *arg), void *arg)
+{
+	return s->ops->audit_foreach(s, fn, arg);
+}
+
+int
+state_audit_verify(struct state *s, long long *n_records, long long *bad_seq, char *why,
+		   size_t whylen)
+{
+	struct state_audit_check chk;
+	state_audit_check_begin(&chk);
+	int rc = s->ops->audit_verify(s, &chk);
+	if (n_records != NULL)
+		*n_records = chk.n;
+	if (bad_seq != NULL)
+		*bad_seq = rc == 1 ? chk.bad_seq : 0;
+	if (why != NULL && whylen > 0)
+		bw_strlcpy(why, rc == 1 ? chk.why : "", whylen);
+	return rc;
+}
+
+int
+state_counters_add(struct state *s, const char *id, long long hour,
+		   const struct state_counts *delta)
+{
+	struct state_counter_delta d = {id, hour, *delta};
+	return state_counters_add_many(s, &d, 1);
+}
+
+int
+state_counters_add_many(struct state *s, const struct state_counter_delta *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!check_id(s, d[i].id))
+			return -1;
+	if (n == 0)
+		return 0;
+	return s->ops->counters_add(s, d, n);
+}
+
+int
+state_counters_sum(struct state *s, const char *id, long long from, long long to,
+		   struct state_counts *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	if (!check_id(s, id))
+		return -1;
+	return s->ops->counters_sum(s, id, from, to, sum);
+}
+
+int
+state_counters_foreach(struct state *s, long long from, long long to,
+		       int (*fn)(const char *id, const struct state_counts *sum, void *arg),
+		       void *arg)
+{
+	return s->ops->counters_foreach(s, from, to, fn, arg);
+}
+
+/* ---- audit chain ------------------------------------------------------ */
+
+void
+state_audit_raw_of(const struct state_audit *rec, struct state_audit_raw *raw)
+{
+	const char *f[STATE_AUDIT_FIELDS] = {rec->action, rec->actor,  rec->identity,
+					     rec->reason, rec->ticket, rec->detail};
+	raw->seq = rec->seq;
+	raw->ts = rec->ts;
+	for (size_t i = 0; i < STATE_AUDIT_FIELDS; i++) {
+		raw->field[i] = f[i];
+		raw->len[i] = strlen(f[i]);
+	}
+	raw->prev_hash = rec->prev_hash;
+	raw->prev_len = strlen(rec->prev_hash);
+	raw->hash = rec->hash;
+	raw->hash_len = strlen(rec->hash);
+}
+
+/* Feed the netstring "len:bytes," to the digest. */
+static int
+put_netstring(EVP_MD_CTX *md, const char *p, size_t n)
+{
+	char pre[32];
+	int l = snprintf(pre, sizeof(pre), "%zu:", n);
+	if (l < 0 || (size_t)l >= sizeof(pre))
+		return -1;
+	if (EVP_DigestUpdate(md, pre, (size_t)l) != 1 ||
+	    (n > 0 && EVP_DigestUpdate(md, p, n) != 1) || EVP_DigestUpdate(md, ",", 1) != 1)
+		return -1;
+	return 0;
+}
+
+/* Feed a number as a decimal netstring. */
+static int
+put_number(EVP_MD_CTX *md, long long v)
+{
+	char b[32];
+	int l = snprintf(b, sizeof(b), "%lld", v);
+	if (l < 0 || (size_t)l >= sizeof(b))
+		return -1;
+	return put_netstring(md, b, (size_t)l);
+}
+
+int
+state_audit_hash(const struct state_audit_raw *raw, const char *prev_hash,
+		 char out[STATE_HASH_HEX + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+	int rc = -1;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL)
+		return -1;
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, AUDIT_DOMAIN, strlen(AUDIT_DOMAIN)) != 1 ||
+	    put_netstring(md, prev_hash, strlen(prev_hash)) != 0 || put_number(md, raw->seq) != 0 ||
+	    put_number(md, raw->ts) != 0)
+		goto done;
+	for (size_t i = 0; i < STATE_AUDIT_FIELDS; i++)
+		if (put_netstring(md, raw->field[i], raw->len[i]) != 0)
+			goto done;
+	if (EVP_DigestFinal_ex(md, d, &dl) != 1 || dl * 2 != STATE_HASH_HEX)
+		goto done;
+	for (unsigned i = 0; i < dl; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[STATE_HASH_HEX] = '\0';
+	rc = 0;
+done:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+void
+state_audit_check_begin(struct state_audit_check *chk)
+{
+	memset(chk, 0, sizeof(*chk));
+	chk->expect_seq = 1;
+	bw_strlcpy(chk->prev, STATE_ZERO_HASH, sizeof(chk->prev));
+}
+
+/* Mark the chain broken at seq. */
+static int BW_PRINTF(3, 4)
+    broken(struct state_audit_check *chk, long long seq, const char *fmt, ...)
+{
+	va_list ap;
+	chk->broken = true;
+	chk->bad_seq = seq;
+	va_start(ap, fmt);
+	vsnprintf(chk->why, sizeof(chk->why), fmt, ap); /* truncation acceptable */
+	va_end(ap);
+	return 1;
+}
+
+/* n bytes at p equal the NUL-terminated s. */
+static bool
+bytes_eq(const char *p, size_t n, const char *s)
+{
+	return p != NULL && strlen(s) == n && memcmp(p, s, n) == 0;
+}
+
+int
+state_audit_check_step(struct state_audit_check *chk, const struct state_audit_raw *raw)
+{
+	char want[STATE_HASH_HEX + 1];
+	if (chk->broken)
+		return 1;
+	chk->n++;
+	if (raw->seq != chk->expect_seq) {
+		if (raw->seq > chk->expect_seq)
+			return broken(chk, chk->expect_seq,
+				      "record %lld is missing (the next record is %lld)",
+				      chk->expect_seq, raw->seq);
+		return broken(chk, raw->seq, "record %lld is out of sequence (expected %lld)",
+			      raw->seq, chk->expect_seq);
+	}
+	if (!bytes_eq(raw->prev_hash, raw->prev_len, chk->prev))
+		return broken(chk, raw->seq,
+			      "record %lld does not chain to the record before it "
+			      "(prev_hash mismatch: removed, inserted or reordered records)",
+			      raw->seq);
+	if (state_audit_hash(raw, chk->prev, want) != 0)
+		return broken(chk, raw->seq, "record %lld: cannot compute its hash", raw->seq);
+	if (!bytes_eq(raw->hash, raw->hash_len, want))
+		return broken(
+		    chk, raw->seq,
+		    "record %lld was altered (its stored hash does not match its content)",
+		    raw->seq);
+	memcpy(chk->prev, want, sizeof(want));
+	chk->expect_seq++;
+	return 0;
+}
+
+int
+state_audit_check_end(struct state_audit_check *chk, long long head_seq, const char *head_hash)
+{
+	long long last = chk->expect_seq - 1;
+	if (chk->broken)
+		return 1;
+	if (head_seq < 0)
+		return 0; /* the backend keeps no head */
+	if (head_seq == 0 && last > 0)
+		return broken(chk, last,
+			      "the store's audit head is missing: the end of the log after record "
+			      "%lld cannot be confirmed",
+			      last);
+	if (head_seq > last)
+		return broken(chk, last + 1,
+			      "records %lld to %lld are missing (the store's head is record %lld)",
+			      last + 1, head_seq, head_seq);
+	if (head_seq < last)
+		return broken(
+		    chk, head_seq + 1,
+		    "records after %lld were added outside bulkwarden (the store's head is "
+		    "record %lld)",
+		    head_seq, head_seq);
+	if (last > 0 && strcmp(head_hash, chk->prev) != 0)
+		return broken(chk, last, "record %lld does not match the store's head hash", last);
+	return 0;
+}
+
+/* ---- audit event ------------------------------------------------------ */
+
+void
+state_audit_event(struct jbuf *j, const struct state_audit *rec, const char *event_id)
+{
+	jbuf_begin(j);
+	jbuf_timestamp(j, "@timestamp", rec->ts, 0);
+	jbuf_str(j, "event.kind", "event");
+	jbuf_str(j, "event.dataset", "bulkwarden.audit");
+	if (event_id != NULL && event_id[0] != '\0')
+		jbuf_str(j, "event.id", event_id);
+	jbuf_str(j, "event.action", rec->action);
+	jbuf_str(j, "event.outcome", "success");
+	jbuf_str(j, "event.reason", rec->reason);
+	jbuf_str(j, "bulkwarden.actor", rec->actor);
+	jbuf_str(j, "bulkwarden.ticket", rec->ticket);
+	if (rec->identity[0] != '\0')
+		jbuf_str(j, "bulkwarden.identity.id", rec->identity);
+	jbuf_num(j, "bulkwarden.audit.seq", rec->seq);
+	jbuf_str(j, "bulkwarden.audit.hash", rec->hash);
+	jbuf_str(j, "bulkwarden.audit.prev_hash", rec->prev_hash);
+	if (rec->detail[0] != '\0')
+		jbuf_str(j, "bulkwarden.audit.detail", rec->detail);
+	jbuf_end(j);
+}

@@ -1,0 +1,107 @@
+/*
+ * state_int.h - what state/state.c shares with the state backends
+ * (state_sqlite.c now, state_redis.c later): the operations table, the
+ * common head of every backend handle, and the backend-neutral audit hash
+ * chain (serialization, hashing, verification steps).
+ *
+ * A backend allocates its own handle whose first member is struct state,
+ * fills ops, and frees everything in ops->close. Arguments reaching the ops
+ * have already been checked by state.c (ids, lengths, required fields).
+ */
+#ifndef BW_STATE_INT_H
+#define BW_STATE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "state/state.h"
+#include "base/util.h"
+
+#define STATE_ERR_MAX 512    /* bytes of the last error message */
+#define STATE_ORIGIN_MAX 160 /* bytes of the origin note (state_set_origin) */
+#define STATE_TIME_MAX 32    /* bytes of an ISO 8601 UTC time */
+#define STATE_AUDIT_FIELDS 6 /* action, actor, identity, reason, ticket, detail */
+#define STATE_ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define STATE_WHY_MAX 256 /* bytes of a verification failure description */
+
+/* Progress of one audit chain verification (see state_audit_check_*). */
+struct state_audit_check {
+	long long n;		       /* records seen */
+	long long expect_seq;	       /* seq the next record must have */
+	char prev[STATE_HASH_HEX + 1]; /* hash the next record must chain to */
+	bool broken;
+	long long bad_seq;
+	char why[STATE_WHY_MAX];
+};
+
+struct state_ops {
+	const char *name;
+	void (*close)(struct state *s);
+	int (*suspend)(struct state *s, const char *id, const char *reason, const char *by,
+		       const char *ticket, long long until, long long now, struct state_audit *rec);
+	int (*reinstate)(struct state *s, const char *id, const char *reason, const char *by,
+			 const char *ticket, long long now, struct state_audit *rec);
+	int (*expire)(struct state *s, long long now, struct state_audit **recs, size_t *n);
+	int (*suspensions)(struct state *s, long long now, struct state_suspension **out,
+			   size_t *n);
+	int (*version)(struct state *s, uint64_t *version);
+	int (*audit_append)(struct state *s, struct state_audit *rec);
+	int (*audit_foreach)(struct state *s, int (*fn)(const struct state_audit *rec, void *arg),
+			     void *arg);
+	int (*audit_verify)(struct state *s, struct state_audit_check *chk);
+	int (*counters_add)(struct state *s, const struct state_counter_delta *d, size_t n);
+	int (*counters_sum)(struct state *s, const char *id, long long from, long long to,
+			    struct state_counts *sum);
+	int (*counters_foreach)(struct state *s, long long from, long long to,
+				int (*fn)(const char *id, const struct state_counts *sum,
+					  void *arg),
+				void *arg);
+};
+
+/* The head of every backend handle. */
+struct state {
+	const struct state_ops *ops;
+	char err[STATE_ERR_MAX];
+	char origin[STATE_ORIGIN_MAX]; /* state_set_origin(), "" when unset */
+};
+
+/* Record why the last call failed (newlines are replaced by spaces). */
+void state_set_error(struct state *s, const char *fmt, ...) BW_PRINTF(2, 3);
+/* Format an audit record's detail into buf (STATE_TEXT_MAX bytes), followed
+ * by "; via ORIGIN" when the handle has an origin. Truncates. */
+void state_detail(const struct state *s, char *buf, const char *fmt, ...) BW_PRINTF(3, 4);
+/* "YYYY-MM-DDTHH:MM:SSZ" for t (UTC) into buf; returns buf. */
+char *state_time_str(long long t, char buf[STATE_TIME_MAX]);
+
+/* One audit record as raw stored bytes: what the verifier hashes. The
+ * fields need not be NUL-terminated and may hold any byte. */
+struct state_audit_raw {
+	long long seq, ts;
+	const char *field[STATE_AUDIT_FIELDS];
+	size_t len[STATE_AUDIT_FIELDS];
+	const char *prev_hash, *hash;
+	size_t prev_len, hash_len;
+};
+
+/* Fill raw so that it points into rec. */
+void state_audit_raw_of(const struct state_audit *rec, struct state_audit_raw *raw);
+/* SHA-256 hex of prev_hash and the canonical serialization of raw (see
+ * state.c); out receives STATE_HASH_HEX digits and a NUL. */
+int state_audit_hash(const struct state_audit_raw *raw, const char *prev_hash,
+		     char out[STATE_HASH_HEX + 1]);
+
+/*
+ * Incremental verification: the backend feeds the records in ascending seq
+ * order to state_audit_check_step(), then calls state_audit_check_end()
+ * with the head it keeps (last seq and hash, or 0 and "" when it keeps no
+ * head). Both return 0 while the chain is intact, 1 once it is broken
+ * (chk->bad_seq and chk->why say where; later steps are ignored).
+ */
+void state_audit_check_begin(struct state_audit_check *chk);
+int state_audit_check_step(struct state_audit_check *chk, const struct state_audit_raw *raw);
+int state_audit_check_end(struct state_audit_check *chk, long long head_seq, const char *head_hash);
+
+/* Backends. */
+struct state *state_sqlite_open(const struct bw_settings *set, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,470 @@
+/*
+ * state_sqlite.c - the embedded state store: one SQLite database file
+ * (state.path) shared by the milter and any number of bulkwardenctl
+ * processes on the same host.
+ *
+ * Concurrency. The database is in WAL mode: readers never block writers
+ * or each other. Every write runs in BEGIN IMMEDIATE, so a writer takes
+ * the write lock before reading anything and can never fail with
+ * SQLITE_BUSY halfway through; waiting for the lock is bounded by
+ * SQLITE_BUSY_MS, after which the call fails with "locked". An audit record
+ * is appended inside the same transaction as the change it records.
+ * synchronous=FULL: a commit is on disk when the call returns, and a crash
+ * (kill -9, power loss) at any point leaves the last committed state.
+ *
+ * A handle is one connection (opened SQLITE_OPEN_NOMUTEX) with its
+ * prepared statements cached: use it from one thread at a time. Iterators
+ * (audit_foreach, counters_foreach) use statements of their own, so their
+ * callbacks may call back into the same handle.
+ *
+ * Schema version: PRAGMA user_version. 0 is a new file (the schema is
+ * created), SCHEMA_VERSION is current, a larger one was written by a newer
+ * bulkwarden and is refused rather than misread.
+ *
+ * This file holds the connection: opening and schema, errors, the
+ * statement cache and transactions; the operations are in
+ * state_sqlite_ops.c. Untrusted input: the database file itself (a
+ * tampered or foreign file is reported, never trusted: audit rows are
+ * verified byte for byte).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "state/state_sqlite.h"
+#include "base/util.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema_sql[] = "CREATE TABLE suspensions ("
+				 " id TEXT PRIMARY KEY NOT NULL,"
+				 " reason TEXT NOT NULL,"
+				 " suspended_by TEXT NOT NULL,"
+				 " ticket TEXT NOT NULL DEFAULT '',"
+				 " since INTEGER NOT NULL,"
+				 " until INTEGER NOT NULL DEFAULT 0);" /* 0: until reinstated */
+				 "CREATE TABLE audit ("
+				 " seq INTEGER PRIMARY KEY,"
+				 " ts INTEGER NOT NULL,"
+				 " action TEXT NOT NULL,"
+				 " actor TEXT NOT NULL,"
+				 " identity TEXT NOT NULL,"
+				 " reason TEXT NOT NULL,"
+				 " ticket TEXT NOT NULL,"
+				 " detail TEXT NOT NULL,"
+				 " prev_hash TEXT NOT NULL,"
+				 " hash TEXT NOT NULL);"
+				 "CREATE TABLE audit_head ("
+				 " one INTEGER PRIMARY KEY CHECK (one = 1),"
+				 " seq INTEGER NOT NULL,"
+				 " hash TEXT NOT NULL);"
+				 "CREATE TABLE counters ("
+				 " id TEXT NOT NULL,"
+				 " hour INTEGER NOT NULL,"
+				 " messages INTEGER NOT NULL DEFAULT 0,"
+				 " recipients INTEGER NOT NULL DEFAULT 0,"
+				 " bytes INTEGER NOT NULL DEFAULT 0,"
+				 " accepted INTEGER NOT NULL DEFAULT 0,"
+				 " rejected INTEGER NOT NULL DEFAULT 0,"
+				 " quarantined INTEGER NOT NULL DEFAULT 0,"
+				 " tempfailed INTEGER NOT NULL DEFAULT 0,"
+				 " PRIMARY KEY (id, hour)) WITHOUT ROWID;"
+				 "CREATE INDEX counters_by_hour ON counters (hour);";
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_SUSP_GET] = "SELECT reason, suspended_by, ticket, since, until FROM suspensions "
+		    "WHERE id = ?1",
+    [ST_SUSP_PUT] = "INSERT OR REPLACE INTO suspensions (id, reason, suspended_by, ticket, "
+		    "since, until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_SUSP_DEL] = "DELETE FROM suspensions WHERE id = ?1",
+    [ST_SUSP_LIST] = "SELECT id, reason, suspended_by, ticket, since, until FROM suspensions "
+		     "WHERE until = 0 OR until > ?1 ORDER BY id",
+    [ST_SUSP_ANY_EXPIRED] = "SELECT 1 FROM suspensions WHERE until != 0 AND until <= ?1 LIMIT 1",
+    [ST_SUSP_EXPIRED] = "SELECT id, reason, suspended_by, ticket, since, until FROM "
+			"suspensions WHERE until != 0 AND until <= ?1 ORDER BY until, id",
+    [ST_HEAD_GET] = "SELECT seq, hash FROM audit_head WHERE one = 1",
+    [ST_LAST_GET] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    [ST_HEAD_PUT] = "INSERT OR REPLACE INTO audit_head (one, seq, hash) VALUES (1, ?1, ?2)",
+    [ST_AUDIT_PUT] = "INSERT INTO audit (seq, ts, action, actor, identity, reason, ticket, "
+		     "detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_CNT_ADD] = "INSERT INTO counters (id, hour, messages, recipients, bytes, accepted, "
+		   "rejected, quarantined, tempfailed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+		   "ON CONFLICT (id, hour) DO UPDATE SET "
+		   "messages = messages + excluded.messages, "
+		   "recipients = recipients + excluded.recipients, "
+		   "bytes = bytes + excluded.bytes, accepted = accepted + excluded.accepted, "
+		   "rejected = rejected + excluded.rejected, "
+		   "quarantined = quarantined + excluded.quarantined, "
+		   "tempfailed = tempfailed + excluded.tempfailed",
+    [ST_CNT_SUM] = "SELECT total(messages), total(recipients), total(bytes), total(accepted), "
+		   "total(rejected), total(quarantined), total(tempfailed) FROM counters "
+		   "WHERE id = ?1 AND hour >= ?2 AND hour < ?3",
+};
+
+/* Turn an SQLite result code into a message an operator can act on. */
+static void
+describe(char *buf, size_t len, const char *path, sqlite3 *db, int rc, const char *what)
+{
+	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		snprintf(buf, len,
+			 "state database %s is locked by another process (gave up after %d ms)",
+			 path, SQLITE_BUSY_MS);
+		break;
+	case SQLITE_NOTADB:
+		snprintf(buf, len, "%s is not a bulkwarden state database or is corrupt (%s)", path,
+			 msg);
+		break;
+	case SQLITE_CORRUPT:
+		snprintf(buf, len, "state database %s is corrupt (%s): restore it from a backup",
+			 path, msg);
+		break;
+	case SQLITE_READONLY:
+		snprintf(
+		    buf, len,
+		    "state database %s is read-only for this process (%s): the file and its "
+		    "directory must be writable, even to read (WAL mode); run as root or as the "
+		    "milter's user",
+		    path, msg);
+		break;
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		snprintf(buf, len, "cannot open state database %s (%s)", path, msg);
+		break;
+	case SQLITE_FULL:
+		snprintf(buf, len, "state database %s: disk full (%s)", path, msg);
+		break;
+	default:
+		snprintf(buf, len, "state database %s: %s: %s", path, what, msg);
+		break;
+	}
+}
+
+/* Record an SQLite failure on the handle. */
+int
+state_sqlite_fail(struct sqlite_state *ss, int rc, const char *what)
+{
+	char buf[STATE_ERR_MAX];
+	describe(buf, sizeof(buf), ss->path, ss->db, rc, what);
+	state_set_error(&ss->base, "%s", buf);
+	return -1;
+}
+
+/* The cached statement, prepared on first use; NULL with the error set. */
+sqlite3_stmt *
+state_sqlite_stmt(struct sqlite_state *ss, enum stmt_id id)
+{
+	if (ss->st[id] == NULL) {
+		int rc = sqlite3_prepare_v3(ss->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					    &ss->st[id], NULL);
+		if (rc != SQLITE_OK) {
+			state_sqlite_fail(ss, rc, "prepare");
+			return NULL;
+		}
+	}
+	return ss->st[id];
+}
+
+/* Run a cached statement that returns no rows. */
+int
+state_sqlite_exec(struct sqlite_state *ss, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *q = state_sqlite_stmt(ss, id);
+	if (q == NULL)
+		return -1;
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return state_sqlite_fail(ss, rc, what);
+	return 0;
+}
+
+/* Start a write transaction (waits at most SQLITE_BUSY_MS for the lock). */
+int
+state_sqlite_begin(struct sqlite_state *ss)
+{
+	return state_sqlite_exec(ss, ST_BEGIN, "begin");
+}
+
+/* Abandon the transaction, keeping the error already recorded. */
+int
+state_sqlite_abort(struct sqlite_state *ss)
+{
+	if (!sqlite3_get_autocommit(ss->db)) {
+		char keep[STATE_ERR_MAX];
+		memcpy(keep, ss->base.err, sizeof(keep));
+		state_sqlite_exec(ss, ST_ROLLBACK, "rollback");
+		memcpy(ss->base.err, keep, sizeof(keep));
+	}
+	return -1;
+}
+
+/* Commit; on failure roll back. Counts the commit for state_version(). */
+int
+state_sqlite_commit(struct sqlite_state *ss)
+{
+	if (state_sqlite_exec(ss, ST_COMMIT, "commit") != 0)
+		return state_sqlite_abort(ss);
+	ss->writes++;
+	return 0;
+}
+
+/* Bind text (never NULL). */
+void
+state_sqlite_bind_text(sqlite3_stmt *q, int i, const char *v)
+{
+	sqlite3_bind_text(q, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+/* Copy a text column into a bounded buffer. */
+void
+state_sqlite_col_copy(sqlite3_stmt *q, int i, char *dst, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+	bw_strlcpy(dst, t ? (const char *)t : "", len);
+}
+
+/* A fresh (uncached) statement, so iterator callbacks may reuse the cache. */
+sqlite3_stmt *
+state_sqlite_fresh(struct sqlite_state *ss, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = sqlite3_prepare_v2(ss->db, sql, -1, &q, NULL);
+	if (rc != SQLITE_OK) {
+		state_sqlite_fail(ss, rc, "prepare");
+		return NULL;
+	}
+	return q;
+}
+
+void
+state_sqlite_close(struct state *s)
+{
+	struct sqlite_state *ss = SS(s);
+	for (int i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(ss->st[i]);
+	sqlite3_close_v2(ss->db);
+	free(ss);
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+/* Run one PRAGMA (or other statement) returning at most an integer. */
+static int
+pragma_int(struct sqlite_state *ss, const char *sql, long long *out)
+{
+	sqlite3_stmt *q = state_sqlite_fresh(ss, sql);
+	if (q == NULL)
+		return -1;
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW && out != NULL)
+		*out = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : state_sqlite_fail(ss, rc, sql);
+}
+
+/* Switch to WAL unless already there (a new file, or one a tool changed). */
+static int
+ensure_wal(struct sqlite_state *ss)
+{
+	sqlite3_stmt *q = state_sqlite_fresh(ss, "PRAGMA journal_mode");
+	char mode[16] = "";
+	if (q == NULL)
+		return -1;
+	int rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		state_sqlite_col_copy(q, 0, mode, sizeof(mode));
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW)
+		return state_sqlite_fail(ss, rc, "read journal_mode");
+	if (strcmp(mode, "wal") == 0)
+		return 0;
+	if ((q = state_sqlite_fresh(ss, "PRAGMA journal_mode = WAL")) == NULL)
+		return -1;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		state_sqlite_col_copy(q, 0, mode, sizeof(mode));
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW)
+		return state_sqlite_fail(ss, rc, "switch to WAL");
+	if (strcmp(mode, "wal") != 0) {
+		state_set_error(&ss->base,
+				"state database %s: cannot switch to WAL mode (still %s)", ss->path,
+				mode);
+		return -1;
+	}
+	return 0;
+}
+
+/* Create the schema in a new file, or check the version of an old one. */
+static int
+init_schema(struct sqlite_state *ss)
+{
+	long long v = 0, objects = 0;
+	char *msg = NULL;
+
+	if (pragma_int(ss, "PRAGMA user_version", &v) != 0)
+		return -1;
+	if (v > SCHEMA_VERSION) {
+		state_set_error(&ss->base,
+				"state database %s has schema version %lld, newer than this "
+				"bulkwarden supports (%d): upgrade bulkwarden, do not downgrade",
+				ss->path, v, SCHEMA_VERSION);
+		return -1;
+	}
+	if (v == SCHEMA_VERSION) /* read-only: reads work while a writer keeps the WAL */
+		return sqlite3_db_readonly(ss->db, "main") == 1 ? 0 : ensure_wal(ss);
+	if (v < 0) {
+		state_set_error(&ss->base,
+				"%s is not a bulkwarden state database (user_version %lld)",
+				ss->path, v);
+		return -1;
+	}
+	if (ensure_wal(ss) != 0 || state_sqlite_begin(ss) != 0)
+		return -1;
+	/* re-read under the write lock: another process may have won the race */
+	if (pragma_int(ss, "PRAGMA user_version", &v) != 0 ||
+	    pragma_int(ss, "SELECT count(*) FROM sqlite_master", &objects) != 0)
+		return state_sqlite_abort(ss);
+	if (v == 0 && objects > 0) {
+		state_set_error(&ss->base,
+				"%s is not a bulkwarden state database (it holds other tables)",
+				ss->path);
+		return state_sqlite_abort(ss);
+	}
+	if (v == 0) {
+		int rc = sqlite3_exec(ss->db, schema_sql, NULL, NULL, &msg);
+		sqlite3_free(msg);
+		if (rc != SQLITE_OK) {
+			state_sqlite_fail(ss, rc, "create the schema");
+			return state_sqlite_abort(ss);
+		}
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+		if (pragma_int(ss, sql, NULL) != 0)
+			return state_sqlite_abort(ss);
+	}
+	return state_sqlite_commit(ss);
+}
+
+/* Check the directory and the file before SQLite turns a typo into a
+ * vague "unable to open database file". */
+static int
+check_path(const char *path, char *err, size_t errlen)
+{
+	char copy[SQLITE_PATH_MAX];
+	struct stat st;
+	if (bw_strlcpy(copy, path, sizeof(copy)) >= sizeof(copy)) {
+		snprintf(err, errlen, "state.path is too long");
+		return -1;
+	}
+	const char *dir = dirname(copy);
+	if (stat(dir, &st) != 0) {
+		snprintf(err, errlen, "state directory %s: %s (state.path is %s)", dir,
+			 errno == ENOENT ? "does not exist" : strerror(errno), path);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "state directory %s is not a directory (state.path is %s)",
+			 dir, path);
+		return -1;
+	}
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "state database %s is a directory", path);
+			return -1;
+		}
+		if (access(path, R_OK) != 0) {
+			snprintf(err, errlen, "cannot read state database %s: %s", path,
+				 strerror(errno));
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "state database %s: %s", path, strerror(errno));
+		return -1;
+	} else if (access(dir, W_OK | X_OK) != 0) {
+		snprintf(err, errlen, "cannot create state database %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Root (bulkwardenctl run with sudo, or the milter before it drops
+ * privileges) must not leave files the unprivileged milter cannot write:
+ * give the database and its WAL files to the owner of the directory.
+ */
+static void
+adopt_dir_owner(const char *path)
+{
+	static const char *const sfx[] = {"", "-wal", "-shm"};
+	char copy[SQLITE_PATH_MAX], f[SQLITE_PATH_MAX + 8];
+	struct stat d, st;
+	if (geteuid() != 0)
+		return;
+	bw_strlcpy(copy, path, sizeof(copy));
+	if (stat(dirname(copy), &d) != 0 || d.st_uid == 0)
+		return;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		int n = snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
+		if (n < 0 || (size_t)n >= sizeof(f))
+			continue;
+		if (lstat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != d.st_uid &&
+		    chown(f, d.st_uid, d.st_gid) != 0)
+			diag(LOG_ERR, "chown %s: %s", f, strerror(errno));
+	}
+}
+
+struct state *
+state_sqlite_open(const struct bw_settings *set, char *err, size_t errlen)
+{
+	const char *path = set->state_path;
+	struct sqlite_state *ss;
+	int rc;
+
+	if (path == NULL || path[0] == '\0') {
+		snprintf(err, errlen, "state.path is not set");
+		return NULL;
+	}
+	if (check_path(path, err, errlen) != 0)
+		return NULL;
+	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ss->base.ops = &state_sqlite_ops;
+	bw_strlcpy(ss->path, path, sizeof(ss->path));
+	rc = sqlite3_open_v2(
+	    path, &ss->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		describe(err, errlen, path, ss->db, rc, "open");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(ss->db, 1);
+	sqlite3_busy_timeout(ss->db, SQLITE_BUSY_MS);
+	if (init_schema(ss) != 0 || pragma_int(ss, "PRAGMA synchronous = FULL", NULL) != 0) {
+		bw_strlcpy(err, ss->base.err, errlen);
+		goto fail;
+	}
+	adopt_dir_owner(path);
+	return &ss->base;
+fail:
+	state_sqlite_close(&ss->base);
+	return NULL;
+}

@@ -1,0 +1,86 @@
+/*
+ * state_sqlite.h - private to the SQLite backend (state_sqlite.c: the
+ * connection, errors, statement cache, transactions and opening;
+ * state_sqlite_ops.c: the store operations).
+ */
+#ifndef BW_STATE_SQLITE_H
+#define BW_STATE_SQLITE_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "state/state_int.h"
+
+#define SQLITE_BUSY_MS 5000 /* longest wait for another process's lock */
+#define SQLITE_PATH_MAX 4096
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_BEGIN_READ,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_DATA_VERSION,
+	ST_SUSP_GET,
+	ST_SUSP_PUT,
+	ST_SUSP_DEL,
+	ST_SUSP_LIST,
+	ST_SUSP_ANY_EXPIRED,
+	ST_SUSP_EXPIRED,
+	ST_HEAD_GET,
+	ST_LAST_GET,
+	ST_HEAD_PUT,
+	ST_AUDIT_PUT,
+	ST_CNT_ADD,
+	ST_CNT_SUM,
+	ST__COUNT
+};
+
+#define AUDIT_COLS "seq, ts, action, actor, identity, reason, ticket, detail, prev_hash, hash"
+#define AUDIT_ALL_SQL "SELECT " AUDIT_COLS " FROM audit ORDER BY seq"
+#define CNT_EACH_SQL                                                                               \
+	"SELECT id, total(messages), total(recipients), total(bytes), total(accepted), "           \
+	"total(rejected), total(quarantined), total(tempfailed) FROM counters "                    \
+	"WHERE hour >= ?1 AND hour < ?2 GROUP BY id ORDER BY id"
+
+struct sqlite_state {
+	struct state base; /* first: the handle is cast to and from struct state */
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__COUNT];
+	char path[SQLITE_PATH_MAX];
+	uint64_t writes; /* commits through this connection (data_version misses them) */
+};
+
+/* The backend handle behind s. */
+static inline struct sqlite_state *
+SS(struct state *s)
+{
+	return (struct sqlite_state *)s;
+}
+
+/* Record an SQLite failure on the handle as an operator-readable message;
+ * returns -1. */
+int state_sqlite_fail(struct sqlite_state *ss, int rc, const char *what);
+/* The cached statement, prepared on first use; NULL with the error set. */
+sqlite3_stmt *state_sqlite_stmt(struct sqlite_state *ss, enum stmt_id id);
+/* Run a cached statement whose rows (if any) are not needed. */
+int state_sqlite_exec(struct sqlite_state *ss, enum stmt_id id, const char *what);
+/* BEGIN IMMEDIATE (waits at most SQLITE_BUSY_MS for the write lock). */
+int state_sqlite_begin(struct sqlite_state *ss);
+/* Roll back if a transaction is open, keeping the recorded error; -1. */
+int state_sqlite_abort(struct sqlite_state *ss);
+/* Commit (rolling back on failure) and count it for state_version(). */
+int state_sqlite_commit(struct sqlite_state *ss);
+/* A fresh (uncached) statement: iterators use one so that their callbacks
+ * may use the cache. NULL with the error set. */
+sqlite3_stmt *state_sqlite_fresh(struct sqlite_state *ss, const char *sql);
+/* Bind text (NULL binds ""). */
+void state_sqlite_bind_text(sqlite3_stmt *q, int i, const char *v);
+/* Copy a text column into a bounded buffer. */
+void state_sqlite_col_copy(sqlite3_stmt *q, int i, char *dst, size_t len);
+/* Finalize the statements, close the connection, free the handle. */
+void state_sqlite_close(struct state *s);
+
+extern const struct state_ops state_sqlite_ops;
+
+#endif
