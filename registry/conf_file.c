@@ -317,10 +317,13 @@ worker(void *arg)
 		while (!ra->stop && ci < ra->n_chunks && ci >= ra->taken + READAHEAD_SLOTS)
 			pthread_cond_wait(&ra->room, &ra->lock);
 		bool done = ra->stop || ci >= ra->n_chunks;
+		if (done) {
+			/* k may still hold a chunk the loader has not taken: leave it */
+			pthread_mutex_unlock(&ra->lock);
+			break;
+		}
 		k->ready = false; /* being refilled */
 		pthread_mutex_unlock(&ra->lock);
-		if (done)
-			break;
 		chunk_fill(ra, k, ci);
 		pthread_mutex_lock(&ra->lock);
 		k->ready = true;

@@ -1255,6 +1255,45 @@ ra_load(const char *dir, int workers, struct conf_errors *errs)
 	return r;
 }
 
+/*
+ * A loader slower than the worker: the worker reads the last chunk and
+ * stops while the loader has not yet started a chunk whose slot the
+ * stopping worker would index next. The slot must keep its bytes (a
+ * stopping worker once cleared its ready flag, and the loader waited
+ * forever: seen as a hung `bulkwardenctl report` on 20,000 identities).
+ */
+static void
+test_readahead_slow_loader(void **state)
+{
+	(void)state;
+	char *dir = mktmp(), sub[1024];
+	const char *names[RA_FILES];
+	char namebuf[RA_FILES][32];
+	for (int i = 0; i < RA_FILES; i++) {
+		ra_write(dir, i);
+		snprintf(namebuf[i], sizeof(namebuf[i]), "id%04d.conf", i);
+		names[i] = namebuf[i];
+	}
+	snprintf(sub, sizeof(sub), "%s/identities.d", dir);
+	conf_readahead_max_workers = 1;
+	struct conf_readahead *ra = conf_readahead_start(sub, names, RA_FILES);
+	conf_readahead_max_workers = 4;
+	assert_non_null(ra);
+	alarm(20); /* a hang is a failure, not a stuck suite */
+	for (size_t i = 0; i < RA_FILES; i++) {
+		const char *path;
+		if (i == 64) /* the worker reads ahead to the end and stops meanwhile */
+			usleep(300 * 1000);
+		struct conf_parsed *p = conf_readahead_get(ra, i, &path);
+		assert_non_null(p);
+		assert_non_null(path);
+		assert_non_null(strstr(path, names[i]));
+		conf_readahead_put(ra, i);
+	}
+	alarm(0);
+	conf_readahead_end(ra);
+}
+
 static void
 test_readahead_matches_serial(void **state)
 {
@@ -1388,6 +1427,7 @@ main(void)
 	    cmocka_unit_test(test_world_writable),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_readahead_matches_serial),
+	    cmocka_unit_test(test_readahead_slow_loader),
 	    cmocka_unit_test(test_keyfile),
 	    cmocka_unit_test(test_dkim_extras),
 	};
