@@ -586,15 +586,15 @@ copy_fields(struct dmarc_record *dst, const struct dmarc_record *src)
  * 0 when there is none usable, -1 on a temporary DNS failure (out->status
  * and detail set). */
 static int
-query_level(struct resolver *r, const char *target, struct dmarc_record *rec,
-	    struct dmarc_record *out)
+query_level(struct resolver *r, const struct resolver_budget *b, const char *target,
+	    struct dmarc_record *rec, struct dmarc_record *out)
 {
 	char qname[DMARC_DOMAIN_MAX + 16];
 	struct resolver_answer a;
 	int found = 0, dmarc = 0;
 
 	snprintf(qname, sizeof(qname), "_dmarc.%s", target); /* long: resolver says badname */
-	enum resolver_status st = resolver_txt(r, qname, &a);
+	enum resolver_status st = resolver_txt_within(r, b, qname, &a);
 	out->queries++;
 	if (resolver_status_temporary(st)) {
 		out->status = DMARC_DNS_ERROR;
@@ -639,8 +639,10 @@ applied_policy(const struct dmarc_record *rec, const char *rec_domain, const cha
 
 /* Discover the record for from_domain: exact, tree walk, PSL view. */
 enum dmarc_status
-dmarc_lookup(struct resolver *r, const char *from_domain, struct dmarc_record *out)
+dmarc_lookup_within(struct resolver *r, const struct resolver_budget *caller,
+		    const char *from_domain, struct dmarc_record *out)
 {
+	struct resolver_budget own, *b = &own;
 	char dom[DMARC_DOMAIN_MAX + 1];
 	const char *targets[DMARC_WALK_MAX];
 	size_t nt = 0, nl = 0;
@@ -668,10 +670,13 @@ dmarc_lookup(struct resolver *r, const char *from_domain, struct dmarc_record *o
 		note(out->detail, sizeof(out->detail), "out of memory");
 		return out->status;
 	}
-	resolver_budget_begin(r);
+	if (resolver_budget_started(caller))
+		own = *caller;
+	else
+		resolver_budget_start(&own, r);
 	size_t nq = 0; /* targets asked */
 	while (nq < nt) {
-		int rc = query_level(r, targets[nq], &lv[nl].rec, out);
+		int rc = query_level(r, b, targets[nq], &lv[nl].rec, out);
 		if (rc < 0)
 			goto done;
 		nq++;
@@ -734,7 +739,7 @@ dmarc_lookup(struct resolver *r, const char *from_domain, struct dmarc_record *o
 		if (lrec == NULL && !asked) {
 			/* the walk stopped above it: one more query, for the report only */
 			enum dmarc_status keep = out->status;
-			int rc = query_level(r, out->psl_org_domain, &lv[DMARC_WALK_MAX].rec, out);
+			int rc = query_level(r, b, out->psl_org_domain, &lv[DMARC_WALK_MAX].rec, out);
 			out->status = keep; /* a failure here only leaves legacy_* unknown */
 			if (rc > 0)
 				lrec = &lv[DMARC_WALK_MAX].rec;
@@ -747,11 +752,17 @@ dmarc_lookup(struct resolver *r, const char *from_domain, struct dmarc_record *o
 		}
 	}
 done:
-	resolver_budget_end();
 	free(lv);
 	if (out->status == DMARC_DNS_ERROR)
 		out->method = DMARC_METHOD_NONE;
 	return out->status;
+}
+
+/* The lookup with a budget of its own. */
+enum dmarc_status
+dmarc_lookup(struct resolver *r, const char *from_domain, struct dmarc_record *out)
+{
+	return dmarc_lookup_within(r, NULL, from_domain, out);
 }
 
 /* ---- policy ------------------------------------------------------------- */

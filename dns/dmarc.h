@@ -33,7 +33,7 @@
  * Threads: dmarc_lookup() and the pure functions run concurrently on any
  * thread. The PSL is loaded once (dmarc_psl_load() at startup, or lazily
  * from DMARC_PSL_PATH on first use) and read-only afterwards. DNS goes
- * through dns/resolver.h (its budget and progress callback apply). Input:
+ * through dns/resolver.h (the caller's budget and progress callback apply). Input:
  * TXT records are untrusted; struct dmarc_record holds only bounded,
  * printable copies. No libmilter here.
  */
@@ -122,7 +122,11 @@ bool dmarc_psl_org_domain(const char *domain, char *out);
 enum dmarc_parse_rc dmarc_parse(const char *txt, size_t len, struct dmarc_record *out);
 
 /* Find the record that applies to from_domain (A-labels). Returns and
- * sets out->status. Bounded by the resolver's timeout (one budget). */
+ * sets out->status. Every query shares budget b (NULL or not started: one
+ * of its own, the resolver's timeout). */
+enum dmarc_status dmarc_lookup_within(struct resolver *r, const struct resolver_budget *b,
+				      const char *from_domain, struct dmarc_record *out);
+/* dmarc_lookup_within(r, NULL, from_domain, out). */
 enum dmarc_status dmarc_lookup(struct resolver *r, const char *from_domain,
 			       struct dmarc_record *out);
 

@@ -87,8 +87,6 @@ struct resolver {
 
 static __thread resolver_progress_fn tl_progress;
 static __thread void *tl_progress_ctx;
-static __thread unsigned tl_budget_depth;
-static __thread uint64_t tl_budget_deadline;
 
 static void detail(struct resolver_answer *a, const char *fmt, ...) BW_PRINTF(2, 3);
 
@@ -134,30 +132,28 @@ resolver_set_progress(resolver_progress_fn fn, void *ctx)
 	tl_progress_ctx = ctx;
 }
 
-/* Open (or nest into) the calling thread's lookup budget. */
+/* Start a budget: now + the timeout. */
 void
-resolver_budget_begin(const struct resolver *r)
+resolver_budget_start(struct resolver_budget *b, const struct resolver *r)
 {
-	if (tl_budget_depth++ == 0)
-		tl_budget_deadline = now_ms() + r->timeout_ms;
+	b->deadline_ms = now_ms() + r->timeout_ms;
 }
 
-/* Close one level of the budget; the outermost end clears the deadline. */
-void
-resolver_budget_end(void)
+/* Whether b holds a deadline. */
+bool
+resolver_budget_started(const struct resolver_budget *b)
 {
-	if (tl_budget_depth > 0 && --tl_budget_depth == 0)
-		tl_budget_deadline = 0;
+	return b != NULL && b->deadline_ms != 0;
 }
 
-/* Milliseconds left before the thread's deadline. */
+/* Milliseconds left before b's deadline. */
 unsigned
-resolver_budget_left_ms(const struct resolver *r)
+resolver_budget_left_ms(const struct resolver *r, const struct resolver_budget *b)
 {
-	if (tl_budget_depth == 0)
+	if (!resolver_budget_started(b))
 		return r->timeout_ms;
 	uint64_t now = now_ms();
-	return tl_budget_deadline > now ? (unsigned)(tl_budget_deadline - now) : 0;
+	return b->deadline_ms > now ? (unsigned)(b->deadline_ms - now) : 0;
 }
 
 /* Lowercase name of a status, for details and events. */
@@ -874,9 +870,10 @@ cache_put(struct resolver *r, const char *lname, uint16_t type, const struct res
 
 /* ---- the query ---------------------------------------------------------- */
 
-/* One lookup: cache, then the servers under the thread's deadline. */
+/* One lookup: cache, then the servers under b's deadline (or its own). */
 enum resolver_status
-resolver_query(struct resolver *r, const char *name, uint16_t type, struct resolver_answer *out)
+resolver_query_within(struct resolver *r, const struct resolver_budget *b, const char *name,
+		      uint16_t type, struct resolver_answer *out)
 {
 	unsigned char qname[NS_MAXCDNAME + 2];
 	char lname[RESOLVER_NAME_MAX + 2];
@@ -904,7 +901,7 @@ resolver_query(struct resolver *r, const char *name, uint16_t type, struct resol
 		return out->status;
 	}
 
-	uint64_t deadline = tl_budget_depth > 0 ? tl_budget_deadline : t0 + r->timeout_ms;
+	uint64_t deadline = resolver_budget_started(b) ? b->deadline_ms : t0 + r->timeout_ms;
 	if (deadline <= t0) {
 		out->status = RESOLVER_TIMEOUT;
 		detail(out, "DNS time budget of %u ms used up", r->timeout_ms);
@@ -932,9 +929,24 @@ resolver_query(struct resolver *r, const char *name, uint16_t type, struct resol
 	return out->status;
 }
 
-/* A TXT lookup. */
+/* One lookup with a deadline of its own. */
+enum resolver_status
+resolver_query(struct resolver *r, const char *name, uint16_t type, struct resolver_answer *out)
+{
+	return resolver_query_within(r, NULL, name, type, out);
+}
+
+/* A TXT lookup within b. */
+enum resolver_status
+resolver_txt_within(struct resolver *r, const struct resolver_budget *b, const char *name,
+		    struct resolver_answer *out)
+{
+	return resolver_query_within(r, b, name, RESOLVER_T_TXT, out);
+}
+
+/* A TXT lookup with a deadline of its own. */
 enum resolver_status
 resolver_txt(struct resolver *r, const char *name, struct resolver_answer *out)
 {
-	return resolver_query(r, name, RESOLVER_T_TXT, out);
+	return resolver_query_within(r, NULL, name, RESOLVER_T_TXT, out);
 }

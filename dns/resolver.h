@@ -15,11 +15,12 @@
  *
  * Time bound. Every query has a deadline; a dead nameserver costs at most
  * the deadline plus scheduling slack, never more (no hidden retries after
- * it). Without a budget the deadline is now + timeout per query. Inside
- * resolver_budget_begin()/_end() every query of the calling thread shares
- * one deadline (timeout from the outermost begin), so "all SPF lookups of
- * this message" cost at most the timeout in total. spf_check() and
- * dmarc_lookup() open a budget themselves.
+ * it). Without a budget the deadline is now + timeout per query. A struct
+ * resolver_budget is passed explicitly to the *_within() calls: every query
+ * made with the same budget shares its one deadline, so "all SPF and DMARC
+ * lookups of this SMTP stage" cost at most the timeout in total.
+ * spf_check() and dmarc_lookup() start a budget of their own when given
+ * none.
  *
  * Progress. While it waits the resolver calls the calling thread's
  * progress callback (resolver_set_progress) at least every
@@ -30,8 +31,8 @@
  * Threads. A struct resolver is shared by every message thread: its
  * configuration is immutable after resolver_new(); the cache has its own
  * mutex, held only to copy an entry in or out (never while waiting on the
- * network); each query uses its own sockets. The progress callback and the
- * budget are thread-local. Nothing here calls libmilter.
+ * network); each query uses its own sockets. The progress callback is
+ * thread-local; a budget belongs to its caller. Nothing here calls libmilter.
  *
  * Memory: a struct resolver_answer owns its records (one heap block each
  * for the record array and the data); resolver_answer_free() releases
@@ -132,11 +133,28 @@ void resolver_free(struct resolver *r);
  * config loader, which reports file:line). 0, or -1 with a reason. */
 int resolver_nameserver_check(const char *spec, char *err, size_t errlen);
 
-/* Ask for (name, type). Fills out (free it with resolver_answer_free())
- * and returns out->status. Blocks for at most the current deadline. */
+/* A lookup deadline shared by every query made with it (see above). */
+struct resolver_budget {
+	uint64_t deadline_ms; /* CLOCK_MONOTONIC milliseconds; 0: not started */
+};
+/* Start b now: it ends after the resolver's timeout. */
+void resolver_budget_start(struct resolver_budget *b, const struct resolver *r);
+/* true when b was started (a zeroed budget was not). */
+bool resolver_budget_started(const struct resolver_budget *b);
+
+/* Ask for (name, type) within budget b (NULL or not started: a deadline
+ * of its own). Fills out (free it with resolver_answer_free()) and returns
+ * out->status. Blocks for at most the deadline. */
+enum resolver_status resolver_query_within(struct resolver *r, const struct resolver_budget *b,
+					   const char *name, uint16_t type,
+					   struct resolver_answer *out);
+/* resolver_query_within(r, NULL, name, type, out). */
 enum resolver_status resolver_query(struct resolver *r, const char *name, uint16_t type,
 				    struct resolver_answer *out);
-/* resolver_query(r, name, RESOLVER_T_TXT, out). */
+/* resolver_query_within(r, b, name, RESOLVER_T_TXT, out). */
+enum resolver_status resolver_txt_within(struct resolver *r, const struct resolver_budget *b,
+					 const char *name, struct resolver_answer *out);
+/* resolver_txt_within(r, NULL, name, out). */
 enum resolver_status resolver_txt(struct resolver *r, const char *name,
 				  struct resolver_answer *out);
 void resolver_answer_free(struct resolver_answer *a);
@@ -144,13 +162,8 @@ void resolver_answer_free(struct resolver_answer *a);
 /* Progress callback of the calling thread (NULL: none). It runs on that
  * thread while it waits, at least every RESOLVER_PROGRESS_MS. */
 void resolver_set_progress(resolver_progress_fn fn, void *ctx);
-/* Open/close a lookup budget on the calling thread: until the matching
- * end, every query shares the deadline set by the outermost begin
- * (now + the resolver's timeout). Nests. */
-void resolver_budget_begin(const struct resolver *r);
-void resolver_budget_end(void);
-/* Milliseconds left in the calling thread's budget (timeout when none). */
-unsigned resolver_budget_left_ms(const struct resolver *r);
+/* Milliseconds left in budget b (the timeout when NULL or not started). */
+unsigned resolver_budget_left_ms(const struct resolver *r, const struct resolver_budget *b);
 
 /* "ok", "nodata", "nxdomain", "servfail", "timeout", "badname", "error". */
 const char *resolver_status_name(enum resolver_status st);

@@ -68,6 +68,7 @@ struct spf_eval {
 	size_t n_pending, i_pending;
 	bool dns_failed;
 	char dns_detail[SPF_EXPL_MAX];
+	struct resolver_budget budget; /* the caller's, or one of its own */
 };
 
 struct spf_cent {
@@ -282,7 +283,8 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type, int shou
 			    type_name(type));
 			return rr_status(layer, domain, type, TRY_AGAIN);
 		}
-		enum resolver_status st = resolver_query(c->res, domain, (uint16_t)type, &a);
+		enum resolver_status st =
+		    resolver_query_within(c->res, &ev->budget, domain, (uint16_t)type, &a);
 		if (term && (st == RESOLVER_NODATA || st == RESOLVER_NXDOMAIN) &&
 		    ++ev->voids > SPF_VOID_LIMIT) {
 			ev->aborted = true;
@@ -575,9 +577,19 @@ explain(struct spf_result *out, SPF_response_t *resp, const struct spf_eval *ev,
 	}
 }
 
-/* Evaluate (domain, ip): cache, else libspf2 with our limits and budget. */
+/* Evaluate (domain, ip) with a budget of its own. */
 int
 spf_check(struct spf_checker *c, const char *domain, const char *ip, struct spf_result *out)
+{
+	return spf_check_within(c, NULL, domain, ip, out);
+}
+
+/* Evaluate (domain, ip): cache, else libspf2 with our limits and budget b.
+ * libspf2 calls layer_lookup() with no context of ours, so the evaluation
+ * (budget included) reaches it through tl_eval for the length of the call. */
+int
+spf_check_within(struct spf_checker *c, const struct resolver_budget *b, const char *domain,
+		 const char *ip, struct spf_result *out)
 {
 	char dom[SPF_DOMAIN_MAX + 2];
 	char ipt[SPF_IP_MAX];
@@ -632,10 +644,12 @@ spf_check(struct spf_checker *c, const char *domain, const char *ip, struct spf_
 		SPF_request_set_ipv4(req, a4);
 	SPF_request_set_env_from(req, sender);
 
+	if (resolver_budget_started(b))
+		ev->budget = *b;
+	else
+		resolver_budget_start(&ev->budget, c->res);
 	tl_eval = ev;
-	resolver_budget_begin(c->res);
 	SPF_request_query_mailfrom(req, &resp);
-	resolver_budget_end();
 	tl_eval = NULL;
 
 	SPF_result_t r = resp ? SPF_response_result(resp) : SPF_RESULT_TEMPERROR;

@@ -75,7 +75,12 @@ void spf_free(struct spf_checker *c);
  * sender used for macros) and ip (IPv4 or IPv6 text). Fills out and
  * returns 0; returns -1 with out->class SPF_CLASS_INPUT for an invalid
  * domain or IP, or a loopback IP (libspf2 passes loopback unconditionally,
- * which would hide a broken record). Bounded by the resolver's timeout. */
+ * which would hide a broken record). Bounded by budget b (shared with the
+ * caller's other lookups; NULL or not started: a budget of its own, the
+ * resolver's timeout). */
+int spf_check_within(struct spf_checker *c, const struct resolver_budget *b, const char *domain,
+		     const char *ip, struct spf_result *out);
+/* spf_check_within(c, NULL, domain, ip, out). */
 int spf_check(struct spf_checker *c, const char *domain, const char *ip, struct spf_result *out);
 
 /* "none", "neutral", "pass", "fail", "softfail", "temperror", "permerror". */

@@ -39,6 +39,7 @@
 #include "log/eventlog.h"
 #include "base/util.h"
 #include "milter/mlfi.h"
+#include "milter/runtime.h"
 #include "registry/conf.h"
 #include "policy/event.h"
 #include "registry/registry.h"
@@ -104,26 +105,30 @@ load(bool quiet_ok, char *why, size_t whylen)
 	return r;
 }
 
+/* Load, build the runtime for it, publish; a failure keeps the old one. */
 static void
 reload(void)
 {
 	char why[2048];
-	struct registry *old = registry_current();
+	struct runtime *cur = runtime_current();
+	struct registry *old = cur != NULL ? cur->reg : NULL;
 	struct registry *r = load(false, why, sizeof(why));
 	if (r == NULL) {
 		diag(LOG_ERR, "reload refused, still serving revision %.16s", old ? old->revision : "-");
 		audit_config("config-rejected", old, NULL, why);
-		registry_release(old);
+		runtime_release(cur);
 		return;
 	}
 	char err[512];
-	if (mlfi_runtime_attach(r, err, sizeof(err)) != 0) {
+	struct runtime *rt = runtime_new(r, err, sizeof(err));
+	if (rt == NULL) {
 		diag(LOG_ERR, "reload refused: %s", err);
 		audit_config("config-rejected", old, NULL, err);
 		registry_release(r);
-		registry_release(old);
+		runtime_release(cur);
 		return;
 	}
+	registry_release(r); /* the runtime holds it now */
 	if (old != NULL && (strcmp(old->set.socket, r->set.socket) != 0))
 		diag(LOG_WARNING, "milter.socket changed: takes effect on restart");
 	/* the event target may move with the new config */
@@ -139,8 +144,8 @@ reload(void)
 	malloc_trim(0);
 	statesync_set_interval(sync_thread, r->set.counters_interval);
 	diag(LOG_INFO, "reloaded: %zu identities, revision %.16s", r->n_ids, r->revision);
-	registry_publish(r);
-	registry_release(old);
+	runtime_publish(rt);
+	runtime_release(cur);
 }
 
 /* Create the pidfile (before dropping privileges). */
@@ -291,12 +296,14 @@ main(int argc, char **argv)
 		if (r == NULL)
 			return 1;
 		/* what the milter builds per snapshot must build too (DKIM keys) */
-		if (mlfi_runtime_attach(r, err, sizeof(err)) != 0) {
+		struct runtime *rt = runtime_new(r, err, sizeof(err));
+		if (rt == NULL) {
 			fprintf(stderr, "%s\n", err);
 			registry_release(r);
 			return 1;
 		}
 		printf("%s: OK, %zu identities, revision %.16s\n", conf_path, r->n_ids, r->revision);
+		runtime_release(rt);
 		registry_release(r);
 		return 0;
 	}
@@ -306,7 +313,8 @@ main(int argc, char **argv)
 	const struct bw_settings *set = &r->set;
 	if (dmarc_psl_load(NULL, err, sizeof(err)) != 0)
 		diag(LOG_WARNING, "public suffix list: %s (DMARC uses the DNS tree walk only)", err);
-	if (mlfi_runtime_attach(r, err, sizeof(err)) != 0)
+	struct runtime *rt = runtime_new(r, err, sizeof(err));
+	if (rt == NULL)
 		fatal("%s", err);
 	bw_strlcpy(socket_spec, sock_override ? sock_override : set->socket, sizeof(socket_spec));
 	if (eventlog_open(set->log_target, set->log_path, set->log_facility) != 0)
@@ -362,10 +370,11 @@ main(int argc, char **argv)
 		fatal("state store (%s): %s", set->state_backend, err);
 	mlfi_set_overlay(ov);
 
-	registry_publish(r);
+	runtime_publish(rt); /* the registry reference below stays valid: rt holds one */
 	diag(LOG_INFO, "listening on %s: %zu identities, revision %.16s, state backend %s",
 	     socket_spec, r->n_ids, r->revision, set->state_backend);
 	audit_config("config-reload", NULL, r, "configuration loaded at startup");
+	registry_release(r); /* the runtime holds it now */
 
 
 	pthread_t tid;
@@ -395,7 +404,7 @@ main(int argc, char **argv)
 	overlay_free(ov);
 	if (pidfile[0] != '\0')
 		unlink(pidfile);
-	registry_publish(NULL);
+	runtime_publish(NULL);
 	bwdkey_shutdown();
 	eventlog_close();
 	return milter_rc == MI_SUCCESS ? 0 : 1;

@@ -1,15 +1,18 @@
 /*
  * mlfi.c - libmilter callbacks: glue only.
  *
- * Each callback fetches the connection/message context, pins the registry
- * snapshot for the message, calls into policy/, and maps the result to an
- * sfsistat and an SMTP reply. One decision event per message is emitted by
- * msg_finish(), whichever stage ends the message (MAIL, EOH, EOM, abort).
+ * Each callback fetches the connection/message context, pins the runtime
+ * snapshot for the message (milter/runtime.h), calls into policy/, and maps
+ * the result to an sfsistat and an SMTP reply. One decision event per
+ * message is emitted by msg_finish(), whichever stage ends the message
+ * (MAIL, EOH, EOM, abort, close). Every libmilter call goes through
+ * milter/seam.h, so tests drive these callbacks in-process.
  *
  * Memory: struct connctx is malloc'ed in negotiate/connect and freed in
- * close; struct msgctx in envfrom and freed by msg_cleanup() (eom, abort,
- * close, or right after a refusal). Allocation failures on this path never
- * exit: they become the configured on_internal_error action.
+ * close; the message context is embedded in it, opened at MAIL FROM and
+ * released by msg_cleanup() (milter/msg.c) from eom, abort, close or a
+ * refusal. Allocation failures on this path never exit: they become the
+ * configured on_internal_error action.
  *
  * Untrusted input: every argument libmilter passes (macros may be missing:
  * they read as ""), header names and values, MAIL FROM.
@@ -26,30 +29,20 @@
 #include <sys/time.h>
 #include <syslog.h>
 
+#include "base/util.h"
 #include "dkim/bwdkey.h"
 #include "dkim/bwdkim.h"
 #include "log/eventlog.h"
-#include "milter/preflight.h"
-#include "base/util.h"
 #include "milter/mlfi.h"
+#include "milter/msg.h"
+#include "milter/preflight.h"
+#include "milter/runtime.h"
+#include "milter/seam.h"
 #include "policy/event.h"
 #include "policy/policy.h"
 
-#define EVENT_ID_BYTES 12 /* 96 random bits, 24 hex digits */
-#define QUEUE_ID_MAX 64
 #define REPLY_MAX 512
-
-struct msgctx {
-	struct registry *reg; /* pinned for the whole message */
-	struct verdict v;
-	struct policy_env env;
-	struct bwdkim_msg *dkim; /* signing or verifying, identities with keys */
-	unsigned client_feedback; /* client copies of headers only we write */
-	char event_id[2 * EVENT_ID_BYTES + 1];
-	char queue_id[QUEUE_ID_MAX];
-	long long size;
-	bool failed_alloc;
-};
+#define QUARANTINE_REASON_MAX 128
 
 struct connctx {
 	char client_ip[64];
@@ -57,56 +50,11 @@ struct connctx {
 	bool have_addr;
 	bool localhost; /* connect said "localhost" [127.0.0.1] (possible local submission) */
 	unsigned long pflags; /* negotiated protocol flags (SMFIP_NR_*, HDR_LEADSPC) */
-	struct msgctx *msg;
+	struct msgctx msg;    /* one message at a time; msg_is_open() while it runs */
 };
 
 static struct overlay *overlay;
 static bool listen_tcp; /* set once by main before smfi_main */
-
-/* Per-snapshot runtime (registry->runtime). */
-struct runtime {
-	struct registry *reg; /* back pointer: the DKIM key cache is per snapshot */
-	bool keys;
-	struct preflight *pf;
-};
-
-static void
-runtime_free(void *p)
-{
-	struct runtime *rt = p;
-	if (rt == NULL)
-		return;
-	if (rt->keys)
-		bwdkey_registry_unload(rt->reg);
-	preflight_free(rt->pf);
-	free(rt);
-}
-
-int
-mlfi_runtime_attach(struct registry *r, char *err, size_t errlen)
-{
-	struct runtime *rt = calloc(1, sizeof(*rt));
-	if (rt == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	rt->reg = r;
-	/* DKIM keys: read and parsed once per snapshot, never per message */
-	if (bwdkey_registry_load(r, err, errlen) != 0) {
-		free(rt);
-		return -1;
-	}
-	rt->keys = true;
-	rt->pf = preflight_new(&r->set, err, errlen);
-	if (rt->pf == NULL) {
-		bwdkey_registry_unload(r);
-		free(rt);
-		return -1;
-	}
-	r->runtime = rt;
-	r->runtime_free = runtime_free;
-	return 0;
-}
 
 void
 mlfi_set_overlay(struct overlay *o)
@@ -124,7 +72,7 @@ mlfi_set_tcp(bool tcp)
 static const char *
 macro(SMFICTX *ctx, const char *name)
 {
-	const char *v = smfi_getsymval(ctx, (char *)name);
+	const char *v = seam_getsymval(ctx, name);
 	return v ? v : "";
 }
 
@@ -140,58 +88,46 @@ env_reserve(void *c, const struct bw_identity *id, long long now, char *why, siz
 	return overlay_reserve(overlay, id->id, id->per_hour, id->per_day, now, why, len);
 }
 
-/* The message's snapshot runtime (env ctx is the registry). */
-static struct preflight *
-env_preflight(void *c)
-{
-	struct runtime *rt = ((struct registry *)c)->runtime;
-	return rt ? rt->pf : NULL;
-}
-
+/* SPF through the message's runtime, within the stage's budget. */
 static void
 env_spf(void *c, const char *domain, const char *ip, struct policy_spf *out)
 {
-	preflight_spf(env_preflight(c), domain, ip, out);
+	struct msgctx *m = c;
+	preflight_spf(m->rt->pf, &m->budget, domain, ip, out);
 }
 
+/* DMARC likewise. */
 static void
 env_dmarc(void *c, const char *from_domain, const char *const *dkim_domains, size_t n_dkim,
 	  const char *mail_domain, bool spf_pass, enum bw_dmarc_p min, struct policy_dmarc *out)
 {
-	preflight_dmarc(env_preflight(c), from_domain, dkim_domains, n_dkim, mail_domain, spf_pass,
-			min, out);
+	struct msgctx *m = c;
+	preflight_dmarc(m->rt->pf, &m->budget, from_domain, dkim_domains, n_dkim, mail_domain,
+			spf_pass, min, out);
 }
 
 /* The policy's view of the outside world for this message: the overlay
- * (suspensions, volume) and, when the snapshot has one, DNS preflight. */
+ * (suspensions, volume) and DNS preflight. */
 static void
 msg_env(struct msgctx *m)
 {
-	struct runtime *rt = m->reg->runtime;
-	memset(&m->env, 0, sizeof(m->env));
-	m->env.ctx = m->reg;
+	m->env.ctx = m;
 	if (overlay != NULL) {
 		m->env.suspended = env_suspended;
 		m->env.reserve = env_reserve;
 	}
-	if (rt != NULL && rt->pf != NULL) {
+	if (m->rt->pf != NULL) {
 		m->env.spf = env_spf;
 		m->env.dmarc = env_dmarc;
 	}
 }
 
-/* Free the message context; called from eom, abort, close and refusals. */
+/* Start the DNS budget of an SMTP stage: its lookups share dns.timeout. */
 static void
-msg_cleanup(struct connctx *cc)
+stage_budget(struct msgctx *m)
 {
-	struct msgctx *m = cc->msg;
-	if (m == NULL)
-		return;
-	bwdkim_free(m->dkim);
-	policy_end(&m->v);
-	registry_release(m->reg);
-	free(m);
-	cc->msg = NULL;
+	if (m->rt->pf != NULL)
+		preflight_budget_start(m->rt->pf, &m->budget);
 }
 
 static void
@@ -202,53 +138,61 @@ update_queue_id(SMFICTX *ctx, struct msgctx *m)
 		bw_strlcpy(m->queue_id, q, sizeof(m->queue_id));
 }
 
-/* Count the message's outcome for its identity (volume and limits). */
+/* Count the message's outcome for its identity (volume and limits): an
+ * abandoned message gives its reserved slot back. */
 static void
-msg_count(struct msgctx *m, const char *action, long long now)
+msg_count(struct msgctx *m, enum policy_outcome o, long long now)
 {
 	const struct bw_identity *id = m->v.identity;
-	enum bw_action a;
 	if (id == NULL || overlay == NULL)
 		return;
-	if (!check_action_parse(action, &a)) { /* abandoned transaction */
+	if (o == POLICY_OUT_ABORT) {
 		if (m->v.reserved)
 			overlay_release(overlay, id->id, now);
 		return;
 	}
-	overlay_finish(overlay, id->id, m->v.reserved, a, m->v.rcpt_accepted, (uint64_t)m->size,
-		       now);
+	overlay_finish(overlay, id->id, m->v.reserved, (enum bw_action)o, m->v.rcpt_accepted,
+		       (uint64_t)m->size, now);
 }
 
-/* Emit the message's decision event, count it, and free it. */
+/* Emit the message's decision event, count it, and clean up. */
 static void
-msg_finish(struct connctx *cc, const char *stage, const char *action, const char *xcode)
+msg_finish(struct connctx *cc, const char *stage, enum policy_outcome o, const char *xcode)
 {
-	struct msgctx *m = cc->msg;
+	struct msgctx *m = &cc->msg;
 	struct jbuf *j = malloc(sizeof(*j));
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
-	msg_count(m, action, tv.tv_sec);
+	msg_count(m, o, tv.tv_sec);
 	if (j != NULL) {
 		struct event_msg em = {
 			.event_id = m->event_id,
 			.queue_id = m->queue_id,
 			.client_ip = cc->client_ip,
 			.stage = stage,
-			.action = action,
+			.outcome = o,
 			.xcode = xcode,
 			.size = m->size,
 			.ts_sec = tv.tv_sec,
 			.ts_msec = tv.tv_usec / 1000,
 		};
-		event_decision(j, m->reg, &m->v, &em);
+		event_decision(j, m->rt->reg, &m->v, &em);
 		if (eventlog_write(j->buf, j->len) != 0)
 			diag(LOG_ERR, "%s: cannot write decision event %s", m->queue_id, m->event_id);
 		free(j);
 	} else {
 		diag(LOG_ERR, "%s: out of memory writing decision event %s (action %s)",
-		     m->queue_id, m->event_id, action);
+		     m->queue_id, m->event_id, policy_outcome_name(o));
 	}
-	msg_cleanup(cc);
+	msg_cleanup(m);
+}
+
+/* An open message ends without an action (client or MTA gave up). */
+static void
+msg_abandon(struct connctx *cc)
+{
+	if (cc != NULL && msg_is_open(&cc->msg))
+		msg_finish(cc, "abort", POLICY_OUT_ABORT, "");
 }
 
 /*
@@ -258,15 +202,14 @@ msg_finish(struct connctx *cc, const char *stage, const char *action, const char
 static sfsistat
 refuse(SMFICTX *ctx, struct connctx *cc, const char *stage, enum bw_action a)
 {
-	struct msgctx *m = cc->msg;
+	struct msgctx *m = &cc->msg;
 	const char *rcode, *xcode;
 	char text[REPLY_MAX];
-	enum bw_check c = m->v.decider == BW_CHK__COUNT ? BW_CHK_INTERNAL_ERROR : m->v.decider;
 
-	policy_reply(&m->v, c, a, m->event_id, &rcode, &xcode, text, sizeof(text));
-	if (smfi_setreply(ctx, (char *)rcode, (char *)xcode, text) != MI_SUCCESS)
+	policy_refusal(&m->v, a, m->event_id, &rcode, &xcode, text, sizeof(text));
+	if (seam_setreply(ctx, rcode, xcode, text) != MI_SUCCESS)
 		diag(LOG_WARNING, "%s: smfi_setreply failed", m->queue_id);
-	msg_finish(cc, stage, check_action_name(a), xcode);
+	msg_finish(cc, stage, (enum policy_outcome)a, xcode);
 	return a == BW_ACT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
@@ -274,14 +217,14 @@ refuse(SMFICTX *ctx, struct connctx *cc, const char *stage, enum bw_action a)
 static sfsistat
 internal_error(SMFICTX *ctx, const char *what)
 {
-	struct registry *r = registry_current();
-	enum bw_action a = r ? r->set.on_internal_error : BW_ACT_TEMPFAIL;
-	registry_release(r);
+	struct runtime *rt = runtime_current();
+	const char *rcode, *xcode, *text;
+	enum bw_action a = policy_internal(rt ? rt->reg : NULL, &rcode, &xcode, &text);
+	runtime_release(rt);
 	diag(LOG_ERR, "internal error: %s (action %s)", what, check_action_name(a));
-	if (a == BW_ACT_ACCEPT)
+	if (!policy_refuses(a))
 		return SMFIS_CONTINUE;
-	smfi_setreply(ctx, a == BW_ACT_REJECT ? "550" : "451", a == BW_ACT_REJECT ? "5.3.0" : "4.3.0",
-		      "[internal-error] temporary failure, try again later");
+	seam_setreply(ctx, rcode, xcode, text);
 	return a == BW_ACT_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
@@ -289,13 +232,33 @@ internal_error(SMFICTX *ctx, const char *what)
 static struct connctx *
 conn(SMFICTX *ctx)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
+	struct connctx *cc = seam_getpriv(ctx);
 	if (cc == NULL) {
-		cc = calloc(1, sizeof(*cc));
-		if (cc != NULL)
-			smfi_setpriv(ctx, cc);
+		/* not calloc: the message context resets itself (msg_reset) and
+		 * zeroing its ~16 KiB of buffers is measurable */
+		cc = malloc(sizeof(*cc));
+		if (cc == NULL)
+			return NULL;
+		cc->client_ip[0] = '\0';
+		memset(&cc->addr, 0, sizeof(cc->addr));
+		cc->have_addr = false;
+		cc->localhost = false;
+		cc->pflags = 0;
+		msg_reset(&cc->msg);
+		if (seam_setpriv(ctx, cc) != MI_SUCCESS) {
+			free(cc);
+			return NULL;
+		}
 	}
 	return cc;
+}
+
+/* The connection context with an open message, or NULL. */
+static struct msgctx *
+msg_of(SMFICTX *ctx)
+{
+	struct connctx *cc = seam_getpriv(ctx);
+	return cc != NULL && msg_is_open(&cc->msg) ? &cc->msg : NULL;
 }
 
 static sfsistat
@@ -332,11 +295,11 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	cc->pflags = *pf1;
 
 	if (f0 & SMFIF_SETSYMLIST) {
-		smfi_setsymlist(ctx, SMFIM_CONNECT, "{client_addr} {daemon_name} {daemon_port} j");
-		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {auth_type} {client_addr}");
-		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
-		smfi_setsymlist(ctx, SMFIM_EOH, "i");
-		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+		seam_setsymlist(ctx, SMFIM_CONNECT, "{client_addr} {daemon_name} {daemon_port} j");
+		seam_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {auth_type} {client_addr}");
+		seam_setsymlist(ctx, SMFIM_ENVRCPT, "i");
+		seam_setsymlist(ctx, SMFIM_EOH, "i");
+		seam_setsymlist(ctx, SMFIM_EOM, "i");
 	}
 	return SMFIS_CONTINUE;
 }
@@ -394,8 +357,7 @@ msg_dkim_begin(struct connctx *cc, struct msgctx *m)
 	if (m->dkim != NULL)
 		return BW_ACT_ACCEPT;
 	diag(LOG_ERR, "%s: DKIM: %s", m->queue_id, err);
-	policy_fail(m->reg, &m->v, BW_CHK_DKIM, err);
-	return policy_effective(&m->v);
+	return policy_dkim(m->rt->reg, &m->v, POLICY_DKIM_SETUP_FAILED, err);
 }
 
 static sfsistat
@@ -404,27 +366,15 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	struct connctx *cc = conn(ctx);
 	if (cc == NULL)
 		return internal_error(ctx, "no connection context");
-	msg_cleanup(cc); /* a previous transaction the MTA did not abort */
+	struct msgctx *m = &cc->msg;
+	msg_abandon(cc); /* a previous transaction the MTA did not abort */
 
-	/* not calloc: the verdict's buffers are written before they are read
-	 * (policy_begin), and zeroing ~16 KiB per message is measurable */
-	struct msgctx *m = malloc(sizeof(*m));
-	if (m == NULL)
-		return internal_error(ctx, "out of memory at MAIL FROM");
-	m->dkim = NULL;
-	m->client_feedback = 0;
-	m->queue_id[0] = '\0';
-	m->size = 0;
-	m->failed_alloc = false;
-	m->reg = registry_current();
-	if (m->reg == NULL) {
-		free(m);
+	struct runtime *rt = runtime_current();
+	if (rt == NULL)
 		return internal_error(ctx, "no registry loaded");
-	}
-	cc->msg = m;
-	policy_begin(&m->v);
+	msg_open(m, rt);
 	msg_env(m);
-	if (bw_random_hex(m->event_id, EVENT_ID_BYTES) != 0)
+	if (bw_random_hex(m->event_id, MSG_EVENT_ID_BYTES) != 0)
 		snprintf(m->event_id, sizeof(m->event_id), "%llx%lx", (long long)time(NULL),
 			 (unsigned long)random());
 	update_queue_id(ctx, m);
@@ -443,15 +393,11 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		.non_smtp = cc->localhost,
 		.now = time(NULL),
 	};
-	struct runtime *rt = m->reg->runtime;
-	if (rt != NULL)
-		preflight_stage_begin(rt->pf);
-	enum bw_action a = policy_mail(m->reg, &m->env, &f, &m->v);
-	if (rt != NULL)
-		preflight_stage_end();
-	if (a != BW_ACT_REJECT && a != BW_ACT_TEMPFAIL)
+	stage_budget(m);
+	enum bw_action a = policy_mail(rt->reg, &m->env, &f, &m->v);
+	if (!policy_refuses(a))
 		a = msg_dkim_begin(cc, m);
-	if (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL)
+	if (policy_refuses(a))
 		return refuse(ctx, cc, "mail", a);
 	return SMFIS_CONTINUE;
 }
@@ -459,18 +405,17 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
-	if (cc == NULL || cc->msg == NULL)
+	struct msgctx *m = msg_of(ctx);
+	if (m == NULL)
 		return SMFIS_CONTINUE;
-	struct msgctx *m = cc->msg;
 	update_queue_id(ctx, m);
-	enum bw_action a = policy_rcpt(m->reg, &m->v);
-	if (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL) {
+	enum bw_action a = policy_rcpt(m->rt->reg, &m->v);
+	if (policy_refuses(a)) {
 		const char *rcode, *xcode;
 		char text[REPLY_MAX];
 		policy_reply(&m->v, BW_CHK_RECIPIENTS, a, m->event_id, &rcode, &xcode, text,
 			     sizeof(text));
-		smfi_setreply(ctx, (char *)rcode, (char *)xcode, text);
+		seam_setreply(ctx, rcode, xcode, text);
 		/* 452 is a 4xx reply: the recipient is deferred, the message goes on */
 		return rcode[0] == '4' ? SMFIS_TEMPFAIL : SMFIS_REJECT;
 	}
@@ -488,9 +433,9 @@ mlfi_data(SMFICTX *ctx)
 static sfsistat
 mlfi_header(SMFICTX *ctx, char *name, char *value)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
-	if (cc != NULL && cc->msg != NULL) {
-		struct msgctx *m = cc->msg;
+	struct connctx *cc = seam_getpriv(ctx);
+	struct msgctx *m = cc != NULL && msg_is_open(&cc->msg) ? &cc->msg : NULL;
+	if (m != NULL) {
 		const char *nm = name ? name : "", *val = value ? value : "";
 		m->size += (long long)strlen(nm) + (long long)strlen(val) + 4;
 		if (m->dkim != NULL) {
@@ -508,24 +453,18 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 static sfsistat
 mlfi_eoh(SMFICTX *ctx)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
-	if (cc == NULL || cc->msg == NULL)
+	struct connctx *cc = seam_getpriv(ctx);
+	struct msgctx *m = msg_of(ctx);
+	if (m == NULL)
 		return SMFIS_CONTINUE;
-	struct msgctx *m = cc->msg;
 	update_queue_id(ctx, m);
 	if (m->failed_alloc)
-		policy_fail(m->reg, &m->v, BW_CHK_INTERNAL_ERROR, "out of memory reading headers");
+		policy_fail(m->rt->reg, &m->v, BW_CHK_INTERNAL_ERROR, "out of memory reading headers");
 	if (m->dkim != NULL)
 		bwdkim_eoh(m->dkim);
-	struct runtime *rt = m->reg->runtime;
-	if (rt != NULL)
-		preflight_stage_begin(rt->pf);
-	enum bw_action a = policy_eoh(m->reg, &m->env, &m->v);
-	if (rt != NULL)
-		preflight_stage_end();
-	if (m->failed_alloc && !m->v.monitor)
-		a = m->reg->set.on_internal_error > a ? m->reg->set.on_internal_error : a;
-	if (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL)
+	stage_budget(m);
+	enum bw_action a = policy_eoh(m->rt->reg, &m->env, &m->v);
+	if (policy_refuses(a))
 		return refuse(ctx, cc, "eoh", a);
 	return SMFIS_CONTINUE;
 }
@@ -533,27 +472,22 @@ mlfi_eoh(SMFICTX *ctx)
 static sfsistat
 mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
-	if (cc != NULL && cc->msg != NULL) {
-		cc->msg->size += (long long)len;
-		if (cc->msg->dkim != NULL)
-			bwdkim_body(cc->msg->dkim, chunk, len);
+	struct connctx *cc = seam_getpriv(ctx);
+	if (cc != NULL && msg_is_open(&cc->msg)) {
+		cc->msg.size += (long long)len;
+		if (cc->msg.dkim != NULL)
+			bwdkim_body(cc->msg.dkim, chunk, len);
 	}
 	return cont(cc, SMFIP_NR_BODY);
 }
 
-/* Keep what the event says about each signature. */
+/* What the event says about each signature. */
 static void
 keep_sigs(struct verdict *v, const struct bwdkim_sig *sig, size_t n)
 {
-	for (size_t i = 0; i < n && v->n_sigs < VERDICT_MAX_SIGS; i++) {
-		struct verdict_sig *g = &v->sigs[v->n_sigs++];
-		bw_strlcpy(g->domain, sig[i].domain ? sig[i].domain : "", sizeof(g->domain));
-		bw_strlcpy(g->selector, sig[i].selector ? sig[i].selector : "", sizeof(g->selector));
-		bw_strlcpy(g->algorithm, sig[i].algorithm ? sig[i].algorithm : "", sizeof(g->algorithm));
-		g->bits = sig[i].bits;
-		bw_strlcpy(g->result, sig[i].result ? sig[i].result : "", sizeof(g->result));
-	}
+	for (size_t i = 0; i < n; i++)
+		policy_dkim_sig(v, sig[i].domain, sig[i].selector, sig[i].algorithm, sig[i].bits,
+				sig[i].result);
 }
 
 /*
@@ -567,91 +501,74 @@ msg_dkim_eom(SMFICTX *ctx, struct msgctx *m)
 {
 	struct bwdkim_sig sig[VERDICT_MAX_SIGS];
 	size_t n = 0;
-	const struct bw_identity *id = m->v.identity;
+	const struct registry *r = m->rt->reg;
 
-	if (id->dkim_mode == BW_DKIM_VERIFY) {
+	if (m->v.identity->dkim_mode == BW_DKIM_VERIFY) {
 		int ok = bwdkim_verify_eom(m->dkim, m->v.hdrs.from_domain, sig, VERDICT_MAX_SIGS, &n);
 		keep_sigs(&m->v, sig, n);
-		if (ok == 1)
-			policy_pass(m->reg, &m->v, BW_CHK_DKIM, "registered signature verifies");
-		else if (ok == 0)
-			policy_fail(m->reg, &m->v, BW_CHK_DKIM, bwdkim_error(m->dkim));
-		else
-			policy_fail_as(m->reg, &m->v, BW_CHK_DKIM, BW_ACT_TEMPFAIL, bwdkim_error(m->dkim));
-		return policy_effective(&m->v);
+		return policy_dkim(r, &m->v,
+				   ok == 1   ? POLICY_DKIM_VERIFIED
+				   : ok == 0 ? POLICY_DKIM_UNVERIFIED
+					     : POLICY_DKIM_VERIFY_ERROR,
+				   bwdkim_error(m->dkim));
 	}
 	int rc = bwdkim_eom(m->dkim, sig, VERDICT_MAX_SIGS, &n);
 	keep_sigs(&m->v, sig, n);
 	if (rc != 0) {
 		diag(LOG_ERR, "%s: DKIM signing failed: %s", m->queue_id, bwdkim_error(m->dkim));
-		policy_fail(m->reg, &m->v, BW_CHK_DKIM, bwdkim_error(m->dkim));
-		return policy_effective(&m->v);
+		return policy_dkim(r, &m->v, POLICY_DKIM_SIGN_FAILED, bwdkim_error(m->dkim));
 	}
 	const char *fb = bwdkim_feedback_value(m->dkim);
 	bool ok = true;
 	if (fb != NULL) {
 		for (unsigned i = m->client_feedback; i >= 1 && ok; i--)
-			ok = smfi_chgheader(ctx, "Feedback-ID", (int)i, NULL) == MI_SUCCESS;
-		ok = ok && smfi_addheader(ctx, "Feedback-ID", (char *)fb) == MI_SUCCESS;
+			ok = seam_chgheader(ctx, "Feedback-ID", (int)i, NULL) == MI_SUCCESS;
+		ok = ok && seam_addheader(ctx, "Feedback-ID", fb) == MI_SUCCESS;
 	}
 	for (size_t i = n; i > 0 && ok; i--) /* first key's signature ends on top */
-		ok = smfi_insheader(ctx, 0, "DKIM-Signature", (char *)sig[i - 1].header) == MI_SUCCESS;
-	if (!ok) {
-		policy_fail_as(m->reg, &m->v, BW_CHK_DKIM, BW_ACT_TEMPFAIL,
-			       "the MTA refused a header change");
-		return policy_effective(&m->v);
-	}
-	policy_pass(m->reg, &m->v, BW_CHK_DKIM, "signed");
-	return policy_effective(&m->v);
+		ok = seam_insheader(ctx, 0, "DKIM-Signature", sig[i - 1].header) == MI_SUCCESS;
+	return policy_dkim(r, &m->v, ok ? POLICY_DKIM_SIGNED : POLICY_DKIM_MTA_REFUSED, NULL);
 }
 
 static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
-	if (cc == NULL || cc->msg == NULL)
+	struct connctx *cc = seam_getpriv(ctx);
+	struct msgctx *m = msg_of(ctx);
+	if (m == NULL)
 		return SMFIS_CONTINUE;
-	struct msgctx *m = cc->msg;
 	update_queue_id(ctx, m);
 	enum bw_action a = policy_effective(&m->v);
-	if (m->dkim != NULL && a != BW_ACT_REJECT && a != BW_ACT_TEMPFAIL)
+	if (m->dkim != NULL && !policy_refuses(a))
 		a = msg_dkim_eom(ctx, m);
-	if (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL)
-		return refuse(ctx, cc, "eom", a);
 	if (a == BW_ACT_QUARANTINE) {
-		char reason[128];
+		char reason[QUARANTINE_REASON_MAX];
 		snprintf(reason, sizeof(reason), "bulkwarden [%s] ref %s",
 			 check_info(m->v.decider)->id, m->event_id);
-		if (smfi_quarantine(ctx, reason) != MI_SUCCESS) {
-			/* the MTA did not allow quarantine: fail closed */
-			policy_fail(m->reg, &m->v, BW_CHK_INTERNAL_ERROR, "quarantine refused by MTA");
-			return refuse(ctx, cc, "eom", BW_ACT_TEMPFAIL);
-		}
-		msg_finish(cc, "eom", "quarantine", "");
-		return SMFIS_CONTINUE;
+		if (seam_quarantine(ctx, reason) != MI_SUCCESS)
+			a = policy_quarantine_refused(m->rt->reg, &m->v);
 	}
-	msg_finish(cc, "eom", "accept", "");
+	if (policy_refuses(a))
+		return refuse(ctx, cc, "eom", a);
+	msg_finish(cc, "eom", (enum policy_outcome)a, "");
 	return SMFIS_CONTINUE;
 }
 
 static sfsistat
 mlfi_abort(SMFICTX *ctx)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
-	if (cc != NULL && cc->msg != NULL)
-		msg_finish(cc, "abort", "abort", "");
+	msg_abandon(seam_getpriv(ctx));
 	return SMFIS_CONTINUE;
 }
 
 static sfsistat
 mlfi_close(SMFICTX *ctx)
 {
-	struct connctx *cc = smfi_getpriv(ctx);
+	struct connctx *cc = seam_getpriv(ctx);
 	if (cc != NULL) {
-		if (cc->msg != NULL)
-			msg_finish(cc, "abort", "abort", "");
+		msg_abandon(cc);
 		free(cc);
-		smfi_setpriv(ctx, NULL);
+		seam_setpriv(ctx, NULL);
 	}
 	return SMFIS_CONTINUE;
 }

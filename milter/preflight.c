@@ -69,24 +69,21 @@ preflight_free(struct preflight *p)
 	free(p);
 }
 
+/* A stage's budget: now + dns.timeout. */
 void
-preflight_stage_begin(struct preflight *p)
+preflight_budget_start(struct preflight *p, struct resolver_budget *b)
 {
-	resolver_budget_begin(p->res);
+	resolver_budget_start(b, p->res);
 }
 
+/* SPF for (domain, ip) as the policy's pass / fail / DNS error. */
 void
-preflight_stage_end(void)
-{
-	resolver_budget_end();
-}
-
-void
-preflight_spf(struct preflight *p, const char *domain, const char *ip, struct policy_spf *out)
+preflight_spf(struct preflight *p, const struct resolver_budget *b, const char *domain,
+	      const char *ip, struct policy_spf *out)
 {
 	struct spf_result r;
 	memset(&r, 0, sizeof(r));
-	if (spf_check(p->spf, domain, ip, &r) != 0) {
+	if (spf_check_within(p->spf, b, domain, ip, &r) != 0) {
 		out->verdict = POLICY_AUTH_FAIL;
 		bw_strlcpy(out->result, "permerror", sizeof(out->result));
 		detail(out->detail, sizeof(out->detail), "cannot evaluate: %s", r.explanation);
@@ -99,10 +96,11 @@ preflight_spf(struct preflight *p, const char *domain, const char *ip, struct po
 	detail(out->detail, sizeof(out->detail), "%s; %u lookups", r.explanation, r.lookups);
 }
 
+/* DMARC record, minimum policy and predicted alignment for from_domain. */
 void
-preflight_dmarc(struct preflight *p, const char *from_domain, const char *const *dkim_domains,
-		size_t n_dkim, const char *mail_domain, bool spf_pass, enum bw_dmarc_p min,
-		struct policy_dmarc *out)
+preflight_dmarc(struct preflight *p, const struct resolver_budget *b, const char *from_domain,
+		const char *const *dkim_domains, size_t n_dkim, const char *mail_domain,
+		bool spf_pass, enum bw_dmarc_p min, struct policy_dmarc *out)
 {
 	struct dmarc_record *rec = malloc(sizeof(*rec));
 	char why[256];
@@ -111,7 +109,7 @@ preflight_dmarc(struct preflight *p, const char *from_domain, const char *const 
 		detail(out->detail, sizeof(out->detail), "out of memory");
 		return;
 	}
-	enum dmarc_status st = dmarc_lookup(p->res, from_domain, rec);
+	enum dmarc_status st = dmarc_lookup_within(p->res, b, from_domain, rec);
 	if (st == DMARC_DNS_ERROR) {
 		out->verdict = POLICY_AUTH_DNSERR;
 		detail(out->detail, sizeof(out->detail), "lookup failed: %s", rec->detail);

@@ -6,6 +6,7 @@
 #ifndef BW_PREFLIGHT_H
 #define BW_PREFLIGHT_H
 
+#include "dns/resolver.h"
 #include "policy/policy.h"
 
 struct preflight;
@@ -14,13 +15,14 @@ struct preflight;
 struct preflight *preflight_new(const struct bw_settings *set, char *err, size_t errlen);
 void preflight_free(struct preflight *p);
 
-/* All lookups of one SMTP stage share one dns.timeout (resolver budget). */
-void preflight_spf(struct preflight *p, const char *domain, const char *ip, struct policy_spf *out);
-void preflight_dmarc(struct preflight *p, const char *from_domain, const char *const *dkim_domains,
-		     size_t n_dkim, const char *mail_domain, bool spf_pass, enum bw_dmarc_p min,
-		     struct policy_dmarc *out);
-/* Open / close the stage's shared time budget (per thread). */
-void preflight_stage_begin(struct preflight *p);
-void preflight_stage_end(void);
+/* Start budget b for one SMTP stage: every lookup made with it shares one
+ * dns.timeout. The caller owns b (the message context holds it). */
+void preflight_budget_start(struct preflight *p, struct resolver_budget *b);
+/* SPF and DMARC within budget b (NULL: each call a timeout of its own). */
+void preflight_spf(struct preflight *p, const struct resolver_budget *b, const char *domain,
+		   const char *ip, struct policy_spf *out);
+void preflight_dmarc(struct preflight *p, const struct resolver_budget *b, const char *from_domain,
+		     const char *const *dkim_domains, size_t n_dkim, const char *mail_domain,
+		     bool spf_pass, enum bw_dmarc_p min, struct policy_dmarc *out);
 
 #endif

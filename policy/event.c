@@ -45,10 +45,11 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 	jbuf_str(j, "event.kind", "event");
 	jbuf_str(j, "event.dataset", "bulkwarden.decision");
 	jbuf_str(j, "event.id", m->event_id);
-	jbuf_str(j, "event.action", m->action);
+	jbuf_str(j, "event.action", policy_outcome_name(m->outcome));
 	jbuf_str(j, "event.outcome",
-		 strcmp(m->action, "accept") == 0 ? "success"
-		 : strcmp(m->action, "abort") == 0 ? "unknown" : "failure");
+		 m->outcome == POLICY_OUT_ACCEPT  ? "success"
+		 : m->outcome == POLICY_OUT_ABORT ? "unknown"
+						  : "failure");
 	jbuf_str(j, "event.reason", reason);
 	if (m->xcode[0] != '\0')
 		jbuf_str(j, "event.code", m->xcode);

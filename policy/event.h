@@ -18,7 +18,7 @@ struct event_msg {
 	const char *queue_id;   /* "" when unknown */
 	const char *client_ip;
 	const char *stage;      /* mail | rcpt | eoh | eom | abort */
-	const char *action;     /* final action name (accept ... or "abort") */
+	enum policy_outcome outcome; /* the action applied, or abort */
 	const char *xcode;      /* enhanced status code sent, "" for accept */
 	long long size;         /* body bytes seen */
 	long long ts_sec;

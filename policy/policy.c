@@ -30,22 +30,59 @@
 #define NET_MATCH_MAX 64 /* identities sharing one client network considered */
 
 /*
- * Reset for a new message. The verdict is ~16 KiB, mostly bounded string
- * buffers that are written before they are read; clearing all of it per
- * message was a third of the refuse path's instructions, so only scalars
- * are zeroed and strings emptied.
+ * Reset for a new message. The verdict is ~16 KiB, mostly bounded buffers
+ * that are written before they are read; clearing all of it per message was
+ * a third of the refuse path's instructions. So the large buffers are
+ * listed here, in offset order, and everything between them is zeroed: a
+ * field added to struct verdict or struct hdr_facts is cleared unless it is
+ * listed (test_reset poisons the struct and checks every byte).
  */
+#define VBUF(member, str) {offsetof(struct verdict, member), sizeof(((struct verdict *)0)->member), str}
+static const struct verdict_buf {
+	size_t off, len;
+	bool string; /* emptied; else left as is (valid up to a count or flag) */
+} verdict_bufs[] = {
+	VBUF(login, true),
+	VBUF(mail_from, true),
+	VBUF(mail_domain, true),
+	VBUF(hdrs.msgid, true),
+	VBUF(hdrs.lu, true),
+	VBUF(hdrs.lup, true),
+	VBUF(hdrs.from_address, true),
+	VBUF(hdrs.from_domain, true),
+	VBUF(dmarc, false),	/* valid when dmarc_done */
+	VBUF(checks, false),	/* valid up to n_checks */
+	VBUF(sigs, false),	/* valid up to n_sigs */
+};
+#undef VBUF
+
 void
-policy_begin(struct verdict *v)
+policy_verdict_reset(struct verdict *v)
 {
-	memset(v, 0, offsetof(struct verdict, login));
+	char *p = (char *)v;
+	size_t at = 0;
+	for (size_t i = 0; i < sizeof(verdict_bufs) / sizeof(verdict_bufs[0]); i++) {
+		const struct verdict_buf *b = &verdict_bufs[i];
+		memset(p + at, 0, b->off - at);
+		if (b->string)
+			p[b->off] = '\0';
+		at = b->off + b->len;
+	}
+	memset(p + at, 0, sizeof(*v) - at);
 	v->would = BW_ACT_ACCEPT;
 	v->decider = BW_CHK__COUNT;
-	v->login[0] = v->mail_from[0] = v->mail_domain[0] = '\0';
-	v->spf_result[0] = v->spf_ip[0] = '\0';
-	struct hdr_facts *h = &v->hdrs;
-	memset(h, 0, offsetof(struct hdr_facts, msgid));
-	h->msgid[0] = h->lu[0] = h->lup[0] = h->from_address[0] = h->from_domain[0] = '\0';
+}
+
+/* The i-th entry of the reset table. */
+bool
+policy_verdict_buf(size_t i, size_t *off, size_t *len, bool *string)
+{
+	if (i >= sizeof(verdict_bufs) / sizeof(verdict_bufs[0]))
+		return false;
+	*off = verdict_bufs[i].off;
+	*len = verdict_bufs[i].len;
+	*string = verdict_bufs[i].string;
+	return true;
 }
 
 void
@@ -118,12 +155,26 @@ policy_effective(const struct verdict *v)
 	return v->monitor ? BW_ACT_ACCEPT : v->would;
 }
 
+/* Reject and tempfail end the stage; quarantine waits for end of message. */
+bool
+policy_refuses(enum bw_action a)
+{
+	return a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL;
+}
+
 /* Action to apply at an SMTP stage: only refusals act early. */
 static enum bw_action
 act_now(const struct verdict *v)
 {
 	enum bw_action a = policy_effective(v);
-	return (a == BW_ACT_REJECT || a == BW_ACT_TEMPFAIL) ? a : BW_ACT_ACCEPT;
+	return policy_refuses(a) ? a : BW_ACT_ACCEPT;
+}
+
+/* The event's name of an outcome. */
+const char *
+policy_outcome_name(enum policy_outcome o)
+{
+	return o == POLICY_OUT_ABORT ? "abort" : check_action_name((enum bw_action)o);
 }
 
 /* Envelope domain of MAIL FROM; false for the null sender or bad syntax. */
@@ -589,4 +640,78 @@ policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const c
 		break;
 	}
 	snprintf(text, len, "[%s] %s (ref %s)", ci->id, what, ref);
+}
+
+/* The whole message is refused: the decider speaks, else internal-error. */
+void
+policy_refusal(const struct verdict *v, enum bw_action a, const char *ref, const char **rcode,
+	       const char **xcode, char *text, size_t len)
+{
+	enum bw_check c = v->decider == BW_CHK__COUNT ? BW_CHK_INTERNAL_ERROR : v->decider;
+	policy_reply(v, c, a, ref, rcode, xcode, text, len);
+}
+
+/* milter.on_internal_error without a message (tempfail with no snapshot). */
+enum bw_action
+policy_internal(const struct registry *r, const char **rcode, const char **xcode,
+		const char **text)
+{
+	const struct check_info *ci = check_info(BW_CHK_INTERNAL_ERROR);
+	enum bw_action a = r != NULL ? r->set.on_internal_error : BW_ACT_TEMPFAIL;
+	*rcode = a == BW_ACT_REJECT ? ci->reject_rcode : ci->tempfail_rcode;
+	*xcode = a == BW_ACT_REJECT ? ci->reject_xcode : ci->tempfail_xcode;
+	*text = "[internal-error] temporary failure, try again later";
+	return a;
+}
+
+/* DKIM results onto the check: a failure to sign or to tell is a resource
+ * problem (at least tempfail), an unverified signature the configured
+ * action. */
+enum bw_action
+policy_dkim(const struct registry *r, struct verdict *v, enum policy_dkim d, const char *detail)
+{
+	switch (d) {
+	case POLICY_DKIM_SIGNED:
+		policy_pass(r, v, BW_CHK_DKIM, "signed");
+		break;
+	case POLICY_DKIM_VERIFIED:
+		policy_pass(r, v, BW_CHK_DKIM, "registered signature verifies");
+		break;
+	case POLICY_DKIM_SETUP_FAILED:
+	case POLICY_DKIM_SIGN_FAILED:
+	case POLICY_DKIM_UNVERIFIED:
+		policy_fail(r, v, BW_CHK_DKIM, detail ? detail : "");
+		break;
+	case POLICY_DKIM_MTA_REFUSED:
+		policy_fail_as(r, v, BW_CHK_DKIM, BW_ACT_TEMPFAIL, "the MTA refused a header change");
+		break;
+	case POLICY_DKIM_VERIFY_ERROR:
+		policy_fail_as(r, v, BW_CHK_DKIM, BW_ACT_TEMPFAIL, detail ? detail : "");
+		break;
+	}
+	return policy_effective(v);
+}
+
+/* One signature for the event. */
+void
+policy_dkim_sig(struct verdict *v, const char *domain, const char *selector, const char *algorithm,
+		int bits, const char *result)
+{
+	if (v->n_sigs >= VERDICT_MAX_SIGS)
+		return;
+	struct verdict_sig *g = &v->sigs[v->n_sigs++];
+	bw_strlcpy(g->domain, domain ? domain : "", sizeof(g->domain));
+	bw_strlcpy(g->selector, selector ? selector : "", sizeof(g->selector));
+	bw_strlcpy(g->algorithm, algorithm ? algorithm : "", sizeof(g->algorithm));
+	g->bits = bits;
+	bw_strlcpy(g->result, result ? result : "", sizeof(g->result));
+}
+
+/* Quarantine is not available: fail closed. */
+enum bw_action
+policy_quarantine_refused(const struct registry *r, struct verdict *v)
+{
+	policy_fail_as(r, v, BW_CHK_INTERNAL_ERROR, BW_ACT_TEMPFAIL, "quarantine refused by MTA");
+	enum bw_action a = policy_effective(v);
+	return policy_refuses(a) ? a : BW_ACT_TEMPFAIL;
 }

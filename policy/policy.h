@@ -6,8 +6,8 @@
  * struct policy_env so tests pin or replace them.
  *
  * A struct verdict lives in the message context; it is reset per message
- * with policy_begin() and owns no heap memory except hdrs.from (freed by
- * policy_end()).
+ * with policy_verdict_reset() and owns no heap memory except hdrs.from
+ * (freed by policy_end()).
  */
 #ifndef BW_POLICY_H
 #define BW_POLICY_H
@@ -88,6 +88,9 @@ struct hdr_facts {
 	char lup[POLICY_LUP_MAX];
 	char from_address[ADDR_LOCAL_MAX + 1 + DOMAIN_MAX + 1]; /* parsed, for the event */
 	char from_domain[DOMAIN_MAX + 1];                       /* normalized */
+#ifdef BW_TEST_SENTINEL
+	unsigned long test_sentinel; /* a field added last: reset must clear it */
+#endif
 };
 
 struct verdict_check {
@@ -108,11 +111,18 @@ struct verdict_sig {
 	char result[96];
 };
 
+/*
+ * policy_verdict_reset() zeroes every byte of a verdict except the large
+ * buffers its table lists (policy.c verdict_bufs): strings there are
+ * emptied, arrays valid up to a count (checks, sigs) and dmarc (valid when
+ * dmarc_done) are left as they are. A field added anywhere is therefore
+ * zeroed unless it is added to that table; tests/unit/test_reset.c checks
+ * every byte after poisoning the struct.
+ */
 struct verdict {
-	/* -- zeroed by policy_begin() -- */
 	size_t n_checks;
-	enum bw_action would;    /* what enforce mode does */
-	enum bw_check decider;   /* check that set `would` (valid when would != accept) */
+	enum bw_action would;    /* what enforce mode does (reset: accept) */
+	enum bw_check decider;   /* check that set `would` (reset: BW_CHK__COUNT) */
 	bool monitor;            /* global or identity monitor mode */
 	const struct bw_identity *identity;
 	enum bw_life life;
@@ -123,21 +133,41 @@ struct verdict {
 	bool spf_done, spf_pass;  /* every egress address passes */
 	bool dmarc_done;
 	size_t n_sigs;
-	/* -- strings: emptied by policy_begin(), bounded copies -- */
 	char login[POLICY_LOGIN_MAX];
 	char mail_from[POLICY_PATH_MAX];
 	char mail_domain[DOMAIN_MAX + 1];
 	char spf_result[16], spf_ip[64];
-	/* -- set before use: checks[0..n_checks), sigs[0..n_sigs), dmarc when
-	 * dmarc_done, hdrs by policy_begin() -- */
 	struct hdr_facts hdrs;
 	struct policy_dmarc dmarc;
 	struct verdict_check checks[VERDICT_MAX_CHECKS];
 	struct verdict_sig sigs[VERDICT_MAX_SIGS];
+#ifdef BW_TEST_SENTINEL
+	unsigned long test_sentinel; /* a field added last: reset must clear it */
+#endif
 };
 
-void policy_begin(struct verdict *v);
+/* Every field at its reset value (see struct verdict); call policy_end()
+ * first when the verdict held a message. */
+void policy_verdict_reset(struct verdict *v);
+/* Where one reset range lies, for tests: i-th large buffer of the table
+ * (false past the end); *string when reset empties it, else untouched. */
+bool policy_verdict_buf(size_t i, size_t *off, size_t *len, bool *string);
+/* Release the verdict's heap memory (hdrs.from). */
 void policy_end(struct verdict *v);
+
+/* How a message ended, for its event and the counters: the action applied,
+ * or ABORT when the client or the MTA abandoned it. */
+enum policy_outcome {
+	POLICY_OUT_ACCEPT = BW_ACT_ACCEPT,
+	POLICY_OUT_QUARANTINE = BW_ACT_QUARANTINE,
+	POLICY_OUT_TEMPFAIL = BW_ACT_TEMPFAIL,
+	POLICY_OUT_REJECT = BW_ACT_REJECT,
+	POLICY_OUT_ABORT,
+};
+/* "accept" ... "abort". */
+const char *policy_outcome_name(enum policy_outcome o);
+/* true when action a ends the SMTP stage with a refusal now. */
+bool policy_refuses(enum bw_action a);
 
 /* Attribution and envelope checks. Returns the action to apply now
  * (ACCEPT when nothing is to be done before end of message). */
@@ -165,5 +195,35 @@ enum bw_action policy_effective(const struct verdict *v);
  * and text ("[check] ... (ref ID)"). Text carries no client-supplied data. */
 void policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const char *ref,
 		  const char **rcode, const char **xcode, char *text, size_t len);
+/* The reply for refusing the whole message with action a: the deciding
+ * check's, or internal-error's when no check decided. */
+void policy_refusal(const struct verdict *v, enum bw_action a, const char *ref, const char **rcode,
+		    const char **xcode, char *text, size_t len);
+/* An internal failure with no message context (r may be NULL: no snapshot):
+ * the action milter.on_internal_error asks for, and its reply. */
+enum bw_action policy_internal(const struct registry *r, const char **rcode, const char **xcode,
+			       const char **text);
+
+/* DKIM as the milter saw it at MAIL FROM or end of message. */
+enum policy_dkim {
+	POLICY_DKIM_SETUP_FAILED, /* no signing/verifying context could be made */
+	POLICY_DKIM_SIGNED,
+	POLICY_DKIM_SIGN_FAILED,
+	POLICY_DKIM_MTA_REFUSED,  /* the MTA refused a header change */
+	POLICY_DKIM_VERIFIED,     /* a registered, aligned signature verifies */
+	POLICY_DKIM_UNVERIFIED,   /* none does */
+	POLICY_DKIM_VERIFY_ERROR, /* could not tell (resources) */
+};
+/* Record the DKIM result (detail: why, for the event); returns the action
+ * the milter applies now. */
+enum bw_action policy_dkim(const struct registry *r, struct verdict *v, enum policy_dkim d,
+			   const char *detail);
+/* Keep what the event says about one signature (bounded copies; NULL
+ * strings read as ""; past VERDICT_MAX_SIGS ignored). */
+void policy_dkim_sig(struct verdict *v, const char *domain, const char *selector,
+		     const char *algorithm, int bits, const char *result);
+/* The MTA refused to quarantine: record it; returns the action to apply
+ * instead (at least tempfail: never a silent accept). */
+enum bw_action policy_quarantine_refused(const struct registry *r, struct verdict *v);
 
 #endif

@@ -1,17 +1,15 @@
 /*
- * registry.c - indexes over an immutable snapshot, lifecycle evaluation, and
- * the process-wide "current snapshot" pointer with reference counting.
+ * registry.c - indexes over an immutable snapshot, lifecycle evaluation and
+ * its reference count (the milter's runtime snapshot, milter/runtime.c,
+ * holds the process-wide "current" pointer).
  *
  * Index tables (login -> identity, id -> identity, networks) are built once
  * per load in the snapshot's arena: open addressing at load factor <= 0.5,
  * so a lookup is one hash and a short probe whatever the registry size.
- * Readers never lock the tables. The reference count is atomic; the current
- * pointer is read under a read lock, so messages pinning the snapshot never
- * wait on each other (a mutex here was contended on the refuse path).
+ * Readers never lock the tables. The reference count is atomic.
  */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,31 +203,7 @@ registry_release(struct registry *r)
 		return;
 	/* release ordering: every use of the snapshot happens before its free */
 	if (__atomic_sub_fetch(&r->refcnt, 1, __ATOMIC_ACQ_REL) == 0) {
-		if (r->runtime_free != NULL)
-			r->runtime_free(r->runtime);
 		struct arena *a = r->arena;
 		arena_free(a); /* r itself lives in its arena */
 	}
-}
-
-static pthread_rwlock_t current_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct registry *current;
-
-void
-registry_publish(struct registry *r)
-{
-	pthread_rwlock_wrlock(&current_lock);
-	struct registry *old = current;
-	current = r;
-	pthread_rwlock_unlock(&current_lock);
-	registry_release(old);
-}
-
-struct registry *
-registry_current(void)
-{
-	pthread_rwlock_rdlock(&current_lock);
-	struct registry *r = current ? registry_retain(current) : NULL;
-	pthread_rwlock_unlock(&current_lock);
-	return r;
 }

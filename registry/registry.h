@@ -5,8 +5,8 @@
  *
  * A snapshot is built once by conf_load() and never changed afterwards, so
  * any number of threads read it without locks. registry_retain() and
- * registry_release() move the reference count; the milter pins one snapshot
- * per message so a reload never changes the rules under a message in flight.
+ * registry_release() move the reference count; the milter's runtime
+ * snapshot (milter/runtime.h) holds one, and each message pins that.
  * All memory belongs to the snapshot's arena.
  */
 #ifndef BW_REGISTRY_H
@@ -152,10 +152,6 @@ struct registry {
 	struct bw_identity *ids;
 	size_t n_ids;
 	struct registry_index *index;
-	/* What the milter builds per snapshot (resolver, DKIM keys): freed with
-	 * the snapshot, so messages pinning it keep it alive. NULL elsewhere. */
-	void *runtime;
-	void (*runtime_free)(void *runtime);
 };
 
 /* A new empty snapshot (refcnt 1) whose struct and every allocation live in
@@ -182,9 +178,5 @@ const char *registry_class_name(enum bw_class c);
 
 struct registry *registry_retain(struct registry *r);
 void registry_release(struct registry *r);
-
-/* The current snapshot, process-wide: swapped atomically on reload. */
-void registry_publish(struct registry *r); /* takes ownership of one reference */
-struct registry *registry_current(void);    /* returns a retained reference or NULL */
 
 #endif

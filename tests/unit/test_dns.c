@@ -552,20 +552,33 @@ test_resolver_budget(void **state)
 {
 	(void)state;
 	struct resolver_answer a;
+	struct resolver_budget b = {0};
+	assert_false(resolver_budget_started(&b));
+	assert_int_equal(resolver_budget_left_ms(g_nocache, &b), TIMEOUT_S * 1000);
 	uint64_t t0 = ms_now();
-	resolver_budget_begin(g_nocache);
-	resolver_budget_begin(g_nocache); /* nested: the outer deadline holds */
-	assert_int_equal(resolver_txt(g_nocache, "timeout.r.test", &a), RESOLVER_TIMEOUT);
+	resolver_budget_start(&b, g_nocache);
+	assert_true(resolver_budget_started(&b));
+	/* two lookups passed the same budget share its one deadline */
+	assert_int_equal(resolver_txt_within(g_nocache, &b, "timeout.r.test", &a), RESOLVER_TIMEOUT);
 	resolver_answer_free(&a);
-	resolver_budget_end();
-	assert_int_equal(resolver_budget_left_ms(g_nocache), 0);
-	assert_int_equal(resolver_txt(g_nocache, "timeout2.r.test", &a), RESOLVER_TIMEOUT);
+	assert_int_equal(resolver_budget_left_ms(g_nocache, &b), 0);
+	assert_int_equal(resolver_txt_within(g_nocache, &b, "timeout2.r.test", &a), RESOLVER_TIMEOUT);
 	resolver_answer_free(&a);
-	resolver_budget_end();
 	uint64_t el = ms_now() - t0;
 	assert_true(el <= TIMEOUT_S * 1000 + MARGIN_MS); /* two timeouts, one budget */
 	assert_int_equal(count_queries(NULL, "timeout2.r.test", "TXT"), 0);
-	assert_int_equal(resolver_budget_left_ms(g_nocache), TIMEOUT_S * 1000);
+	/* a spent budget stops SPF and DMARC lookups at once, with no query */
+	struct spf_result sr;
+	assert_int_equal(spf_check_within(g_spf, &b, "budget.spf.test", "203.0.113.7", &sr), 0);
+	assert_int_equal(sr.class, SPF_CLASS_DNS);
+	struct dmarc_record *rec = malloc(sizeof(*rec));
+	assert_non_null(rec);
+	assert_int_equal(dmarc_lookup_within(g_res, &b, "budget.dmarc.test", rec), DMARC_DNS_ERROR);
+	free(rec);
+	assert_int_equal(count_queries(NULL, "budget.spf.test", "TXT"), 0);
+	assert_int_equal(count_queries(NULL, "_dmarc.budget.dmarc.test", "TXT"), 0);
+	/* without a budget a lookup has a deadline of its own */
+	assert_int_equal(resolver_budget_left_ms(g_nocache, NULL), TIMEOUT_S * 1000);
 	/* a slow but answering server within the timeout, with progress calls */
 	progress_calls = 0;
 	resolver_set_progress(count_progress, NULL);

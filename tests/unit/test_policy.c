@@ -180,7 +180,7 @@ test_mail(void **unused)
 		f.have_addr = t->ip[0] && cidr_parse_addr(t->ip, &f.addr);
 		suspend_news = t->suspended;
 		store_down = t->down;
-		policy_begin(&v);
+		policy_verdict_reset(&v);
 		enum bw_action a = policy_mail(reg, &env, &f, &v);
 		print_message("row: %s\n", t->name);
 		if (t->want_identity == NULL)
@@ -206,7 +206,7 @@ test_monitor_keeps_would(void **unused)
 	struct verdict v;
 	struct mail_facts f = {.login = "svc-trial", .client_ip = "", .mail_from = "<a@evil.example>",
 			       .now = now_2026_06};
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_ACCEPT);
 	assert_true(v.monitor);
 	assert_int_equal(v.would, BW_ACT_REJECT);
@@ -229,7 +229,7 @@ test_global_monitor(void **unused)
 	struct verdict v;
 	struct mail_facts f = {.login = "svc-nobody", .client_ip = "", .mail_from = "<a@b.example>",
 			       .now = now_2026_06};
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	assert_int_equal(policy_mail(r, &env, &f, &v), BW_ACT_ACCEPT);
 	assert_int_equal(v.would, BW_ACT_REJECT);
 	assert_string_equal(check_info(v.decider)->id, "unregistered");
@@ -244,7 +244,7 @@ run_headers(const char *login, const char *mail_from, const char *const *hdrs, s
 	struct mail_facts f = {.login = login, .client_ip = "10.20.0.5", .mail_from = mail_from,
 			       .now = now_2026_06};
 	f.have_addr = cidr_parse_addr("10.20.0.5", &f.addr);
-	policy_begin(v);
+	policy_verdict_reset(v);
 	policy_mail(reg, &env, &f, v);
 	for (size_t i = 0; hdrs[i] != NULL; i += 2)
 		assert_int_equal(policy_header(v, hdrs[i], hdrs[i + 1]), 0);
@@ -392,7 +392,7 @@ test_recipients(void **unused)
 	struct mail_facts f = {.login = "svc-news", .client_ip = "10.20.0.5",
 			       .mail_from = "<n@news.example.com>", .now = now_2026_06};
 	f.have_addr = cidr_parse_addr("10.20.0.5", &f.addr);
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	policy_mail(reg, &env, &f, &v);
 	/* limit 3: the 4th and 5th are refused, the message is not */
 	for (int i = 0; i < 3; i++)
@@ -414,7 +414,7 @@ test_recipients(void **unused)
 	/* identity limit tighter than baseline */
 	f.login = "svc-strict";
 	f.mail_from = "<s@strict.example.com>";
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	policy_mail(reg, &env, &f, &v);
 	assert_int_equal(policy_rcpt(reg, &v), BW_ACT_ACCEPT);
 	assert_int_equal(policy_rcpt(reg, &v), BW_ACT_REJECT);
@@ -424,7 +424,7 @@ test_recipients(void **unused)
 	f.login = "svc-news";
 	f.mail_from = "<n@news.example.com>";
 	f.non_smtp = true;
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	policy_mail(reg, &env, &f, &v);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(policy_rcpt(reg, &v), BW_ACT_ACCEPT);
@@ -457,7 +457,7 @@ test_replies(void **unused)
 		struct mail_facts f = {.login = t->login, .client_ip = "10.20.0.5",
 				       .mail_from = t->mail_from, .now = now_2026_06};
 		f.have_addr = cidr_parse_addr("10.20.0.5", &f.addr);
-		policy_begin(&v);
+		policy_verdict_reset(&v);
 		enum bw_action a = policy_mail(reg, &env, &f, &v);
 		const char *rc, *xc;
 		char text[256];
@@ -476,7 +476,7 @@ static void
 test_tempfail_reply(void **unused)
 {
 	struct verdict v;
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	const char *rc, *xc;
 	char text[256];
 	policy_reply(&v, BW_CHK_STATE_ERROR, BW_ACT_TEMPFAIL, "r", &rc, &xc, text, sizeof(text));
@@ -498,13 +498,13 @@ test_rate_limit(void **unused)
 			       .mail_from = "<l@limited.example.com>", .now = now_2026_06};
 	reserved = 0;
 	for (int i = 0; i < 2; i++) {
-		policy_begin(&v);
+		policy_verdict_reset(&v);
 		assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_ACCEPT);
 		assert_true(v.reserved);
 		assert_int_equal(check_failed(&v, "rate-limit"), 0);
 		policy_end(&v);
 	}
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_TEMPFAIL);
 	assert_false(v.reserved);
 	assert_string_equal(check_info(v.decider)->id, "rate-limit");
@@ -519,7 +519,7 @@ test_rate_limit(void **unused)
 	/* a message already refused takes no slot */
 	reserved = 0;
 	f.mail_from = "<l@elsewhere.example>";
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_REJECT);
 	assert_false(v.reserved);
 	assert_int_equal(reserved, 0);
@@ -529,7 +529,7 @@ test_rate_limit(void **unused)
 	/* counters unavailable: state-error, fail closed */
 	reserve_fails = 1;
 	f.mail_from = "<l@limited.example.com>";
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	assert_int_equal(policy_mail(reg, &env, &f, &v), BW_ACT_TEMPFAIL);
 	assert_string_equal(check_info(v.decider)->id, "state-error");
 	policy_end(&v);
@@ -574,7 +574,7 @@ test_spf_dmarc(void **unused)
 		spf_verdict = t->spf;
 		dmarc_verdict = t->dmarc;
 		spf_calls = dmarc_calls = 0;
-		policy_begin(&v);
+		policy_verdict_reset(&v);
 		assert_int_equal(policy_mail(r, &dns_env, &f, &v), t->want_mail);
 		assert_int_equal(spf_calls, 1);
 		assert_int_equal(policy_header(&v, "From", "s@strict.example.com"), 0);
@@ -604,7 +604,7 @@ test_spf_dmarc(void **unused)
 		struct mail_facts f2 = {.login = "svc-strict", .client_ip = "192.0.2.1",
 					.mail_from = "<s@strict.example.com>", .now = now_2026_06};
 		spf_verdict = POLICY_AUTH_PASS;
-		policy_begin(&v2);
+		policy_verdict_reset(&v2);
 		policy_mail(r2, &dns_env, &f2, &v2);
 		assert_string_equal(last_spf_ip, "198.51.100.9");
 		assert_string_equal(v2.spf_ip, "198.51.100.9");
@@ -616,7 +616,7 @@ test_spf_dmarc(void **unused)
 	struct mail_facts f = {.login = "svc-strict", .client_ip = "192.0.2.1",
 			       .mail_from = "<s@strict.example.com>", .now = now_2026_06};
 	spf_calls = 0;
-	policy_begin(&v);
+	policy_verdict_reset(&v);
 	policy_mail(reg, &dns_env, &f, &v);
 	assert_int_equal(spf_calls, 0);
 	assert_false(v.spf_done);

@@ -191,26 +191,6 @@ test_lookups(void **unused)
 	registry_release(r);
 }
 
-/* The current-snapshot pointer: publish swaps, pinned references survive. */
-static void
-test_publish(void **unused)
-{
-	struct registry *a = fixture_load(fixture_conf);
-	assert_non_null(a);
-	registry_publish(a);
-	struct registry *pinned = registry_current();
-	assert_ptr_equal(pinned, a);
-	struct registry *b = fixture_load(fixture_conf);
-	registry_publish(b); /* drops the publisher's reference to a */
-	assert_string_equal(registry_by_login(pinned, "svc-news")->id, "newsletter");
-	registry_release(pinned); /* a freed here (ASan would see a use after free) */
-	struct registry *cur = registry_current();
-	assert_ptr_equal(cur, b);
-	registry_release(cur);
-	registry_publish(NULL);
-	assert_null(registry_current());
-}
-
 /* A large registry: every login and network resolves to its identity. */
 static void
 test_many_identities(void **unused)
@@ -272,7 +252,6 @@ main(void)
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_domain),
 		cmocka_unit_test(test_lookups),
-		cmocka_unit_test(test_publish),
 		cmocka_unit_test(test_many_identities),
 		cmocka_unit_test(test_dates),
 	};
