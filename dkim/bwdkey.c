@@ -99,7 +99,7 @@ static pthread_rwlock_t cache_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct key_cache cache;
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 static pem_read_fn real_pem_read;
-static atomic_ullong cache_hits, cache_misses, reclaimed;
+static atomic_ullong cache_hits, cache_misses, parsed, reclaimed;
 static bool cache_active;
 static EVP_PKEY **graveyard; /* Ed25519 keys libopendkim still references */
 static size_t n_graveyard;
@@ -208,6 +208,7 @@ PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u)
 	}
 	if (real_pem_read == NULL)
 		return NULL; /* cannot happen with a dynamically linked libcrypto */
+	atomic_fetch_add(&parsed, 1);
 	return real_pem_read(bp, x, cb, u);
 }
 
@@ -252,8 +253,10 @@ cache_build(const struct registry *r, struct key_cache *c, char *err, size_t err
 			pthread_rwlock_unlock(&cache_lock);
 			if (pk == NULL) {
 				BIO *b = BIO_new_mem_buf(k->privkey, (int)len);
-				if (b != NULL && real_pem_read != NULL)
+				if (b != NULL && real_pem_read != NULL) {
+					atomic_fetch_add(&parsed, 1);
 					pk = real_pem_read(b, NULL, NULL, NULL);
+				}
 				BIO_free(b);
 			}
 			if (pk == NULL) {
@@ -278,6 +281,7 @@ bwdkey_stats(struct bwdkey_stats *st)
 {
 	st->cache_hits = atomic_load(&cache_hits);
 	st->cache_misses = atomic_load(&cache_misses);
+	st->parsed = atomic_load(&parsed);
 	st->reclaimed = atomic_load(&reclaimed);
 }
 
@@ -707,6 +711,17 @@ bwdkey_registry_load(const struct registry *r, char *err, size_t errlen)
 			bool served = false;
 			if (trial_sign(lib, k, &served, err, errlen) != 0)
 				goto fail;
+			if (!served && k->alg == BW_KEY_ED25519) {
+				/* fail closed: every signature would leak its key */
+				snprintf(err, errlen,
+					 "%s:%d: %s: libopendkim did not take the key from the "
+					 "parsed-key cache (PEM_read_bio_PrivateKey is not "
+					 "interposed: static or hidden link, or a libopendkim that "
+					 "decodes keys otherwise); Ed25519 signing would leak "
+					 "memory on every message",
+					 k->file, k->line, k->path);
+				goto fail;
+			}
 			all_served = all_served && served;
 			any = true;
 		}

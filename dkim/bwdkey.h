@@ -16,9 +16,14 @@
  * once per load too: this module provides PEM_read_bio_PrivateKey() so
  * libopendkim's per-message decode is answered from a cache of parsed keys
  * (which also stops libopendkim 2.11.0~beta2 leaking every Ed25519 key it
- * decodes; see bwdkey.c). Link bwdkey.o into the executable (libbw.a does)
- * and libopendkim dynamically, or the cache is bypassed; bwdkey_registry_load()
- * detects that and bwdkey_key_cache_active() says so. Since keyfile.c calls
+ * decodes; see bwdkey.c). Link bwdkey.o into the executable (libdkim.a does),
+ * exported (no --exclude-libs, no hidden visibility), and libopendkim
+ * dynamically, or the cache is bypassed. bwdkey_registry_load() detects
+ * that with its trial signatures: a bypassed Ed25519 signing key refuses the
+ * load (it would leak per message), a bypassed RSA key only makes
+ * bwdkey_key_cache_active() false (the milter logs it at every load).
+ * tests/unit/test_mlfi checks both: signing through the callbacks parses
+ * nothing, and the same test linked with --exclude-libs sees the refusal. Since keyfile.c calls
  * that function too, every program linking keyfile.o from libbw.a gets
  * bwdkey.o (and needs libopendkim); with no cache loaded it only passes
  * calls through to libcrypto.
@@ -65,6 +70,7 @@ bool bwdkey_key_cache_active(void);
 struct bwdkey_stats {
 	unsigned long long cache_hits;	 /* keys libopendkim got from the cache */
 	unsigned long long cache_misses; /* memory-BIO key reads it did not hold */
+	unsigned long long parsed;	 /* keys libcrypto decoded through us (loads, misses) */
 	unsigned long long reclaimed;	 /* blocks libopendkim left behind, freed */
 };
 /* Process-wide counters since start. */

@@ -13,7 +13,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <syslog.h>
 
+#include "base/util.h"
 #include "dkim/bwdkey.h"
 #include "milter/runtime.h"
 
@@ -47,6 +49,10 @@ runtime_new(struct registry *r, char *err, size_t errlen)
 		return NULL;
 	}
 	rt->keys = true;
+	if (!bwdkey_key_cache_active())
+		diag(LOG_ERR, "DKIM: libopendkim bypasses bulkwarden's parsed-key cache "
+			      "(PEM_read_bio_PrivateKey not interposed): every RSA signature "
+			      "decodes its key again; check how bulkwarden was linked");
 	rt->pf = preflight_new(&r->set, err, errlen);
 	if (rt->pf == NULL) {
 		runtime_free(rt);

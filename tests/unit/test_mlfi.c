@@ -20,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "dkim/bwdkey.h"
 #include "log/eventlog.h"
 #include "milter/mlfi.h"
@@ -29,8 +33,11 @@
 
 #define EVENTS_MAX 8
 #define EVENT_LINE_MAX 8192
+#define SIGNED_MESSAGES 4  /* messages signed through the callbacks */
 
-static const char conf_a[] =
+/* The registry: one identity by network, one that signs with an RSA and an
+ * Ed25519 key (paths filled in by setup()). */
+static const char conf_fmt[] =
 	"dns = { nameservers = [\"127.0.0.1:1\"]; timeout = 1; };\n"
 	"policy = { mode = \"enforce\"; max_recipients = 2;\n"
 	"  actions = { dns-error = \"accept\"; dmarc = \"accept\"; from-domain = \"quarantine\"; }; };\n"
@@ -39,8 +46,17 @@ static const char conf_a[] =
 	"   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = \"c@x.example\"; };\n"
 	"   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-2\"; };\n"
 	"   credentials = { networks = [\"10.30.0.0/24\"]; };\n"
-	"   envelope_domains = [\"receipts.example.com\"]; }\n"
+	"   envelope_domains = [\"receipts.example.com\"]; },\n"
+	" { id = \"signer\"; description = \"signs\"; class = \"transactional\";\n"
+	"   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = \"c@x.example\"; };\n"
+	"   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-3\"; };\n"
+	"   credentials = { logins = [\"svc-signer\"]; };\n"
+	"   envelope_domains = [\"signer.example.com\"];\n"
+	"   dkim = ( { domain = \"signer.example.com\"; selector = \"r1\"; key = \"%s/rsa.pem\"; },\n"
+	"            { domain = \"signer.example.com\"; selector = \"e1\"; key = \"%s/ed.pem\"; } ); }\n"
 	");\n";
+static char conf_a[sizeof(conf_fmt) + 2 * 600];
+static char conf_rsa[sizeof(conf_a)]; /* the same without the Ed25519 key */
 
 static char events_path[600];
 static char events[EVENTS_MAX][EVENT_LINE_MAX];
@@ -80,6 +96,21 @@ read_events(void)
 	eventlog_reopen();
 }
 
+/* A fresh private key of this type written to dir/name, mode 0600. */
+static void
+write_key(const char *name, EVP_PKEY *pk)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", fixture_dir(), name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	EVP_PKEY_free(pk);
+}
+
 static int
 setup(void **unused)
 {
@@ -88,6 +119,18 @@ setup(void **unused)
 	seam_testmode = true;
 	if (bwdkey_init(err, sizeof(err)) != 0)
 		fail_msg("bwdkey_init: %s", err);
+	struct registry *r0 = fixture_load(""); /* creates fixture_dir() */
+	assert_non_null(r0);
+	registry_release(r0);
+	write_key("rsa.pem", EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048));
+	write_key("ed.pem", EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"));
+	snprintf(conf_a, sizeof(conf_a), conf_fmt, fixture_dir(), fixture_dir());
+	char *e1 = strstr(conf_a, ",\n            { domain = \"signer.example.com\"; selector = \"e1\"");
+	assert_non_null(e1);
+	snprintf(conf_rsa, sizeof(conf_rsa), "%.*s%s", (int)(e1 - conf_a), conf_a, strstr(e1, " ); }"));
+#ifdef BW_TEST_PEM_BYPASS
+	return 0; /* the test itself loads */
+#endif
 	runtime_release(publish(conf_a));
 	snprintf(events_path, sizeof(events_path), "%s/events.jsonl", fixture_dir());
 	assert_int_equal(eventlog_open("file", events_path, NULL), 0);
@@ -166,6 +209,7 @@ has(size_t e, const char *frag)
 	return e < n_events && strstr(events[e], frag) != NULL;
 }
 
+#ifndef BW_TEST_PEM_BYPASS
 /* The callback table registers abort and close (one cleanup for both). */
 static void
 test_desc(void **unused)
@@ -305,17 +349,93 @@ test_close_open(void **unused)
 	assert_int_equal(n_events, 1);
 	assert_true(has(0, "\"event.action\":\"abort\""));
 }
+#endif
+
+#ifndef BW_TEST_PEM_BYPASS
+/*
+ * Signing through the callbacks parses no key: for every signature
+ * libopendkim's PEM_read_bio_PrivateKey() lands in bwdkey's cache (one hit
+ * per key per message, no libcrypto decode). Fails if the interposition
+ * silently stops taking effect (another link, another symbol binding, a
+ * libopendkim that decodes keys otherwise).
+ */
+static void
+test_sign_parses_nothing(void **unused)
+{
+	(void)unused;
+	const char *const macros[] = {"{auth_authen}", "svc-signer", NULL};
+	struct seam_test t = {.macros = macros};
+	struct bwdkey_stats s0, s1;
+	assert_true(bwdkey_key_cache_active());
+	connect_from(&t, "192.0.2.10");
+	bwdkey_stats(&s0);
+	for (int i = 0; i < SIGNED_MESSAGES; i++) {
+		t.n_hdrs = 0;
+		assert_int_equal(mail(&t, "<a@signer.example.com>"), SMFIS_CONTINUE);
+		assert_int_equal(message(&t, " <a@signer.example.com>", " <s@x>"), SMFIS_CONTINUE);
+		assert_int_equal(t.n_hdrs, 2);
+		for (size_t h = 0; h < t.n_hdrs; h++) {
+			assert_int_equal(t.hdrs[h].op, 'i');
+			assert_string_equal(t.hdrs[h].name, "DKIM-Signature");
+		}
+		/* inserted at the top last to first: the first key's ends on top */
+		assert_non_null(strstr(t.hdrs[0].value, "s=e1;"));
+		assert_non_null(strstr(t.hdrs[1].value, "s=r1;"));
+	}
+	bwdkey_stats(&s1);
+	assert_int_equal(s1.cache_hits - s0.cache_hits, 2 * SIGNED_MESSAGES);
+	assert_int_equal(s1.cache_misses - s0.cache_misses, 0);
+	assert_int_equal(s1.parsed - s0.parsed, 0);
+	disconnect(&t);
+	read_events();
+	assert_int_equal(n_events, SIGNED_MESSAGES);
+	assert_true(has(0, "\"event.action\":\"accept\""));
+}
+#else
+/*
+ * Built with -Wl,--exclude-libs,libdkim.a: bwdkey's PEM_read_bio_PrivateKey
+ * is not exported, libopendkim reaches libcrypto's (the interposition
+ * silently gone). The load must notice: refused with an Ed25519 signing
+ * key (it would leak per message), flagged with RSA only.
+ */
+static void
+test_bypass_detected(void **unused)
+{
+	(void)unused;
+	char err[1024];
+	struct registry *r = fixture_load(conf_a);
+	assert_non_null(r);
+	assert_null(runtime_new(r, err, sizeof(err)));
+	print_message("refused: %s\n", err);
+	assert_non_null(strstr(err, "ed.pem"));
+	assert_non_null(strstr(err, "parsed-key cache"));
+	registry_release(r);
+
+	r = fixture_load(conf_rsa);
+	assert_non_null(r);
+	struct runtime *rt = runtime_new(r, err, sizeof(err));
+	assert_non_null(rt);
+	assert_false(bwdkey_key_cache_active());
+	runtime_release(rt);
+	registry_release(r);
+}
+#endif
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+#ifdef BW_TEST_PEM_BYPASS
+	    cmocka_unit_test(test_bypass_detected),
+#else
+	    cmocka_unit_test(test_sign_parses_nothing),
 	    cmocka_unit_test(test_desc),
 	    cmocka_unit_test(test_unregistered),
 	    cmocka_unit_test(test_two_messages),
 	    cmocka_unit_test(test_quarantine),
 	    cmocka_unit_test(test_reload_pins),
 	    cmocka_unit_test(test_close_open),
+#endif
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
