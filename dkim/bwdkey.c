@@ -33,7 +33,10 @@
  * message per key and checks the cache served it; bwdkey_key_cache_active()
  * reports the result. An Ed25519 EVP_PKEY whose references libopendkim
  * kept is never freed (it cannot be); when its key leaves the registry it
- * moves to a graveyard so it stays reachable, once per retired key.
+ * moves to a graveyard so it stays reachable, once per retired key. That
+ * memory is the process's for good, so the Ed25519 keys parsed since start
+ * (retired plus current) are capped at BWDKEY_ED25519_MAX: a reload that
+ * would pass it is refused ("restart to reclaim"), as profiles are capped.
  *
  * The allocation tracker. The same dkim_free() also leaves the 64-byte
  * Ed25519 signature buffer behind. Every handle is created with a struct
@@ -101,7 +104,7 @@ static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 static pem_read_fn real_pem_read;
 static atomic_ullong cache_hits, cache_misses, parsed, reclaimed;
 static bool cache_active;
-static EVP_PKEY **graveyard; /* Ed25519 keys libopendkim still references */
+static EVP_PKEY *graveyard[BWDKEY_ED25519_MAX]; /* retired keys libopendkim references */
 static size_t n_graveyard;
 
 /* Find libcrypto's PEM_read_bio_PrivateKey behind ours. */
@@ -147,11 +150,10 @@ cache_free(struct key_cache *c, const struct key_cache *next)
 			continue;
 		if (e->leaky && atomic_load(&e->refs) > 0 &&
 		    (next == NULL || !cache_holds(next, e->pk))) {
-			EVP_PKEY **g = realloc(graveyard, (n_graveyard + 1) * sizeof(*g));
-			if (g != NULL) { /* else it stays allocated, unreachable */
-				graveyard = g;
+			/* full only at shutdown (loads keep room): the key then
+			 * stays allocated, unreachable */
+			if (n_graveyard < BWDKEY_ED25519_MAX)
 				graveyard[n_graveyard++] = e->pk;
-			}
 		}
 		EVP_PKEY_free(e->pk);
 	}
@@ -282,6 +284,7 @@ bwdkey_stats(struct bwdkey_stats *st)
 	st->cache_hits = atomic_load(&cache_hits);
 	st->cache_misses = atomic_load(&cache_misses);
 	st->parsed = atomic_load(&parsed);
+	st->ed25519_retired = n_graveyard;
 	st->reclaimed = atomic_load(&reclaimed);
 }
 
@@ -669,6 +672,26 @@ bwdkey_registry_unload(struct registry *r)
 		}
 }
 
+/* Ed25519 keys held for libopendkim for good if fresh replaces the current
+ * cache: the graveyard, the current ones fresh drops (handed out), and every
+ * one fresh holds (the trial signature hands each out). */
+static size_t
+ed25519_kept(const struct key_cache *fresh)
+{
+	size_t n = n_graveyard;
+	pthread_rwlock_rdlock(&cache_lock);
+	for (size_t i = 0; i < cache.size; i++) {
+		const struct cached_key *e = &cache.slot[i];
+		if (e->pk != NULL && e->leaky && atomic_load(&e->refs) > 0 &&
+		    !cache_holds(fresh, e->pk))
+			n++;
+	}
+	pthread_rwlock_unlock(&cache_lock);
+	for (size_t i = 0; i < fresh->size; i++)
+		n += fresh->slot[i].pk != NULL && fresh->slot[i].leaky;
+	return n;
+}
+
 /* Cache, profiles, trial signatures, record sizes; all or nothing. */
 int
 bwdkey_registry_load(const struct registry *r, char *err, size_t errlen)
@@ -679,6 +702,16 @@ bwdkey_registry_load(const struct registry *r, char *err, size_t errlen)
 
 	if (cache_build(r, &fresh, err, errlen) != 0)
 		return -1;
+	size_t kept = ed25519_kept(&fresh);
+	if (kept > BWDKEY_ED25519_MAX) {
+		snprintf(err, errlen,
+			 "%zu Ed25519 signing keys parsed since start with this registry (at most "
+			 "%d: libopendkim never frees one it signed with); restart bulkwarden to "
+			 "reclaim the retired ones",
+			 kept, BWDKEY_ED25519_MAX);
+		cache_free(&fresh, &cache);
+		return -1;
+	}
 	/* in effect now (the trial signatures use it); restored on failure */
 	pthread_rwlock_wrlock(&cache_lock);
 	old = cache;

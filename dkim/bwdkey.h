@@ -46,6 +46,10 @@
 
 #define BWDKEY_PROFILES_MAX 32 /* distinct header-list pairs per process */
 #define BWDKEY_TXT_MAX 1024    /* libopendkim's key record buffer (BUFRSZ) */
+/* Ed25519 signing keys parsed per process, retired and current: libopendkim
+ * 2.11.0~beta2 never frees one it signed with, so each costs memory until
+ * exit; a reload past this is refused (restart to reclaim). */
+#define BWDKEY_ED25519_MAX 256
 
 /* Create the default library handle. 0, or -1 with a reason in err. */
 int bwdkey_init(char *err, size_t errlen);
@@ -71,6 +75,7 @@ struct bwdkey_stats {
 	unsigned long long cache_hits;	 /* keys libopendkim got from the cache */
 	unsigned long long cache_misses; /* memory-BIO key reads it did not hold */
 	unsigned long long parsed;	 /* keys libcrypto decoded through us (loads, misses) */
+	unsigned long long ed25519_retired; /* retired Ed25519 keys kept (<= BWDKEY_ED25519_MAX) */
 	unsigned long long reclaimed;	 /* blocks libopendkim left behind, freed */
 };
 /* Process-wide counters since start. */
