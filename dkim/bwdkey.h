@@ -6,7 +6,8 @@
  *
  * Lifecycle:
  *   bwdkey_init()            once at startup, before any thread signs
- *   bwdkey_registry_load(r)  after conf_load(), before registry_publish()
+ *   bwdkey_registry_load(r)  after conf_load(), before the milter publishes
+ *                            the runtime snapshot (milter/runtime.c)
  *                            (SIGHUP too; a failure refuses the snapshot)
  *   bwdkey_shutdown()        at exit, after the last message
  *
@@ -64,7 +65,7 @@ void bwdkey_shutdown(void);
  * previous cache stays). Not concurrent with itself. */
 int bwdkey_registry_load(const struct registry *r, char *err, size_t errlen);
 /* Wipe snapshot r's private key bytes (struct bw_dkim_key.privkey); for
- * the snapshot's runtime_free hook, when no message pins it any more. The
+ * the runtime snapshot's last release, when no message pins it any more. The
  * cache's parsed keys are dropped by the next load or bwdkey_shutdown(). */
 void bwdkey_registry_unload(struct registry *r);
 /* false when the last bwdkey_registry_load() saw libopendkim bypass the
