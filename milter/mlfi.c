@@ -30,7 +30,6 @@
 #include <syslog.h>
 
 #include "base/util.h"
-#include "dkim/bwdkey.h"
 #include "dkim/bwdkim.h"
 #include "log/eventlog.h"
 #include "milter/mlfi.h"

@@ -19,10 +19,10 @@
 #include "registry/registry.h"
 
 struct runtime {
-	unsigned refcnt;	 /* __atomic builtins only */
-	struct registry *reg;	 /* one reference, dropped with the runtime */
-	struct preflight *pf;	 /* SPF and DMARC lookups for this snapshot */
-	bool keys;		 /* bwdkey_registry_load() succeeded for reg */
+	unsigned refcnt;      /* __atomic builtins only */
+	struct registry *reg; /* one reference, dropped with the runtime */
+	struct preflight *pf; /* SPF and DMARC lookups for this snapshot */
+	bool keys;	      /* bwdkey_registry_load() succeeded for reg */
 };
 
 /* Build the runtime for r (takes a reference of its own on r): DKIM keys

@@ -31,8 +31,8 @@ struct seam_hdr {
 struct seam_test {
 	void *priv;
 	const char *const *macros; /* name, value, ..., NULL: what getsymval sees */
-	bool fail_quarantine;      /* the "MTA" refuses smfi_quarantine */
-	bool fail_headers;         /* ... and header changes */
+	bool fail_quarantine;	   /* the "MTA" refuses smfi_quarantine */
+	bool fail_headers;	   /* ... and header changes */
 	/* recorded */
 	unsigned n_replies;
 	char rcode[4], xcode[16], text[SEAM_TEXT_MAX];

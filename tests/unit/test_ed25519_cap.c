@@ -24,14 +24,16 @@
 #include "tests/unit/fixture.h"
 
 static const char conf_fmt[] =
-	"identities = (\n"
-	" { id = \"signer\"; description = \"signs\"; class = \"transactional\";\n"
-	"   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = \"c@x.example\"; };\n"
-	"   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-3\"; };\n"
-	"   credentials = { logins = [\"svc-signer\"]; };\n"
-	"   envelope_domains = [\"signer.example.com\"];\n"
-	"   dkim = ( { domain = \"signer.example.com\"; selector = \"e%d\"; key = \"%s/ed%d.pem\"; } ); }\n"
-	");\n";
+    "identities = (\n"
+    " { id = \"signer\"; description = \"signs\"; class = \"transactional\";\n"
+    "   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = "
+    "\"c@x.example\"; };\n"
+    "   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-3\"; };\n"
+    "   credentials = { logins = [\"svc-signer\"]; };\n"
+    "   envelope_domains = [\"signer.example.com\"];\n"
+    "   dkim = ( { domain = \"signer.example.com\"; selector = \"e%d\"; key = \"%s/ed%d.pem\"; } "
+    "); }\n"
+    ");\n";
 
 /* Write Ed25519 key number i (mode 0600) and load a registry signing with
  * it through bwdkey; returns bwdkey_registry_load()'s result. */

@@ -33,28 +33,32 @@
 
 #define EVENTS_MAX 8
 #define EVENT_LINE_MAX 8192
-#define SIGNED_MESSAGES 4  /* messages signed through the callbacks */
+#define SIGNED_MESSAGES 4 /* messages signed through the callbacks */
 
 /* The registry: one identity by network, one that signs with an RSA and an
  * Ed25519 key (paths filled in by setup()). */
 static const char conf_fmt[] =
-	"dns = { nameservers = [\"127.0.0.1:1\"]; timeout = 1; };\n"
-	"policy = { mode = \"enforce\"; max_recipients = 2;\n"
-	"  actions = { dns-error = \"accept\"; dmarc = \"accept\"; from-domain = \"quarantine\"; }; };\n"
-	"identities = (\n"
-	" { id = \"receipts\"; description = \"receipts\"; class = \"transactional\";\n"
-	"   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = \"c@x.example\"; };\n"
-	"   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-2\"; };\n"
-	"   credentials = { networks = [\"10.30.0.0/24\"]; };\n"
-	"   envelope_domains = [\"receipts.example.com\"]; },\n"
-	" { id = \"signer\"; description = \"signs\"; class = \"transactional\";\n"
-	"   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = \"c@x.example\"; };\n"
-	"   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-3\"; };\n"
-	"   credentials = { logins = [\"svc-signer\"]; };\n"
-	"   envelope_domains = [\"signer.example.com\"];\n"
-	"   dkim = ( { domain = \"signer.example.com\"; selector = \"r1\"; key = \"%s/rsa.pem\"; },\n"
-	"            { domain = \"signer.example.com\"; selector = \"e1\"; key = \"%s/ed.pem\"; } ); }\n"
-	");\n";
+    "dns = { nameservers = [\"127.0.0.1:1\"]; timeout = 1; };\n"
+    "policy = { mode = \"enforce\"; max_recipients = 2;\n"
+    "  actions = { dns-error = \"accept\"; dmarc = \"accept\"; from-domain = \"quarantine\"; }; "
+    "};\n"
+    "identities = (\n"
+    " { id = \"receipts\"; description = \"receipts\"; class = \"transactional\";\n"
+    "   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = "
+    "\"c@x.example\"; };\n"
+    "   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-2\"; };\n"
+    "   credentials = { networks = [\"10.30.0.0/24\"]; };\n"
+    "   envelope_domains = [\"receipts.example.com\"]; },\n"
+    " { id = \"signer\"; description = \"signs\"; class = \"transactional\";\n"
+    "   owners = { dns = \"d@x.example\"; platform = \"p@x.example\"; compliance = "
+    "\"c@x.example\"; };\n"
+    "   approval = { by = \"ciso@x.example\"; date = \"2026-01-15\"; ticket = \"SEC-3\"; };\n"
+    "   credentials = { logins = [\"svc-signer\"]; };\n"
+    "   envelope_domains = [\"signer.example.com\"];\n"
+    "   dkim = ( { domain = \"signer.example.com\"; selector = \"r1\"; key = \"%s/rsa.pem\"; },\n"
+    "            { domain = \"signer.example.com\"; selector = \"e1\"; key = \"%s/ed.pem\"; } ); "
+    "}\n"
+    ");\n";
 static char conf_a[sizeof(conf_fmt) + 2 * 600];
 static char conf_rsa[sizeof(conf_a)]; /* the same without the Ed25519 key */
 
@@ -125,9 +129,11 @@ setup(void **unused)
 	write_key("rsa.pem", EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048));
 	write_key("ed.pem", EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"));
 	snprintf(conf_a, sizeof(conf_a), conf_fmt, fixture_dir(), fixture_dir());
-	char *e1 = strstr(conf_a, ",\n            { domain = \"signer.example.com\"; selector = \"e1\"");
+	char *e1 =
+	    strstr(conf_a, ",\n            { domain = \"signer.example.com\"; selector = \"e1\"");
 	assert_non_null(e1);
-	snprintf(conf_rsa, sizeof(conf_rsa), "%.*s%s", (int)(e1 - conf_a), conf_a, strstr(e1, " ); }"));
+	snprintf(conf_rsa, sizeof(conf_rsa), "%.*s%s", (int)(e1 - conf_a), conf_a,
+		 strstr(e1, " ); }"));
 #ifdef BW_TEST_PEM_BYPASS
 	return 0; /* the test itself loads */
 #endif
@@ -155,8 +161,9 @@ connect_from(struct seam_test *t, const char *addr)
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	unsigned long f0, f1, f2, f3;
 	assert_int_equal(inet_pton(AF_INET, addr, &sin.sin_addr), 1);
-	assert_int_equal(mlfi_desc.xxfi_negotiate((SMFICTX *)t, SMFIF_QUARANTINE | SMFIF_ADDHDRS |
-							  SMFIF_CHGHDRS | SMFIF_SETSYMLIST,
+	assert_int_equal(mlfi_desc.xxfi_negotiate((SMFICTX *)t,
+						  SMFIF_QUARANTINE | SMFIF_ADDHDRS | SMFIF_CHGHDRS |
+						      SMFIF_SETSYMLIST,
 						  0x1fffff, 0, 0, &f0, &f1, &f2, &f3),
 			 SMFIS_CONTINUE);
 	mlfi_desc.xxfi_connect((SMFICTX *)t, "client.example", (struct sockaddr *)&sin);
@@ -437,12 +444,9 @@ main(void)
 #ifdef BW_TEST_PEM_BYPASS
 	    cmocka_unit_test(test_bypass_detected),
 #else
-	    cmocka_unit_test(test_sign_parses_nothing),
-	    cmocka_unit_test(test_desc),
-	    cmocka_unit_test(test_unregistered),
-	    cmocka_unit_test(test_two_messages),
-	    cmocka_unit_test(test_quarantine),
-	    cmocka_unit_test(test_reload_pins),
+	    cmocka_unit_test(test_sign_parses_nothing), cmocka_unit_test(test_desc),
+	    cmocka_unit_test(test_unregistered),	cmocka_unit_test(test_two_messages),
+	    cmocka_unit_test(test_quarantine),		cmocka_unit_test(test_reload_pins),
 	    cmocka_unit_test(test_close_open),
 #endif
 	};

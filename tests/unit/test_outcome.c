@@ -41,7 +41,7 @@ test_outcome_names(void **unused)
 		enum policy_outcome o;
 		const char *name;
 	} rows[] = {
-	    {POLICY_OUT_ACCEPT, "accept"},   {POLICY_OUT_QUARANTINE, "quarantine"},
+	    {POLICY_OUT_ACCEPT, "accept"},     {POLICY_OUT_QUARANTINE, "quarantine"},
 	    {POLICY_OUT_TEMPFAIL, "tempfail"}, {POLICY_OUT_REJECT, "reject"},
 	    {POLICY_OUT_ABORT, "abort"},
 	};
@@ -121,8 +121,8 @@ test_dkim(void **unused)
 	    {POLICY_DKIM_SETUP_FAILED, true, BW_ACT_REJECT},
 	    {POLICY_DKIM_SIGN_FAILED, true, BW_ACT_REJECT},
 	    {POLICY_DKIM_UNVERIFIED, true, BW_ACT_REJECT},
-	    {POLICY_DKIM_MTA_REFUSED, true, BW_ACT_REJECT},   /* at least tempfail */
-	    {POLICY_DKIM_VERIFY_ERROR, true, BW_ACT_REJECT},  /* at least tempfail */
+	    {POLICY_DKIM_MTA_REFUSED, true, BW_ACT_REJECT},  /* at least tempfail */
+	    {POLICY_DKIM_VERIFY_ERROR, true, BW_ACT_REJECT}, /* at least tempfail */
 	};
 	struct registry *r = load_with("", "enforce");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -168,8 +168,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_outcome_names), cmocka_unit_test(test_refusal_reply),
-	    cmocka_unit_test(test_internal),	  cmocka_unit_test(test_dkim),
+	    cmocka_unit_test(test_outcome_names),      cmocka_unit_test(test_refusal_reply),
+	    cmocka_unit_test(test_internal),	       cmocka_unit_test(test_dkim),
 	    cmocka_unit_test(test_quarantine_refused),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
