@@ -28,6 +28,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "base/ecs.h"
 #include "log/eventlog.h"
 #include "milter/statesync.h"
 #include "base/util.h"
@@ -191,6 +192,7 @@ emit_counters(struct statesync *s, long long now)
 		jbuf_num(j, "bulkwarden.counters.rejected", (long long)c->rejected);
 		jbuf_num(j, "bulkwarden.counters.quarantined", (long long)c->quarantined);
 		jbuf_num(j, "bulkwarden.counters.tempfailed", (long long)c->tempfailed);
+		ecs_common(j, "email", NULL, "info", NULL);
 		jbuf_end(j);
 		eventlog_write(j->buf, j->len);
 	}

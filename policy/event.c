@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "base/util.h"
+#include "base/ecs.h"
 #include "policy/event.h"
 
 /* Identity state as operators read it: suspension overlays lifecycle. */
@@ -115,5 +116,9 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 		jbuf_object_end(j);
 	}
 	jbuf_array_end(j);
+	/* ECS: an email event, and a network allow/deny for the SIEM's
+	 * firewall-style views (accept allowed; every other action denied). */
+	ecs_common(j, "email", "network", "info",
+		   strcmp(m->action, "accept") == 0 ? "allowed" : "denied");
 	jbuf_end(j);
 }

@@ -31,6 +31,7 @@
 
 #include "state/state_int.h"
 #include "base/util.h"
+#include "base/ecs.h"
 #include "base/json.h"
 
 #define AUDIT_DOMAIN "bulkwarden-audit-v1\n"
@@ -482,7 +483,8 @@ state_audit_event(struct jbuf *j, const struct state_audit *rec, const char *eve
 	if (event_id != NULL && event_id[0] != '\0')
 		jbuf_str(j, "event.id", event_id);
 	jbuf_str(j, "event.action", rec->action);
-	jbuf_str(j, "event.outcome", "success");
+	jbuf_str(j, "event.outcome",
+		 strcmp(rec->action, "config-rejected") == 0 ? "failure" : "success");
 	jbuf_str(j, "event.reason", rec->reason);
 	jbuf_str(j, "bulkwarden.actor", rec->actor);
 	jbuf_str(j, "bulkwarden.ticket", rec->ticket);
@@ -493,5 +495,11 @@ state_audit_event(struct jbuf *j, const struct state_audit *rec, const char *eve
 	jbuf_str(j, "bulkwarden.audit.prev_hash", rec->prev_hash);
 	if (rec->detail[0] != '\0')
 		jbuf_str(j, "bulkwarden.audit.detail", rec->detail);
+	/* Changes to an identity's standing are IAM changes; a configuration
+	 * load or refusal is a configuration change. */
+	if (strncmp(rec->action, "config-", 7) == 0)
+		ecs_common(j, "configuration", NULL, "change", NULL);
+	else
+		ecs_common(j, "iam", NULL, "change", NULL);
 	jbuf_end(j);
 }

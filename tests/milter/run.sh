@@ -165,5 +165,15 @@ n=$(grep -c '"event.action":"config-reload"' "$dir/events.jsonl")
 if [ "$n" -ge 3 ] && ctl audit --json | grep -q config-rejected; then ok "config loads and reloads are audit records and events"; else ko "config loads and reloads are audit events ($n)"; fi
 kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
 
+# SIEM: every event written above (decisions, audits, counters) uses ECS
+# field names from the list kept in the tree, with ECS's allowed values
+out=$(/usr/bin/python3 "$here/../siem/ecs_check.py" "$here/../siem/ecs-fields.txt" "$dir/events.jsonl" 2>&1)
+if [ $? -eq 0 ] && echo "$out" | grep -q "bulkwarden.decision" && echo "$out" | grep -q "bulkwarden.audit" &&
+   echo "$out" | grep -q "bulkwarden.counters"; then
+	ok "events use ECS field names and values (${out#\# })"
+else
+	ko "events use ECS field names and values: $out"
+fi
+
 echo "milter: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
