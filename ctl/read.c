@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl/findings.h"
 #include "ctl/verbs.h"
 #include "registry/conf.h"
 
@@ -117,6 +118,38 @@ ctl_check(struct ctl *c, int argc, char **argv)
 		jbuf_object_end(&j);
 	}
 	jbuf_array_end(&j);
+	/* governance findings from the registry alone (the report adds the
+	 * ones that need the store's traffic); they never fail the check */
+	struct finding_list fl;
+	if (findings_eval(r, NULL, now, &fl) != 0) {
+		ctl_err("out of memory evaluating findings");
+		findings_free(&fl);
+		registry_release(r);
+		return CTL_FAIL;
+	}
+	jbuf_array_begin(&j, "findings");
+	for (size_t i = 0; i < fl.n; i++) {
+		const struct finding *x = &fl.v[i];
+		char e1[128], e2[FINDING_SUBJECT_MAX * 4], e3[FINDING_DETAIL_MAX * 4];
+		if (!c->json)
+			printf("finding: %s %s %s %s: %s [%s%s%s%s%s]\n", finding_sev_name(x->rule->sev),
+			       x->rule->id, x->identity[0] ? out_esc(x->identity, e1, sizeof(e1)) : "-",
+			       out_esc(x->subject, e2, sizeof(e2)), out_esc(x->detail, e3, sizeof(e3)),
+			       x->rule->nhi, x->rule->nhi[0] ? ";" : "", x->rule->csf,
+			       x->rule->agentic[0] ? ";" : "", x->rule->agentic);
+		jbuf_object_begin(&j, NULL);
+		jbuf_str(&j, "id", x->rule->id);
+		jbuf_str(&j, "severity", finding_sev_name(x->rule->sev));
+		jbuf_str(&j, "identity", x->identity);
+		jbuf_str(&j, "subject", x->subject);
+		jbuf_str(&j, "detail", x->detail);
+		jbuf_str(&j, "nhi", x->rule->nhi);
+		jbuf_str(&j, "csf", x->rule->csf);
+		jbuf_str(&j, "agentic", x->rule->agentic);
+		jbuf_object_end(&j);
+	}
+	jbuf_array_end(&j);
+	findings_free(&fl);
 	jbuf_end(&j);
 	if (c->json)
 		out_object(&j);
