@@ -139,6 +139,95 @@ audit_cb(const struct state_audit *rec, void *arg)
 	return 0;
 }
 
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The distinct owner addresses of a domain's identities, as a JSON array
+ * member "owners" of j (sorted; a copy of the pointers, not the strings). */
+void
+report_domain_owners(const struct report *rep, const struct report_domain *d, struct jbuf *j)
+{
+	size_t n = 0, k = 0;
+	for (size_t i = 0; i < d->n; i++)
+		n += rep->r->ids[rep->dom_ids[d->first + i]].n_owners;
+	const char **v = calloc(n ? n : 1, sizeof(*v));
+	jbuf_array_begin(j, "owners");
+	if (v != NULL) {
+		for (size_t i = 0; i < d->n; i++) {
+			const struct bw_identity *id = &rep->r->ids[rep->dom_ids[d->first + i]];
+			for (size_t o = 0; o < id->n_owners; o++)
+				v[k++] = id->owners[o].addr;
+		}
+		qsort(v, k, sizeof(*v), str_cmp);
+		for (size_t i = 0; i < k; i++)
+			if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+				jbuf_str(j, NULL, v[i]);
+	}
+	jbuf_array_end(j);
+	free(v);
+}
+
+struct dom_use {
+	const char *name;
+	size_t idx;
+	unsigned use;
+};
+
+static int
+dom_use_cmp(const void *a, const void *b)
+{
+	const struct dom_use *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Every domain the registry names (envelope, From, DKIM d=), grouped. */
+static int
+collect_domains(struct report *rep)
+{
+	const struct registry *r = rep->r;
+	size_t n = 0, k = 0;
+	for (size_t i = 0; i < r->n_ids; i++)
+		n += r->ids[i].n_envelope_domains + r->ids[i].n_from_domains + r->ids[i].n_dkim;
+	struct dom_use *u = calloc(n ? n : 1, sizeof(*u));
+	rep->domains = calloc(n ? n : 1, sizeof(*rep->domains));
+	rep->dom_ids = calloc(n ? n : 1, sizeof(*rep->dom_ids));
+	if (u == NULL || rep->domains == NULL || rep->dom_ids == NULL) {
+		free(u);
+		return -1;
+	}
+	for (size_t i = 0; i < r->n_ids; i++) {
+		const struct bw_identity *id = &r->ids[i];
+		for (size_t j = 0; j < id->n_envelope_domains; j++)
+			u[k++] = (struct dom_use){id->envelope_domains[j], i, REPORT_USE_ENVELOPE};
+		for (size_t j = 0; j < id->n_from_domains; j++)
+			u[k++] = (struct dom_use){id->from_domains[j], i, REPORT_USE_FROM};
+		for (size_t j = 0; j < id->n_dkim; j++)
+			u[k++] = (struct dom_use){id->dkim[j].domain, i, REPORT_USE_DKIM};
+	}
+	qsort(u, k, sizeof(*u), dom_use_cmp);
+	size_t ni = 0;
+	for (size_t a = 0; a < k;) {
+		struct report_domain *d = &rep->domains[rep->n_domains++];
+		d->name = u[a].name;
+		d->first = ni;
+		for (; a < k && strcmp(u[a].name, d->name) == 0; a++) {
+			d->uses |= u[a].use;
+			if (d->n == 0 || rep->dom_ids[ni - 1] != u[a].idx) {
+				rep->dom_ids[ni++] = u[a].idx;
+				d->n++;
+			}
+			if (rep->act[u[a].idx].last_seen > d->last_seen)
+				d->last_seen = rep->act[u[a].idx].last_seen;
+		}
+	}
+	free(u);
+	return 0;
+}
+
 /* The REPORT_CHART_IDS identities with the most messages in the period. */
 static void
 pick_chart_ids(struct report *rep)
@@ -198,7 +287,7 @@ report_collect(struct report *rep, const struct registry *r, struct state *st,
 	if (rep->audit_intact < 0)
 		goto store;
 	pick_chart_ids(rep);
-	if (findings_eval(r, rep->act, now, &rep->findings) != 0) {
+	if (collect_domains(rep) != 0 || findings_eval(r, rep->act, now, &rep->findings) != 0) {
 		snprintf(err, errlen, "out of memory evaluating findings");
 		return -1;
 	}
@@ -218,6 +307,8 @@ report_free(struct report *rep)
 	free(rep->susp);
 	free(rep->audit);
 	free(rep->chart_ids);
+	free(rep->domains);
+	free(rep->dom_ids);
 	findings_free(&rep->findings);
 	memset(rep, 0, sizeof(*rep));
 }
@@ -392,6 +483,30 @@ report_write_json(const struct report *rep, FILE *f)
 	fputs(",\n\"identities\":[", f);
 	for (size_t i = 0; i < rep->r->n_ids; i++) {
 		identity_json(&j, rep, i);
+		fputs(i ? ",\n" : "\n", f);
+		put(f, &j);
+	}
+	fputs("],\n\"domains\":[", f);
+	for (size_t i = 0; i < rep->n_domains; i++) {
+		const struct report_domain *d = &rep->domains[i];
+		jbuf_begin(&j);
+		jbuf_str(&j, "domain", d->name);
+		jbuf_array_begin(&j, "uses");
+		if (d->uses & REPORT_USE_ENVELOPE)
+			jbuf_str(&j, NULL, "envelope");
+		if (d->uses & REPORT_USE_FROM)
+			jbuf_str(&j, NULL, "from");
+		if (d->uses & REPORT_USE_DKIM)
+			jbuf_str(&j, NULL, "dkim");
+		jbuf_array_end(&j);
+		jbuf_array_begin(&j, "identities");
+		for (size_t k = 0; k < d->n; k++)
+			jbuf_str(&j, NULL, rep->r->ids[rep->dom_ids[d->first + k]].id);
+		jbuf_array_end(&j);
+		report_domain_owners(rep, d, &j);
+		jbuf_str(&j, "dns_posture", "not checked (bulkwardenctl dns-check)");
+		jbuf_str(&j, "last_seen", d->last_seen ? out_date(d->last_seen, tb) : "");
+		jbuf_end(&j);
 		fputs(i ? ",\n" : "\n", f);
 		put(f, &j);
 	}

@@ -27,6 +27,17 @@ struct report_day {
 	uint32_t messages, accepted, rejected, quarantined, tempfailed;
 };
 
+/* One domain the registry names, with who uses it and how. */
+#define REPORT_USE_ENVELOPE 1u
+#define REPORT_USE_FROM 2u
+#define REPORT_USE_DKIM 4u
+struct report_domain {
+	const char *name;
+	unsigned uses;	 /* REPORT_USE_* */
+	size_t first, n; /* its identities: report.dom_ids[first .. first + n) */
+	long long last_seen;
+};
+
 struct report {
 	const struct registry *r;
 	const char *conf_path;
@@ -45,6 +56,9 @@ struct report {
 	int audit_intact;      /* state_audit_verify: 0 intact, 1 broken */
 	long long audit_bad_seq;
 	struct finding_list findings;
+	struct report_domain *domains; /* sorted by name */
+	size_t n_domains;
+	size_t *dom_ids; /* identity indexes, grouped per domain */
 	size_t *chart_ids; /* up to REPORT_CHART_IDS indexes, by volume */
 	size_t n_chart_ids;
 };
@@ -67,6 +81,9 @@ long long report_days_to(const struct report *rep, long long when);
 /* "role=addr" of the owners, comma-separated, into buf. */
 const char *report_owners(const struct bw_identity *id, char *buf, size_t len);
 
+/* Member "owners": the distinct owner addresses of d's identities. */
+void report_domain_owners(const struct report *rep, const struct report_domain *d,
+			  struct jbuf *j);
 /* "10.20.0.0/24" */
 const char *report_net(const struct cidr *c, char *buf, size_t len);
 

@@ -293,6 +293,21 @@ report_write_html(const struct report *rep, FILE *f)
 		fprintf(f, "</td><td>%u</td><td>%s</td></tr>\n", rep->sum[i].messages,
 			rep->act[i].last_seen ? out_date(rep->act[i].last_seen, tb) : "-");
 	}
+	fputs("</table>\n<h2>Domains</h2><table id='domains'><tr><th>domain</th><th>used as</th>"
+	      "<th>identities</th><th>last seen</th><th>DNS posture</th></tr>\n", f);
+	for (size_t i = 0; i < rep->n_domains; i++) {
+		const struct report_domain *d = &rep->domains[i];
+		fputs("<tr>", f);
+		td(f, d->name);
+		fprintf(f, "<td>%s%s%s</td><td>", d->uses & REPORT_USE_ENVELOPE ? "envelope " : "",
+			d->uses & REPORT_USE_FROM ? "from " : "", d->uses & REPORT_USE_DKIM ? "dkim" : "");
+		for (size_t k = 0; k < d->n; k++) {
+			fputs(k ? ", " : "", f);
+			h(f, r->ids[rep->dom_ids[d->first + k]].id);
+		}
+		fprintf(f, "</td><td>%s</td><td>not checked (dns-check)</td></tr>\n",
+			d->last_seen ? out_date(d->last_seen, tb) : "-");
+	}
 	fputs("</table>\n<h2>Suspensions in force</h2><table id='suspensions'><tr><th>identity</th>"
 	      "<th>since</th><th>until</th><th>by</th><th>ticket</th><th>reason</th></tr>\n", f);
 	for (size_t i = 0; i < rep->n_susp; i++) {

@@ -138,6 +138,21 @@ report_write_md(const struct report *rep, FILE *f)
 			rep->act[i].last_seen ? out_date(rep->act[i].last_seen, tb) : "-");
 	}
 
+	fprintf(f, "\n## Domains\n\n| domain | used as | identities | last seen | DNS posture "
+		   "|\n|---|---|---|---|---|\n");
+	for (size_t i = 0; i < rep->n_domains; i++) {
+		const struct report_domain *d = &rep->domains[i];
+		fputs("| ", f);
+		md_cell(f, d->name);
+		fprintf(f, " | %s%s%s | ", d->uses & REPORT_USE_ENVELOPE ? "envelope " : "",
+			d->uses & REPORT_USE_FROM ? "from " : "", d->uses & REPORT_USE_DKIM ? "dkim" : "");
+		for (size_t k = 0; k < d->n; k++) {
+			fputs(k ? ", " : "", f);
+			md_cell(f, r->ids[rep->dom_ids[d->first + k]].id);
+		}
+		fprintf(f, " | %s | not checked |\n", d->last_seen ? out_date(d->last_seen, tb) : "-");
+	}
+
 	fprintf(f, "\n## Traffic per day\n\n| day | messages | accepted | rejected | quarantined | "
 		   "tempfailed |\n|---|---|---|---|---|---|\n");
 	for (int d = 0; d < rep->days; d++) {

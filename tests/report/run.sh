@@ -85,6 +85,13 @@ acts = [(e["action"], e["identity"], e["ticket"]) for e in rep["events"]]
 assert ("suspend", "vendor", "INC-9") in acts and ("reinstate", "vendor", "INC-9") in acts, acts
 assert rep["report"]["audit"]["chain_intact"] is True
 assert rep["report"]["daily_totals"][-1]["messages"] == 100
+doms = {d["domain"]: d for d in rep["domains"]}
+nd = doms["news.example.com"]
+assert nd["identities"] == ["newsletter", "ending"] or sorted(nd["identities"]) == ["ending", "newsletter"], nd
+assert "martech@example.com" in nd["owners"] and "ops@example.com" in nd["owners"], nd
+assert nd["last_seen"] == rep["report"]["to"], nd
+assert doms["mailco.example.net"]["uses"] == ["dkim"] and doms["mailco.example.net"]["last_seen"] == ""
+assert len(doms) == 9, sorted(doms)
 print("figures ok")
 PY
 )
