@@ -90,7 +90,7 @@ nd = doms["news.example.com"]
 assert nd["identities"] == ["newsletter", "ending"] or sorted(nd["identities"]) == ["ending", "newsletter"], nd
 assert "martech@example.com" in nd["owners"] and "ops@example.com" in nd["owners"], nd
 assert nd["last_seen"] == rep["report"]["to"], nd
-assert doms["mailco.example.net"]["uses"] == ["dkim"] and doms["mailco.example.net"]["last_seen"] == ""
+assert doms["mailco.example.net"]["uses"] == ["dkim"] and doms["sleeper.example.com"]["last_seen"] == ""
 assert len(doms) == 9, sorted(doms)
 print("figures ok")
 PY
