@@ -55,6 +55,9 @@ const struct finding_rule finding_rules[] = {
      "PR.PS-01", "ASI10:2026"},
     {"dormant", SEV_MEDIUM, "active identity that sent nothing for 90 days", "NHI1:2025",
      "ID.AM-08;DE.CM-09", ""},
+    {"changed-since-approval", SEV_HIGH,
+     "security-relevant fields changed after the approval date (re-approve)", "NHI5:2025",
+     "PR.PS-01;PR.AA-05", "ASI03:2026"},
     {"domain-shared-owners", SEV_MEDIUM, "a domain used by identities with different owners",
      "NHI9:2025", "GV.RR-02;ID.AM-08", ""},
     {"domain-unused", SEV_LOW, "a registry domain no identity sent for in 90 days: retire it",
@@ -326,6 +329,14 @@ findings_eval(const struct registry *r, const struct finding_activity *act, long
 				  act[i].last_seen ? "last message %lld days ago" : "no message in %lld days",
 				  act[i].last_seen ? (now - act[i].last_seen) / DAY
 						   : (long long)FINDING_DORMANT_DAYS);
+	}
+	for (size_t i = 0; act != NULL && i < r->n_ids; i++) {
+		const struct bw_identity *id = &r->ids[i];
+		/* by day: an approval dated the day of the change covers it */
+		if (act[i].last_change != 0 && act[i].last_change / DAY > id->approval_date / DAY)
+			rc |= add(out, "changed-since-approval", id->id, "",
+				  "changed %lld days after its approval (bulkwardenctl audit: config-change)",
+				  (act[i].last_change - id->approval_date) / DAY);
 	}
 	rc |= eval_groups(r, act, now, out);
 	if (out->n > 1)

@@ -46,6 +46,7 @@ struct finding {
 /* What the store says about one identity (index = registry ids[] index). */
 struct finding_activity {
 	long long last_seen; /* start of the last hour with a message; 0: none known */
+	long long last_change; /* last security-relevant config-change record; 0: none */
 };
 
 struct finding_list {

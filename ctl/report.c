@@ -121,6 +121,12 @@ audit_cb(const struct state_audit *rec, void *arg)
 {
 	struct report *rep = arg;
 	rep->audit_total++;
+	if (strcmp(rec->action, "config-change") == 0 &&
+	    strncmp(rec->reason, "security-relevant", 17) == 0) {
+		const struct bw_identity *id = registry_by_id(rep->r, rec->identity);
+		if (id != NULL && rec->ts > rep->act[id - rep->r->ids].last_change)
+			rep->act[id - rep->r->ids].last_change = rec->ts;
+	}
 	if (rec->ts < rep->from)
 		return 0;
 	if (rep->n_audit == REPORT_AUDIT_MAX) {

@@ -40,6 +40,7 @@
 #include "base/util.h"
 #include "milter/mlfi.h"
 #include "milter/runtime.h"
+#include "registry/diff.h"
 #include "registry/conf.h"
 #include "policy/event.h"
 #include "registry/registry.h"
@@ -78,6 +79,24 @@ audit_config(const char *action, const struct registry *old, const struct regist
 	snprintf(rec.detail, sizeof(rec.detail), "file %s; revision %.16s; previous %.16s; identities %zu",
 		 conf_path, new ? new->revision : "-", old ? old->revision : "-",
 		 new ? new->n_ids : (size_t)0);
+	statesync_audit(sync_thread, &rec);
+}
+
+/* Change control: one "config-change" audit record per identity a reload
+ * added, removed or changed, saying what changed (registry/diff.h). */
+static void
+audit_change(const char *id, const char *text, bool security, void *arg)
+{
+	const struct registry *r = arg;
+	struct state_audit rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.ts = (long long)time(NULL);
+	bw_strlcpy(rec.action, "config-change", sizeof(rec.action));
+	bw_strlcpy(rec.actor, "bulkwarden", sizeof(rec.actor));
+	bw_strlcpy(rec.identity, id, sizeof(rec.identity));
+	snprintf(rec.reason, sizeof(rec.reason), "%s by the reload to revision %.16s",
+		 security ? "security-relevant change" : "change", r->revision);
+	bw_strlcpy(rec.detail, text, sizeof(rec.detail));
 	statesync_audit(sync_thread, &rec);
 }
 
@@ -139,6 +158,8 @@ reload(void)
 			     r->set.log_path ? r->set.log_path : r->set.log_target, strerror(errno));
 	}
 	audit_config("config-reload", old, r, "configuration reloaded");
+	if (old != NULL)
+		registry_diff(old, r, audit_change, r);
 	/* the old snapshot goes when its last message ends; give the loader's
 	 * transient memory back to the system now */
 	malloc_trim(0);

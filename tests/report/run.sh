@@ -13,7 +13,9 @@ CTL=${BULKWARDENCTL:-./bulkwardenctl}
 PY=/usr/bin/python3
 CTL=$(cd "$(dirname "$CTL")" && pwd)/$(basename "$CTL")
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-report.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+BULKWARDEN=${BULKWARDEN:-$(dirname "$CTL")/bulkwarden}
+mpid=
+trap '[ -n "$mpid" ] && kill "$mpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 pass=0 fail=0
 ok() { echo "PASS: $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL: $1"; fail=$((fail + 1)); }
@@ -53,6 +55,19 @@ ctl suspend vendor --reason "complaint spike" --by soc@example.com --ticket INC-
 ctl reinstate vendor --reason "list cleaned" --by lead@example.com --ticket INC-9 >/dev/null
 ctl suspend forever --reason "owner approved itself" --by audit@example.com --ticket AUD-1 >/dev/null
 
+# change control: the milter reloads a registry that gives "ending" a login
+# (a security-relevant change after its approval): one config-change record
+"$BULKWARDEN" -f -c "$dir/bulkwarden.conf" 2>"$dir/milter.err" &
+mpid=$!
+for _ in $(seq 100); do [ -S "$dir/bw.sock" ] && break; sleep 0.05; done
+sed -i 's|credentials = { networks = \["10.0.0.0/8"\]; };|credentials = { logins = ["svc-ending"]; networks = ["10.0.0.0/8"]; };|' "$dir/bulkwarden.conf"
+ctl reload >/dev/null 2>&1
+for _ in $(seq 100); do ctl audit --json 2>/dev/null | grep -q config-change && break; sleep 0.1; done
+out=$(ctl audit --json | $PY -c 'import json,sys; print([(r["identity"], r["detail"]) for r in json.load(sys.stdin) if r["action"] == "config-change"])')
+check "a reload writes one config-change audit record per changed identity, saying what changed ($out)" \
+	'[ "$out" = "[('"'"'ending'"'"', '"'"'+login svc-ending'"'"')]" ]'
+kill -TERM "$mpid"; wait "$mpid" 2>/dev/null; mpid=
+
 # ---- JSON ----------------------------------------------------------------
 ctl report --format json --out "$dir/report.json"; rc=$?
 check "report --format json exits 0" '[ $rc -eq 0 ] && [ -s "$dir/report.json" ]'
@@ -84,6 +99,7 @@ assert ids["vendor"]["dkim"][1]["algorithm"] == "ed25519"
 acts = [(e["action"], e["identity"], e["ticket"]) for e in rep["events"]]
 assert ("suspend", "vendor", "INC-9") in acts and ("reinstate", "vendor", "INC-9") in acts, acts
 assert rep["report"]["audit"]["chain_intact"] is True
+assert [x["identity"] for x in f if x["id"] == "changed-since-approval"] == ["ending"], f
 assert rep["report"]["daily_totals"][-1]["messages"] == 100
 doms = {d["domain"]: d for d in rep["domains"]}
 nd = doms["news.example.com"]

@@ -17,6 +17,7 @@
 #include "base/arena.h"
 #include "base/util.h"
 #include "registry/cidr.h"
+#include "registry/diff.h"
 #include "registry/domain.h"
 #include "registry/registry.h"
 #include "tests/unit/fixture.h"
@@ -244,6 +245,82 @@ test_dates(void **unused)
 	assert_false(bw_parse_date("yesterday", &t));
 }
 
+/* Change control: each identity's change text between two snapshots. */
+struct diff_seen {
+	char text[8][REGISTRY_DIFF_TEXT];
+	char id[8][BW_ID_MAX + 1];
+	bool security[8];
+	size_t n;
+};
+
+static void
+diff_cb(const char *id, const char *text, bool security, void *arg)
+{
+	struct diff_seen *d = arg;
+	assert_true(d->n < 8);
+	bw_strlcpy(d->id[d->n], id, sizeof(d->id[0]));
+	bw_strlcpy(d->text[d->n], text, sizeof(d->text[0]));
+	d->security[d->n++] = security;
+}
+
+#define DIFF_HEAD \
+	"identities = (\n"
+#define DIFF_ID(id, extra) \
+	"{ id = \"" id "\"; description = \"d\"; class = \"transactional\";\n" \
+	"  owners = { dns = \"dns@example.com\"; platform = \"p@example.com\"; compliance = \"c@example.com\"; };\n" \
+	extra "}"
+
+static void
+test_diff(void **state)
+{
+	(void)state;
+	struct registry *a = fixture_load(
+	    DIFF_HEAD DIFF_ID("same", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T1\"; };\n"
+				      "credentials = { logins = [\"svc-s\"]; networks = [\"10.1.0.0/24\"]; };\n"
+				      "envelope_domains = [\"s.example.com\"];\n") ",\n"
+	    DIFF_ID("moved", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T2\"; };\n"
+				     "credentials = { logins = [\"svc-a\", \"svc-b\"]; networks = [\"10.2.0.0/24\"]; };\n"
+				     "envelope_domains = [\"m.example.com\"]; limits = { per_hour = 10; };\n") ",\n"
+	    DIFF_ID("reapproved", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T3\"; };\n"
+					  "credentials = { networks = [\"10.3.0.0/24\"]; };\n"
+					  "envelope_domains = [\"r.example.com\"];\n") ",\n"
+	    DIFF_ID("gone", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T4\"; };\n"
+				    "credentials = { networks = [\"10.4.0.0/24\"]; };\n"
+				    "envelope_domains = [\"g.example.com\"];\n") ");\n");
+	assert_non_null(a);
+	struct registry *b = fixture_load(
+	    DIFF_HEAD DIFF_ID("same", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T1\"; };\n"
+				      "credentials = { logins = [\"svc-s\"]; networks = [\"10.1.0.0/24\"]; };\n"
+				      "envelope_domains = [\"s.example.com\"];\n") ",\n"
+	    DIFF_ID("moved", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T2\"; };\n"
+				     "credentials = { logins = [\"svc-a\", \"svc-c\"]; networks = [\"10.9.0.0/16\"]; };\n"
+				     "envelope_domains = [\"m.example.com\"]; limits = { per_hour = 1000; };\n") ",\n"
+	    DIFF_ID("reapproved", "approval = { by = \"ciso@example.com\"; date = \"2026-06-01\"; ticket = \"T33\"; };\n"
+					  "credentials = { networks = [\"10.3.0.0/24\"]; };\n"
+					  "envelope_domains = [\"r.example.com\"];\n") ",\n"
+	    DIFF_ID("new", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T5\"; };\n"
+				   "credentials = { networks = [\"10.5.0.0/24\"]; };\n"
+				   "envelope_domains = [\"n.example.com\"];\n") ");\n");
+	assert_non_null(b);
+	struct diff_seen d = {.n = 0};
+	assert_int_equal(registry_diff(a, b, diff_cb, &d), 4);
+	assert_string_equal(d.id[0], "moved");
+	assert_string_equal(d.text[0], "+login svc-c; -login svc-b; +network 10.9.0.0/16; "
+				       "-network 10.2.0.0/24; per_hour 10 -> 1000");
+	assert_true(d.security[0]);
+	assert_string_equal(d.id[1], "reapproved");
+	assert_string_equal(d.text[1], "approval ciso@example.com T33");
+	assert_false(d.security[1]); /* a renewed approval is not a security change */
+	assert_string_equal(d.id[2], "new");
+	assert_string_equal(d.text[2], "added");
+	assert_false(d.security[2]);
+	assert_string_equal(d.id[3], "gone");
+	assert_string_equal(d.text[3], "removed");
+	registry_release(a);
+	registry_release(b);
+}
+
+
 int
 main(void)
 {
@@ -254,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_lookups),
 		cmocka_unit_test(test_many_identities),
 		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_diff),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	fixture_cleanup();
