@@ -103,16 +103,23 @@ day_cb(const char *idname, const struct state_counts *sum, void *arg)
 	if (id == NULL || sum->messages == 0)
 		return 0; /* an identity no longer in the registry: `stats` shows it */
 	size_t i = (size_t)(id - rep->r->ids);
-	if (dc->day < 0) {
-		if (rep->act[i].last_seen == 0)
-			rep->act[i].last_seen = rep->from - DAY; /* before the period */
-		return 0;
-	}
+	if (rep->from + dc->day * DAY > rep->act[i].last_seen)
+		rep->act[i].last_seen = rep->from + dc->day * DAY;
+	if (dc->day < 0)
+		return 0; /* before the period: activity only */
 	day_add(&rep->daily[i * (size_t)rep->days + (size_t)dc->day], sum);
 	day_add(&rep->totals[dc->day], sum);
 	day_add(&rep->sum[i], sum);
-	rep->act[i].last_seen = rep->from + dc->day * DAY;
 	return 0;
+}
+
+/* One identity's counts for one day of the period. */
+static int
+daily_cb(const char *idname, int day, const struct state_counts *c, void *arg)
+{
+	struct report *rep = arg;
+	struct day_ctx dc = {rep, day - rep->pre_days}; /* negative: before the period */
+	return day_cb(idname, c, &dc);
 }
 
 /* Keep the period's audit records (at most REPORT_AUDIT_MAX, the newest). */
@@ -277,13 +284,12 @@ report_collect(struct report *rep, const struct registry *r, struct state *st,
 		snprintf(err, errlen, "out of memory for %zu identities over %d days", n, days);
 		return -1;
 	}
-	struct day_ctx dc = {rep, -1};
-	if (state_counters_foreach(st, now - FINDING_DORMANT_DAYS * DAY, rep->from, day_cb, &dc) != 0)
+	/* one pass over the store: the days before the period (activity only,
+	 * back to the dormancy horizon) and the period itself */
+	rep->pre_days = days < FINDING_DORMANT_DAYS ? FINDING_DORMANT_DAYS - days : 0;
+	if (state_counters_daily(st, rep->from - rep->pre_days * DAY, rep->pre_days + days, daily_cb,
+				 rep) != 0)
 		goto store;
-	for (dc.day = 0; dc.day < days; dc.day++)
-		if (state_counters_foreach(st, rep->from + dc.day * DAY, rep->from + (dc.day + 1) * DAY,
-					   day_cb, &dc) != 0)
-			goto store;
 	if (state_suspensions(st, now, &rep->susp, &rep->n_susp) != 0 ||
 	    state_audit_foreach(st, audit_cb, rep) != 0)
 		goto store;

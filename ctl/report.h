@@ -44,6 +44,7 @@ struct report {
 	long long now;
 	long long from; /* start of the first day (UTC) */
 	int days;
+	int pre_days; /* days read before the period, for activity only */
 	struct report_day *daily;  /* n_ids * days, row-major by identity */
 	struct report_day *totals; /* days: all identities */
 	struct report_day *sum;	   /* n_ids: the whole period */

@@ -307,6 +307,48 @@ state_counters_foreach(struct state *s, long long from, long long to,
 	return s->ops->counters_foreach(s, from, to, fn, arg);
 }
 
+struct daily_ctx {
+	long long from;
+	int days, day;
+	int (*fn)(const char *id, int day, const struct state_counts *c, void *arg);
+	void *arg;
+};
+
+/* A bucket of the one-pass scan: to its day. */
+static int
+daily_bucket(const char *id, long long hour, const struct state_counts *c, void *arg)
+{
+	struct daily_ctx *d = arg;
+	long long day = (hour - d->from) / 86400;
+	if (hour < d->from || day >= d->days)
+		return 0;
+	return d->fn(id, (int)day, c, d->arg);
+}
+
+/* A sum of the per-day fallback. */
+static int
+daily_sum(const char *id, const struct state_counts *sum, void *arg)
+{
+	struct daily_ctx *d = arg;
+	return d->fn(id, d->day, sum, d->arg);
+}
+
+int
+state_counters_daily(struct state *s, long long from, int days,
+		     int (*fn)(const char *id, int day, const struct state_counts *c, void *arg),
+		     void *arg)
+{
+	struct daily_ctx d = {from, days, 0, fn, arg};
+	long long to = from + (long long)days * 86400;
+	if (s->ops->counters_each_bucket != NULL)
+		return s->ops->counters_each_bucket(s, from, to, daily_bucket, &d);
+	for (d.day = 0; d.day < days; d.day++)
+		if (s->ops->counters_foreach(s, from + d.day * 86400LL, from + (d.day + 1) * 86400LL,
+					     daily_sum, &d) != 0)
+			return -1;
+	return 0;
+}
+
 /* ---- audit chain ------------------------------------------------------ */
 
 void

@@ -127,6 +127,14 @@ int state_counters_foreach(struct state *s, long long from, long long to,
 			   int (*fn)(const char *id, const struct state_counts *sum, void *arg),
 			   void *arg);
 
+/* id's counts per day: fn(id, d, sum) for d in [0, days) and each id with
+ * messages that day, where day d is [from + d * 86400, from + (d + 1) *
+ * 86400). One pass over the store where the backend allows; fn returns
+ * non-zero to stop. Used by reports over many identities. */
+int state_counters_daily(struct state *s, long long from, int days,
+			 int (*fn)(const char *id, int day, const struct state_counts *c, void *arg),
+			 void *arg);
+
 /* Build the audit event (SPEC §5, event.dataset "bulkwarden.audit") for a
  * stored record into j: pure, no I/O; event_id may be NULL (none). */
 void state_audit_event(struct jbuf *j, const struct state_audit *rec, const char *event_id);

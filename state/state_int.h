@@ -56,6 +56,12 @@ struct state_ops {
 				int (*fn)(const char *id, const struct state_counts *sum,
 					  void *arg),
 				void *arg);
+	/* Optional: every bucket with from <= hour < to, in one pass, any
+	 * order (state_counters_daily falls back to a foreach per day). */
+	int (*counters_each_bucket)(struct state *s, long long from, long long to,
+				    int (*fn)(const char *id, long long hour,
+					      const struct state_counts *c, void *arg),
+				    void *arg);
 };
 
 /* The head of every backend handle. */

@@ -556,6 +556,33 @@ sq_counters_foreach(struct state *s, long long from, long long to,
 	return rc == SQLITE_DONE ? 0 : state_sqlite_fail(ss, rc, "read counters");
 }
 
+static int
+sq_counters_each_bucket(struct state *s, long long from, long long to,
+			int (*fn)(const char *id, long long hour, const struct state_counts *c,
+				  void *arg),
+			void *arg)
+{
+	struct sqlite_state *ss = SS(s);
+	sqlite3_stmt *q = state_sqlite_fresh(ss, CNT_BUCKETS_SQL);
+	struct state_counts c;
+	char id[STATE_ID_MAX + 1];
+	int rc;
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, from);
+	sqlite3_bind_int64(q, 2, to);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		state_sqlite_col_copy(q, 0, id, sizeof(id));
+		read_counts(q, 2, &c);
+		if (fn(id, sqlite3_column_int64(q, 1), &c, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : state_sqlite_fail(ss, rc, "read counters");
+}
+
 const struct state_ops state_sqlite_ops = {
     .name = "sqlite",
     .close = state_sqlite_close,
@@ -570,4 +597,5 @@ const struct state_ops state_sqlite_ops = {
     .counters_add = sq_counters_add,
     .counters_sum = sq_counters_sum,
     .counters_foreach = sq_counters_foreach,
+    .counters_each_bucket = sq_counters_each_bucket,
 };
