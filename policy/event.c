@@ -117,8 +117,11 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 	}
 	jbuf_array_end(j);
 	/* ECS: an email event, and a network allow/deny for the SIEM's
-	 * firewall-style views (accept allowed; every other action denied). */
+	 * firewall-style views (accept allowed; a refusal, quarantine or
+	 * deferral denied; an aborted message neither). */
 	ecs_common(j, "email", "network", "info",
-		   strcmp(m->action, "accept") == 0 ? "allowed" : "denied");
+		   m->outcome == POLICY_OUT_ACCEPT  ? "allowed"
+		   : m->outcome == POLICY_OUT_ABORT ? NULL
+						    : "denied");
 	jbuf_end(j);
 }
