@@ -1292,6 +1292,8 @@ test_readahead_slow_loader(void **state)
 	}
 	alarm(0);
 	conf_readahead_end(ra);
+	rm_rf(dir);
+	free(dir);
 }
 
 static void
