@@ -42,6 +42,7 @@
 
 #include "log/eventlog.h"
 #include "base/util.h"
+#include "registry/settings.h"
 
 #define EVENTLOG_PATH_MAX 4096
 #define EVENTLOG_QUEUE_MAX (256 * 1024) /* bytes queued before writers wait */
@@ -64,16 +65,6 @@ static bool flusher_up;	       /* the flusher thread runs */
 static bool flusher_failed;    /* it could not be started: write directly */
 static bool stop;	       /* eventlog_close(): the flusher drains and exits */
 static pthread_t flusher_tid;
-
-static const struct {
-	const char *name;
-	int value;
-} facilities[] = {
-	{"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"user", LOG_USER},
-	{"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
-	{"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
-	{"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}, {"auth", LOG_AUTH},
-};
 
 static int
 open_file(const char *p)
@@ -204,7 +195,7 @@ eventlog_open(const char *t, const char *p, const char *fac)
 {
 	int nfd = -1;
 	enum target nt;
-	int nfac = LOG_MAIL;
+	int nfac = LOG_MAIL; /* only read for syslog */
 
 	if (strcmp(t, "file") == 0) {
 		if (p == NULL || p[0] == '\0') {
@@ -217,9 +208,13 @@ eventlog_open(const char *t, const char *p, const char *fac)
 		nt = T_FILE;
 	} else if (strcmp(t, "syslog") == 0) {
 		nt = T_SYSLOG;
-		for (size_t i = 0; fac && i < sizeof(facilities) / sizeof(facilities[0]); i++)
-			if (strcmp(fac, facilities[i].name) == 0)
-				nfac = facilities[i].value;
+		/* the loader's vocabulary is this mapping (registry/settings.c) */
+		if (fac == NULL)
+			nfac = setting_default_value(S_LOG_FACILITY);
+		else if (!setting_word_value(S_LOG_FACILITY, fac, &nfac)) {
+			errno = EINVAL;
+			return -1;
+		}
 	} else if (strcmp(t, "stdout") == 0) {
 		nt = T_STDOUT;
 	} else {

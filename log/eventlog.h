@@ -9,8 +9,10 @@
 
 #include <stddef.h>
 
-/* target "file" (path), "syslog" (facility name) or "stdout". Returns 0 or
- * -1 with errno set. May be called again to switch targets (reload). */
+/* target "file" (path), "syslog" (facility: a word of log.facility in
+ * registry/settings.c, NULL its default) or "stdout". Returns 0 or -1 with
+ * errno set (EINVAL: unknown target or facility). May be called again to
+ * switch targets (reload). */
 int eventlog_open(const char *target, const char *path, const char *facility);
 /* Reopen the file after rotation (SIGUSR1). */
 int eventlog_reopen(void);

@@ -45,9 +45,6 @@
 #include "registry/cidr.h"
 #include "registry/conf_int.h"
 
-static const char *const top_keys[] = {"milter", "relay",	   "state",	 "log", "dns",
-				       "policy", "identities_dir", "identities", NULL};
-
 const char *
 conf_default_path(void)
 {
@@ -116,54 +113,42 @@ socket_problem(const char *v)
 	return NULL;
 }
 
+/* The milter keys the table cannot check by itself. */
 static void
 parse_milter(struct conf_ctx *c, const config_setting_t *g)
 {
-	static const char *const keys[] = {
-	    "socket", "user", "pidfile", "socket_mode", "on_internal_error", NULL};
-	static const char *const on_err[] = {"tempfail", "reject", "accept", NULL};
-	static const enum bw_action on_err_act[] = {BW_ACT_TEMPFAIL, BW_ACT_REJECT, BW_ACT_ACCEPT};
 	struct bw_settings *s = &c->r->set;
 	const char *v, *why;
-	int e;
 
-	if (!conf_keys(c, g, keys))
-		return;
-	if (conf_str(c, g, "socket", false, &v) > 0) {
+	if (conf_str(c, g, S_MILTER_SOCKET, &v) > 0) {
 		if ((why = socket_problem(v)) != NULL)
-			conf_err(c, conf_member(g, "socket"), "\"%s\" %s", v, why);
+			conf_err(c, conf_at(g, S_MILTER_SOCKET), "\"%s\" %s", v, why);
 		else
 			s->socket = arena_strdup(c->a, v);
 	}
-	if (conf_str(c, g, "user", false, &v) > 0)
-		s->user = arena_strdup(c->a, v);
-	if (conf_str(c, g, "pidfile", false, &v) > 0)
-		s->pidfile = conf_path(c, conf_member(g, "pidfile"), v);
-	if (conf_str(c, g, "socket_mode", false, &v) > 0) {
+	if (conf_str(c, g, S_MILTER_SOCKET_MODE, &v) > 0) {
 		char *end;
 		unsigned long m = strtoul(v, &end, 8);
 		size_t l = strlen(v);
 		if (*end != '\0' || l < 3 || l > 4 || v[0] == '-' || v[0] == '+' || m > 0777)
-			conf_err(c, conf_member(g, "socket_mode"),
+			conf_err(c, conf_at(g, S_MILTER_SOCKET_MODE),
 				 "\"%s\" is not an octal mode like \"0660\"", v);
 		else if (m & 002)
-			conf_err(c, conf_member(g, "socket_mode"),
+			conf_err(c, conf_at(g, S_MILTER_SOCKET_MODE),
 				 "%04lo lets any local user talk to the milter", m);
 		else
 			s->socket_mode = (unsigned)m;
 	}
-	if (conf_enum(c, g, "on_internal_error", false, on_err, &e) > 0)
-		s->on_internal_error = on_err_act[e];
 }
 
 void
-conf_ip_list(struct conf_ctx *c, const config_setting_t *g, const char *name, const char ***out,
+conf_ip_list(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, const char ***out,
 	     size_t *n_out)
 {
 	const config_setting_t *l = NULL;
 	struct cidr_addr a;
 
-	conf_strlist(c, g, name, false, &l);
+	conf_strlist(c, g, id, &l);
 	if (l == NULL)
 		return;
 	int n = config_setting_length(l);
@@ -179,73 +164,6 @@ conf_ip_list(struct conf_ctx *c, const config_setting_t *g, const char *name, co
 		else
 			(*out)[(*n_out)++] = arena_strdup(c->a, v);
 	}
-}
-
-static void
-parse_relay(struct conf_ctx *c, const config_setting_t *g)
-{
-	static const char *const keys[] = {"egress_ips", NULL};
-
-	if (!conf_keys(c, g, keys))
-		return;
-	conf_ip_list(c, g, "egress_ips", &c->r->set.egress_ips, &c->r->set.n_egress_ips);
-}
-
-static void
-parse_state(struct conf_ctx *c, const config_setting_t *g)
-{
-	static const char *const keys[] = {"backend", "path", "redis", "on_error", NULL};
-	static const char *const rkeys[] = {"host", "port", "prefix", "password_file", NULL};
-	static const char *const backends[] = {"sqlite", "redis", NULL};
-	struct bw_settings *s = &c->r->set;
-	const config_setting_t *rg = NULL;
-	const char *v;
-	long long n;
-	int e;
-
-	if (!conf_keys(c, g, keys))
-		return;
-	if (conf_enum(c, g, "backend", false, backends, &e) > 0)
-		s->state_backend = backends[e];
-	if (conf_str(c, g, "path", false, &v) > 0)
-		s->state_path = conf_path(c, conf_member(g, "path"), v);
-	conf_action(c, g, "on_error", &s->state_on_error);
-	if (conf_group(c, g, "redis", false, &rg) <= 0 || !conf_keys(c, rg, rkeys))
-		return;
-	if (conf_str(c, rg, "host", false, &v) > 0)
-		s->redis_host = arena_strdup(c->a, v);
-	if (conf_int(c, rg, "port", false, 1, 65535, &n) > 0)
-		s->redis_port = (int)n;
-	if (conf_str(c, rg, "prefix", false, &v) > 0)
-		s->redis_prefix = arena_strdup(c->a, v);
-	if (conf_str(c, rg, "password_file", false, &v) > 0)
-		s->redis_password_file = conf_path(c, conf_member(rg, "password_file"), v);
-}
-
-static void
-parse_log(struct conf_ctx *c, const config_setting_t *g)
-{
-	static const char *const keys[] = {"target", "path", "facility", "counters_interval", NULL};
-	static const char *const targets[] = {"file", "syslog", "stdout", NULL};
-	static const char *const facilities[] = {
-	    "auth",   "authpriv", "cron",   "daemon", "ftp",	"kern",	  "lpr",
-	    "mail",   "news",	  "syslog", "user",   "uucp",	"local0", "local1",
-	    "local2", "local3",	  "local4", "local5", "local6", "local7", NULL};
-	struct bw_settings *s = &c->r->set;
-	const char *v;
-	long long n;
-	int e;
-
-	if (!conf_keys(c, g, keys))
-		return;
-	if (conf_enum(c, g, "target", false, targets, &e) > 0)
-		s->log_target = targets[e];
-	if (conf_str(c, g, "path", false, &v) > 0)
-		s->log_path = conf_path(c, conf_member(g, "path"), v);
-	if (conf_enum(c, g, "facility", false, facilities, &e) > 0)
-		s->log_facility = facilities[e];
-	if (conf_int(c, g, "counters_interval", false, 1, 86400, &n) > 0)
-		s->counters_interval = (unsigned)n;
 }
 
 /* "ip", "ip:port" (IPv4) or "[v6]:port". */
@@ -283,28 +201,17 @@ nameserver_ok(const char *v)
 }
 
 static void
-parse_dns(struct conf_ctx *c, const config_setting_t *g)
+parse_nameservers(struct conf_ctx *c, const config_setting_t *g)
 {
-	static const char *const keys[] = {"nameservers", "timeout", "cache_ttl", NULL};
 	struct bw_settings *s = &c->r->set;
 	const config_setting_t *l = NULL;
-	long long n;
 
-	if (!conf_keys(c, g, keys))
-		return;
-	/* one timeout bounds all lookups of an SMTP stage, and smfi_progress
-	 * only works at end of message: stay under Postfix's 30 s
-	 * milter_command_timeout */
-	if (conf_int(c, g, "timeout", false, 1, CONF_DNS_TIMEOUT_MAX, &n) > 0)
-		s->dns_timeout = (unsigned)n;
-	if (conf_int(c, g, "cache_ttl", false, 0, 86400, &n) > 0)
-		s->dns_cache_ttl = (unsigned)n;
-	conf_strlist(c, g, "nameservers", false, &l);
+	conf_strlist(c, g, S_DNS_NAMESERVERS, &l);
 	if (l == NULL)
 		return;
 	int cnt = config_setting_length(l);
-	if (cnt > REGISTRY_MAX_NS) {
-		conf_err(c, l, "at most %d nameservers", REGISTRY_MAX_NS);
+	if (cnt > setting(S_DNS_NAMESERVERS)->max) {
+		conf_err(c, l, "at most %lld nameservers", setting(S_DNS_NAMESERVERS)->max);
 		return;
 	}
 	s->nameservers = arena_alloc(c->a, (size_t)cnt * sizeof(char *));
@@ -332,36 +239,16 @@ conf_role_ok(const char *r)
 	return true;
 }
 
+/* The policy keys the table cannot check by itself: roles and actions. */
 static void
 parse_policy(struct conf_ctx *c, const config_setting_t *g)
 {
-	static const char *const keys[] = {"mode",
-					   "require_owners",
-					   "min_dmarc_policy",
-					   "dkim_min_rsa_bits",
-					   "max_recipients",
-					   "actions",
-					   NULL};
-	static const char *const modes[] = {"enforce", "monitor", NULL};
-	static const char *const dmarc[] = {"none", "quarantine", "reject", NULL};
 	struct bw_settings *s = &c->r->set;
 	const config_setting_t *l = NULL, *ag = NULL;
-	long long n;
-	int e;
 
-	if (!conf_keys(c, g, keys))
-		return;
-	if (conf_enum(c, g, "mode", false, modes, &e) > 0)
-		s->mode = (enum bw_mode)e;
-	if (conf_enum(c, g, "min_dmarc_policy", false, dmarc, &e) > 0)
-		s->min_dmarc_policy = (enum bw_dmarc_p)e;
-	if (conf_int(c, g, "dkim_min_rsa_bits", false, 1024, 16384, &n) > 0)
-		s->dkim_min_rsa_bits = (int)n;
-	if (conf_int(c, g, "max_recipients", false, 1, 100000, &n) > 0)
-		s->max_recipients = (unsigned)n;
-	if (conf_group(c, g, "actions", false, &ag) > 0)
+	if (conf_group(c, g, S_POLICY_ACTIONS, &ag) > 0)
 		conf_actions(c, ag, s->actions, NULL);
-	conf_strlist(c, g, "require_owners", false, &l);
+	conf_strlist(c, g, S_POLICY_REQUIRE_OWNERS, &l);
 	if (l != NULL) {
 		int cnt = config_setting_length(l);
 		s->require_owners = arena_alloc(c->a, (size_t)cnt * sizeof(char *));
@@ -384,34 +271,104 @@ parse_policy(struct conf_ctx *c, const config_setting_t *g)
 	}
 }
 
-static void
-set_defaults(struct conf_ctx *c)
-{
-	static const char *const owners[] = {"dns", "platform", "compliance"};
-	struct bw_settings *s = &c->r->set;
+/* ---- the table's own keys ------------------------------------------------------ */
 
-	s->socket = "unix:/run/bulkwarden/bulkwarden.sock";
-	s->socket_mode = 0660;
-	s->on_internal_error = BW_ACT_TEMPFAIL;
-	s->state_backend = "sqlite";
-	s->state_path = "/var/lib/bulkwarden/state.db";
-	s->redis_host = "127.0.0.1";
-	s->redis_port = 6379;
-	s->redis_prefix = "bw:";
-	s->state_on_error = BW_ACT_TEMPFAIL;
-	s->log_target = "file";
-	s->log_path = "/var/log/bulkwarden/events.jsonl";
-	s->log_facility = "mail";
-	s->counters_interval = 60;
-	s->dns_timeout = 5;
-	s->dns_cache_ttl = 300;
-	s->mode = BW_MODE_ENFORCE;
-	s->require_owners = arena_alloc(c->a, sizeof(owners));
-	memcpy(s->require_owners, owners, sizeof(owners));
-	s->n_require_owners = 3;
-	s->min_dmarc_policy = BW_DMARC_NONE;
-	s->dkim_min_rsa_bits = 2048;
-	s->max_recipients = 1000;
+/* n into the int or unsigned field at (the row's store says which). */
+static void
+store_num(const struct setting *row, void *at, long long n)
+{
+	if (row->store == STORE_UINT) {
+		unsigned u = (unsigned)n;
+		memcpy(at, &u, sizeof(u));
+	} else { /* STORE_INT, STORE_ENUM */
+		int i = (int)n;
+		memcpy(at, &i, sizeof(i));
+	}
+}
+
+/* One key of group g parsed as row id says and stored in c->r->set. */
+static void
+set_value(struct conf_ctx *c, const config_setting_t *g, enum setting_id id)
+{
+	const struct setting *row = setting(id);
+	void *at = (char *)&c->r->set + row->off;
+	const char *v = NULL;
+	long long n;
+	int w;
+
+	switch (row->type) {
+	case SETTING_STRING:
+		if (conf_str(c, g, id, &v) > 0)
+			v = arena_strdup(c->a, v);
+		break;
+	case SETTING_PATH:
+		if (conf_str(c, g, id, &v) > 0)
+			v = conf_path(c, conf_at(g, id), v);
+		break;
+	case SETTING_INT:
+		if (conf_int(c, g, id, &n) > 0)
+			store_num(row, at, n);
+		return;
+	case SETTING_WORD:
+		if (conf_word(c, g, id, &w) <= 0)
+			return;
+		if (row->store == STORE_STR)
+			v = row->words[w];
+		else
+			store_num(row, at, row->values ? row->values[w] : w);
+		break;
+	default:
+		fatal("conf: %s: no generic parser for a %s", row->name,
+		      setting_type_name(row->type));
+	}
+	if (v != NULL && row->store == STORE_STR)
+		memcpy(at, &v, sizeof(v));
+}
+
+bool
+conf_section(struct conf_ctx *c, const config_setting_t *g, int parent)
+{
+	if (!conf_keys(c, g, parent))
+		return false;
+	for (int k = -1; setting_next_child(parent, &k);) {
+		enum setting_id id = (enum setting_id)k;
+		const struct setting *row = setting(id);
+		const config_setting_t *sub = NULL;
+		if (row->flags & SETTING_CUSTOM)
+			continue; /* the section's own code */
+		if (row->type == SETTING_GROUP) {
+			if (conf_group(c, g, id, &sub) > 0)
+				conf_section(c, sub, k);
+		} else if (row->store != STORE_NONE) {
+			set_value(c, g, id);
+		}
+	}
+	return true;
+}
+
+void
+conf_defaults(struct conf_ctx *c, struct bw_settings *s)
+{
+	const struct setting *own = setting(S_POLICY_REQUIRE_OWNERS);
+	size_t n = 0;
+
+	for (int k = 0; k < S__COUNT; k++) {
+		const struct setting *row = setting((enum setting_id)k);
+		void *at = (char *)s + row->off;
+		if (row->store == STORE_NONE || row->def == NULL)
+			continue;
+		if (row->store == STORE_STR)
+			memcpy(at, &row->def, sizeof(row->def));
+		else if (row->store == STORE_ENUM)
+			store_num(row, at, setting_default_value((enum setting_id)k));
+		else
+			store_num(row, at, row->idef);
+	}
+	while (own->words[n] != NULL)
+		n++;
+	s->require_owners = arena_alloc(c->a, n * sizeof(char *));
+	memcpy(s->require_owners, own->words, n * sizeof(char *));
+	s->n_require_owners = n;
 	for (int i = 0; i < BW_CHK__COUNT; i++)
 		s->actions[i] = check_info((enum bw_check)i)->def_action;
 }
@@ -436,7 +393,6 @@ conf_file_filter(const struct dirent *d)
 static void
 load_dir(struct conf_ctx *c, const char *dir, struct dirent **list, int n)
 {
-	static const char *const keys[] = {"identity", NULL};
 	struct registry *r = c->r;
 	const char **names = xcalloc((size_t)n, sizeof(*names));
 	for (int i = 0; i < n; i++)
@@ -454,8 +410,8 @@ load_dir(struct conf_ctx *c, const char *dir, struct dirent **list, int n)
 		} else if (conf_file_take(c, p, path, dir)) {
 			c->file = path;
 			const config_setting_t *root = config_root_setting(&p->cf);
-			conf_keys(c, root, keys);
-			if (conf_group(c, root, "identity", true, &g) > 0)
+			conf_keys(c, root, S_IDFILE_ROOT);
+			if (conf_group(c, root, S_IDENTITY, &g) > 0)
 				conf_identity(c, g, &r->ids[r->n_ids++]);
 		}
 		conf_readahead_put(ra, (size_t)i);
@@ -468,8 +424,8 @@ load_dir(struct conf_ctx *c, const char *dir, struct dirent **list, int n)
 static void
 load_identities(struct conf_ctx *c, const config_setting_t *root)
 {
-	const config_setting_t *l = conf_member(root, "identities");
-	const config_setting_t *ds = conf_member(root, "identities_dir");
+	const config_setting_t *l = conf_at(root, S_IDENTITIES);
+	const config_setting_t *ds = conf_at(root, S_IDENTITIES_DIR);
 	struct dirent **list = NULL;
 	int n_files = 0;
 	size_t n_main = 0;
@@ -480,7 +436,7 @@ load_identities(struct conf_ctx *c, const config_setting_t *root)
 			 conf_type_name(config_setting_type(l)));
 	else if (l != NULL)
 		n_main = (size_t)config_setting_length(l);
-	if (conf_str(c, root, "identities_dir", false, &v) > 0) {
+	if (conf_str(c, root, S_IDENTITIES_DIR, &v) > 0) {
 		dir = conf_path(c, ds, v);
 		c->r->set.identities_dir = dir;
 		n_files = scandir(dir, &list, conf_file_filter, name_cmp);
@@ -527,7 +483,7 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 	c.r->loaded_at = now;
 	if ((c.md = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(c.md, EVP_sha256(), NULL))
 		fatal("conf: cannot initialise SHA-256");
-	set_defaults(&c);
+	conf_defaults(&c, &c.r->set);
 
 	/* absolute, so messages, relative paths and the revision do not depend on the cwd */
 	int w;
@@ -551,14 +507,13 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 	if (!conf_file_take(&c, &mainf, abspath, dir))
 		goto done;
 	const config_setting_t *root = config_root_setting(&mainf.cf);
-	conf_keys(&c, root, top_keys);
-	parse_milter(&c, conf_member(root, "milter"));
+	conf_section(&c, root, S_ROOT); /* every key the table parses by itself */
+	parse_milter(&c, conf_at(root, S_MILTER));
 	c.r->set.actions[BW_CHK_INTERNAL_ERROR] = c.r->set.on_internal_error;
-	parse_relay(&c, conf_member(root, "relay"));
-	parse_state(&c, conf_member(root, "state"));
-	parse_log(&c, conf_member(root, "log"));
-	parse_dns(&c, conf_member(root, "dns"));
-	parse_policy(&c, conf_member(root, "policy"));
+	conf_ip_list(&c, conf_at(root, S_RELAY), S_RELAY_EGRESS_IPS, &c.r->set.egress_ips,
+		     &c.r->set.n_egress_ips);
+	parse_nameservers(&c, conf_at(root, S_DNS));
+	parse_policy(&c, conf_at(root, S_POLICY));
 	load_identities(&c, root); /* needs the complete baseline */
 
 	conf_identity_duplicates(&c);

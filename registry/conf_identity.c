@@ -35,7 +35,6 @@
 #define PENDING_WHY_MAX 512
 #define SELECTOR_MAX 63
 #define DKIM_HDR_NAME_MAX 40   /* an extra signed header field name */
-#define DKIM_HDRS_EXTRA_MAX 16 /* extra names per list (libopendkim's 1 KiB regex) */
 #define FEEDBACK_SENDER_MAX 64
 
 /* SPEC §4 and issue 4: what every signature covers. */
@@ -52,29 +51,6 @@ const char *const bw_dkim_oversign_headers_default[] = {"From", "Subject", "List
 /* Fields that change in transit or hold signatures: never signed. */
 static const char *const unsignable_headers[] = {"DKIM-Signature", "Received", "Return-Path",
 						  NULL};
-
-static const char *const id_keys[] = {"id",
-				      "description",
-				      "class",
-				      "owners",
-				      "approval",
-				      "lifecycle",
-				      "platform",
-				      "credentials",
-				      "envelope_domains",
-				      "from_domains",
-				      "dkim",
-				      "dkim_mode",
-				      "dkim_sign_headers",
-				      "dkim_oversign_headers",
-				      "feedback_id",
-				      "limits",
-				      "egress_ips",
-				      "mode",
-				      "max_recipients",
-				      "min_dmarc_policy",
-				      "actions",
-				      NULL};
 
 /* ^[a-z0-9][a-z0-9._-]{0,63}$ */
 static bool
@@ -126,15 +102,14 @@ selector_ok(const char *s)
 
 /* Date key of group g into *out (1970-01-01 stored as 1: 0 means unset). */
 static bool
-date_key(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
-	 long long *out)
+date_key(struct conf_ctx *c, const config_setting_t *g, enum setting_id sid, long long *out)
 {
 	const char *v;
 	long long t;
-	if (conf_str(c, g, name, required, &v) <= 0)
+	if (conf_str(c, g, sid, &v) <= 0)
 		return false;
 	if (!bw_parse_date(v, &t)) {
-		conf_err(c, conf_member(g, name),
+		conf_err(c, conf_at(g, sid),
 			 "\"%s\" is not an ISO 8601 date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)", v);
 		return false;
 	}
@@ -142,13 +117,13 @@ date_key(struct conf_ctx *c, const config_setting_t *g, const char *name, bool r
 	return true;
 }
 
-/* The string list key name of g, elements conf_strlist() accepted; NULL if
+/* The string list key sid of g, elements conf_strlist() accepted; NULL if
  * absent or not a list. */
 static const config_setting_t *
-strlist(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required, size_t *n)
+strlist(struct conf_ctx *c, const config_setting_t *g, enum setting_id sid, size_t *n)
 {
 	const config_setting_t *l = NULL;
-	conf_strlist(c, g, name, required, &l);
+	conf_strlist(c, g, sid, &l);
 	*n = l ? (size_t)config_setting_length(l) : 0;
 	return l;
 }
@@ -166,7 +141,7 @@ static void
 parse_owners(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
 	const config_setting_t *og = NULL;
-	if (conf_group(c, g, "owners", false, &og) <= 0)
+	if (conf_group(c, g, S_ID_OWNERS, &og) <= 0)
 		return;
 	int n = config_setting_length(og);
 	id->owners = arena_alloc(c->a, (size_t)n * sizeof(*id->owners));
@@ -177,7 +152,7 @@ parse_owners(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *
 			conf_err(c, m, "\"%s\" is not a role name ([a-z][a-z0-9_-]*)", role);
 			continue;
 		}
-		if (conf_str(c, og, role, false, &v) <= 0)
+		if (conf_str_value(c, m, &v) <= 0)
 			continue;
 		if (!email_ok(v)) {
 			conf_err(c, m, "\"%s\" is not an email address", v);
@@ -191,27 +166,25 @@ parse_owners(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *
 static void
 parse_approval_lifecycle(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
-	static const char *const akeys[] = {"by", "date", "ticket", NULL};
-	static const char *const lkeys[] = {"activate", "decommission", NULL};
 	const config_setting_t *ag = NULL, *lg = NULL;
 	const char *by = NULL, *ticket = NULL;
 	long long date = 0;
 
-	if (conf_group(c, g, "approval", false, &ag) > 0 && conf_keys(c, ag, akeys)) {
-		bool ok = conf_str(c, ag, "by", true, &by) > 0;
-		ok = date_key(c, ag, "date", true, &date) && ok;
-		ok = conf_str(c, ag, "ticket", true, &ticket) > 0 && ok;
+	if (conf_group(c, g, S_ID_APPROVAL, &ag) > 0 && conf_keys(c, ag, S_ID_APPROVAL)) {
+		bool ok = conf_str(c, ag, S_ID_APPROVAL_BY, &by) > 0;
+		ok = date_key(c, ag, S_ID_APPROVAL_DATE, &date) && ok;
+		ok = conf_str(c, ag, S_ID_APPROVAL_TICKET, &ticket) > 0 && ok;
 		if (ok) {
 			id->approval_by = arena_strdup(c->a, by);
 			id->approval_ticket = arena_strdup(c->a, ticket);
 			id->approval_date = date;
 		}
 	}
-	if (conf_group(c, g, "lifecycle", false, &lg) > 0 && conf_keys(c, lg, lkeys)) {
-		date_key(c, lg, "activate", false, &id->activate);
-		date_key(c, lg, "decommission", false, &id->decommission);
+	if (conf_group(c, g, S_ID_LIFECYCLE, &lg) > 0 && conf_keys(c, lg, S_ID_LIFECYCLE)) {
+		date_key(c, lg, S_ID_LIFECYCLE_ACTIVATE, &id->activate);
+		date_key(c, lg, S_ID_LIFECYCLE_DECOMMISSION, &id->decommission);
 		if (id->activate != 0 && id->decommission != 0 && id->decommission <= id->activate)
-			conf_err(c, conf_member(lg, "decommission"), "must be after activate");
+			conf_err(c, conf_at(lg, S_ID_LIFECYCLE_DECOMMISSION), "must be after activate");
 	}
 }
 
@@ -248,16 +221,15 @@ add_network(struct conf_ctx *c, const config_setting_t *e, const char *v, struct
 static void
 parse_credentials(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
-	static const char *const ckeys[] = {"logins", "networks", NULL};
 	const config_setting_t *cg = NULL, *l, *e;
 	size_t before = c->n_errors, n;
 	const char *v;
 
-	int rc = conf_group(c, g, "credentials", false, &cg);
+	int rc = conf_group(c, g, S_ID_CREDENTIALS, &cg);
 	if (rc < 0)
 		return;
-	if (rc > 0 && conf_keys(c, cg, ckeys)) {
-		if ((l = strlist(c, cg, "logins", false, &n)) != NULL) {
+	if (rc > 0 && conf_keys(c, cg, S_ID_CREDENTIALS)) {
+		if ((l = strlist(c, cg, S_ID_CREDENTIALS_LOGINS, &n)) != NULL) {
 			id->logins = arena_alloc(c->a, n * sizeof(char *));
 			for (size_t i = 0; i < n; i++) {
 				bool dup = false;
@@ -278,7 +250,7 @@ parse_credentials(struct conf_ctx *c, const config_setting_t *g, struct bw_ident
 				}
 			}
 		}
-		if ((l = strlist(c, cg, "networks", false, &n)) != NULL) {
+		if ((l = strlist(c, cg, S_ID_CREDENTIALS_NETWORKS, &n)) != NULL) {
 			id->networks = arena_alloc(c->a, n * sizeof(struct cidr));
 			for (size_t i = 0; i < n; i++)
 				if ((v = elem_str(l, i, &e)) != NULL)
@@ -298,8 +270,7 @@ parse_credentials(struct conf_ctx *c, const config_setting_t *g, struct bw_ident
 
 /* A list of domain patterns; NULL (and an error) if present but unusable. */
 static const char **
-domain_list(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
-	    size_t *count)
+domain_list(struct conf_ctx *c, const config_setting_t *g, enum setting_id sid, size_t *count)
 {
 	const config_setting_t *l, *e;
 	size_t n;
@@ -307,7 +278,7 @@ domain_list(struct conf_ctx *c, const config_setting_t *g, const char *name, boo
 	char norm[DOMAIN_MAX + 1];
 
 	*count = 0;
-	if ((l = strlist(c, g, name, required, &n)) == NULL)
+	if ((l = strlist(c, g, sid, &n)) == NULL)
 		return NULL;
 	if (n == 0) {
 		conf_err(c, l, "must not be empty");
@@ -328,28 +299,27 @@ domain_list(struct conf_ctx *c, const config_setting_t *g, const char *name, boo
 static void
 parse_dkim_entry(struct conf_ctx *c, const config_setting_t *kg, struct bw_identity *id)
 {
-	static const char *const kkeys[] = {"domain", "selector", "key", NULL};
 	const char *dom = NULL, *sel = NULL, *key = NULL;
 	char norm[DOMAIN_MAX + 1], err[CONF_MSG_MAX / 2];
 	struct keyfile_info ki;
 	struct keyfile_material km;
 	bool ok = true;
 
-	if (!conf_keys(c, kg, kkeys))
+	if (!conf_keys(c, kg, S_ID_DKIM))
 		return;
-	if (conf_str(c, kg, "domain", true, &dom) > 0 &&
+	if (conf_str(c, kg, S_ID_DKIM_DOMAIN, &dom) > 0 &&
 	    !domain_normalize(dom, strlen(dom), norm)) {
-		conf_err(c, conf_member(kg, "domain"), "\"%s\" is not a domain name", dom);
+		conf_err(c, conf_at(kg, S_ID_DKIM_DOMAIN), "\"%s\" is not a domain name", dom);
 		ok = false;
 	}
-	if (conf_str(c, kg, "selector", true, &sel) > 0 && !selector_ok(sel)) {
-		conf_err(c, conf_member(kg, "selector"),
+	if (conf_str(c, kg, S_ID_DKIM_SELECTOR, &sel) > 0 && !selector_ok(sel)) {
+		conf_err(c, conf_at(kg, S_ID_DKIM_SELECTOR),
 			 "\"%s\" is not a selector ([A-Za-z0-9._-]+)", sel);
 		ok = false;
 	}
-	if (conf_str(c, kg, "key", true, &key) <= 0)
+	if (conf_str(c, kg, S_ID_DKIM_KEY, &key) <= 0)
 		return;
-	const config_setting_t *ks = conf_member(kg, "key");
+	const config_setting_t *ks = conf_at(kg, S_ID_DKIM_KEY);
 	const char *path = conf_path(c, ks, key);
 	bool sign = id->dkim_mode == BW_DKIM_SIGN;
 	if (keyfile_load(path, sign, c->a, &ki, &km, err, sizeof(err)) != 0) {
@@ -386,12 +356,11 @@ parse_dkim_entry(struct conf_ctx *c, const config_setting_t *kg, struct bw_ident
 static void
 parse_dkim(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
-	static const char *const dmodes[] = {"sign", "verify", NULL};
 	int e;
 
-	if (conf_enum(c, g, "dkim_mode", false, dmodes, &e) > 0)
+	if (conf_word(c, g, S_ID_DKIM_MODE, &e) > 0)
 		id->dkim_mode = (enum bw_dkim_mode)e;
-	const config_setting_t *l = conf_member(g, "dkim");
+	const config_setting_t *l = conf_at(g, S_ID_DKIM);
 	if (l == NULL)
 		return;
 	if (!config_setting_is_list(l)) {
@@ -429,20 +398,20 @@ hdr_listed(const char *const *l, size_t n, const char *name)
 	return false;
 }
 
-/* The names of list key `name` into out[] (at most DKIM_HDRS_EXTRA_MAX);
+/* The names of list key `name` into out[] (at most SETTING_DKIM_HDRS_EXTRA_MAX);
  * returns how many, after reporting any bad one. */
 static size_t
-hdr_extra(struct conf_ctx *c, const config_setting_t *g, const char *name, const char **out)
+hdr_extra(struct conf_ctx *c, const config_setting_t *g, enum setting_id sid, const char **out)
 {
 	const config_setting_t *l, *e;
 	size_t n, k = 0;
 	const char *v;
 
-	if ((l = strlist(c, g, name, false, &n)) == NULL)
+	if ((l = strlist(c, g, sid, &n)) == NULL)
 		return 0;
-	if (n > DKIM_HDRS_EXTRA_MAX) {
-		conf_err(c, l, "at most %d header fields may be added to the defaults",
-			 DKIM_HDRS_EXTRA_MAX);
+	if (n > (size_t)setting(sid)->max) {
+		conf_err(c, l, "at most %lld header fields may be added to the defaults",
+			 setting(sid)->max);
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -485,17 +454,17 @@ hdr_merge(struct conf_ctx *c, const char *const *base, const char **add, size_t 
 static void
 parse_dkim_headers(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
-	const char *sign[2 * DKIM_HDRS_EXTRA_MAX], *over[DKIM_HDRS_EXTRA_MAX];
-	size_t ns = hdr_extra(c, g, "dkim_sign_headers", sign);
-	size_t no = hdr_extra(c, g, "dkim_oversign_headers", over);
+	const char *sign[2 * SETTING_DKIM_HDRS_EXTRA_MAX], *over[SETTING_DKIM_HDRS_EXTRA_MAX];
+	size_t ns = hdr_extra(c, g, S_ID_DKIM_SIGN_HEADERS, sign);
+	size_t no = hdr_extra(c, g, S_ID_DKIM_OVERSIGN_HEADERS, over);
 
 	id->dkim_sign_headers = bw_dkim_sign_headers_default;
 	id->dkim_oversign_headers = bw_dkim_oversign_headers_default;
 	if (id->dkim_mode == BW_DKIM_VERIFY) {
-		const char *const keys[] = {"dkim_sign_headers", "dkim_oversign_headers"};
+		const enum setting_id keys[] = {S_ID_DKIM_SIGN_HEADERS, S_ID_DKIM_OVERSIGN_HEADERS};
 		for (int i = 0; i < 2; i++)
-			if (conf_member(g, keys[i]) != NULL)
-				conf_err(c, conf_member(g, keys[i]),
+			if (conf_at(g, keys[i]) != NULL)
+				conf_err(c, conf_at(g, keys[i]),
 					 "applies to dkim_mode \"sign\" only (in \"verify\" mode "
 					 "the vendor chooses what it signs)");
 		return;
@@ -518,7 +487,7 @@ parse_dkim_headers(struct conf_ctx *c, const config_setting_t *g, struct bw_iden
 static void
 parse_feedback(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
-	const config_setting_t *s = conf_member(g, "feedback_id");
+	const config_setting_t *s = conf_at(g, S_ID_FEEDBACK_ID);
 	const char *sender = NULL;
 
 	if (s == NULL)
@@ -549,7 +518,7 @@ parse_feedback(struct conf_ctx *c, const config_setting_t *g, struct bw_identity
 	}
 	if (sender == NULL) {
 		if (id->n_dkim == 0) {
-			if (conf_member(g, "dkim") == NULL)
+			if (conf_at(g, S_ID_DKIM) == NULL)
 				conf_err(c, s,
 					 "true takes the SenderId from the first dkim domain and "
 					 "there is none: give the SenderId as a string");
@@ -564,41 +533,39 @@ parse_feedback(struct conf_ctx *c, const config_setting_t *g, struct bw_identity
 static void
 parse_tightening(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
-	static const char *const lkeys[] = {"per_hour", "per_day", NULL};
-	static const char *const modes[] = {"enforce", "monitor", NULL};
-	static const char *const dmarc[] = {"none", "quarantine", "reject", NULL};
+	const char *const *dmarc = setting(S_ID_MIN_DMARC_POLICY)->words;
 	const struct bw_settings *base = &c->r->set;
 	const config_setting_t *lg = NULL, *ag = NULL;
 	long long n;
 	int e;
 
-	if (conf_group(c, g, "limits", false, &lg) > 0 && conf_keys(c, lg, lkeys)) {
-		if (conf_int(c, lg, "per_hour", false, 1, INT64_MAX, &n) > 0)
+	if (conf_group(c, g, S_ID_LIMITS, &lg) > 0 && conf_keys(c, lg, S_ID_LIMITS)) {
+		if (conf_int(c, lg, S_ID_LIMITS_PER_HOUR, &n) > 0)
 			id->per_hour = (uint64_t)n;
-		if (conf_int(c, lg, "per_day", false, 1, INT64_MAX, &n) > 0)
+		if (conf_int(c, lg, S_ID_LIMITS_PER_DAY, &n) > 0)
 			id->per_day = (uint64_t)n;
 	}
 	/* per-identity monitor is the onboarding path (policy.c: monitor if
 	 * either the baseline or the identity says so), not a loosening */
-	if (conf_enum(c, g, "mode", false, modes, &e) > 0)
+	if (conf_word(c, g, S_ID_MODE, &e) > 0)
 		id->mode = (enum bw_mode)e;
-	if (conf_int(c, g, "max_recipients", false, 1, 100000, &n) > 0) {
+	if (conf_int(c, g, S_ID_MAX_RECIPIENTS, &n) > 0) {
 		if (n > base->max_recipients)
-			conf_err(c, conf_member(g, "max_recipients"),
+			conf_err(c, conf_at(g, S_ID_MAX_RECIPIENTS),
 				 "%lld loosens the baseline (policy.max_recipients is %u)", n,
 				 base->max_recipients);
 		else
 			id->max_recipients = (unsigned)n;
 	}
-	if (conf_enum(c, g, "min_dmarc_policy", false, dmarc, &e) > 0) {
+	if (conf_word(c, g, S_ID_MIN_DMARC_POLICY, &e) > 0) {
 		if (e < (int)base->min_dmarc_policy)
-			conf_err(c, conf_member(g, "min_dmarc_policy"),
+			conf_err(c, conf_at(g, S_ID_MIN_DMARC_POLICY),
 				 "\"%s\" loosens the baseline (policy.min_dmarc_policy is \"%s\")",
 				 dmarc[e], dmarc[base->min_dmarc_policy]);
 		else
 			id->min_dmarc_policy = (enum bw_dmarc_p)e;
 	}
-	if (conf_group(c, g, "actions", false, &ag) > 0)
+	if (conf_group(c, g, S_ID_ACTIONS, &ag) > 0)
 		conf_actions(c, ag, id->actions, base->actions);
 }
 
@@ -633,7 +600,6 @@ pending_why(struct conf_ctx *c, const struct bw_identity *id)
 void
 conf_identity(struct conf_ctx *c, const config_setting_t *g, struct bw_identity *id)
 {
-	static const char *const classes[] = {"marketing", "transactional", "notification", NULL};
 	const struct bw_settings *base = &c->r->set;
 	const char *v;
 	int e;
@@ -641,37 +607,37 @@ conf_identity(struct conf_ctx *c, const config_setting_t *g, struct bw_identity 
 	memset(id, 0, sizeof(*id));
 	id->file = arena_strdup(c->a, conf_file_of(c, g));
 	id->line = (int)conf_line_of(g);
-	id->mode = BW_MODE_ENFORCE;
+	id->mode = (enum bw_mode)setting_default_value(S_ID_MODE);
 	id->max_recipients = base->max_recipients;
 	id->min_dmarc_policy = base->min_dmarc_policy;
 	memcpy(id->actions, base->actions, sizeof(id->actions));
-	id->dkim_mode = BW_DKIM_SIGN;
+	id->dkim_mode = (enum bw_dkim_mode)setting_default_value(S_ID_DKIM_MODE);
 
-	conf_keys(c, g, id_keys);
-	if (conf_str(c, g, "id", true, &v) > 0) {
+	conf_keys(c, g, S_IDENTITY);
+	if (conf_str(c, g, S_ID_ID, &v) > 0) {
 		if (!id_ok(v)) {
-			conf_err(c, conf_member(g, "id"),
+			conf_err(c, conf_at(g, S_ID_ID),
 				 "\"%s\" is not a valid id ([a-z0-9][a-z0-9._-]{0,63})", v);
 		} else {
 			id->id = arena_strdup(c->a, v);
-			conf_seen_add(c, false, v, v, conf_member(g, "id"));
+			conf_seen_add(c, false, v, v, conf_at(g, S_ID_ID));
 		}
 	}
 	if (id->id == NULL)
 		id->id = "(invalid id)"; /* only for messages: the load fails */
-	if (conf_str(c, g, "description", true, &v) > 0)
+	if (conf_str(c, g, S_ID_DESCRIPTION, &v) > 0)
 		id->description = arena_strdup(c->a, v);
-	if (conf_enum(c, g, "class", true, classes, &e) > 0)
+	if (conf_word(c, g, S_ID_CLASS, &e) > 0)
 		id->class = (enum bw_class)e;
-	if (conf_str(c, g, "platform", false, &v) > 0)
+	if (conf_str(c, g, S_ID_PLATFORM, &v) > 0)
 		id->platform = arena_strdup(c->a, v);
 
 	parse_owners(c, g, id);
 	parse_approval_lifecycle(c, g, id);
 	parse_credentials(c, g, id);
-	id->envelope_domains = domain_list(c, g, "envelope_domains", true, &id->n_envelope_domains);
-	if (conf_member(g, "from_domains") != NULL) {
-		id->from_domains = domain_list(c, g, "from_domains", false, &id->n_from_domains);
+	id->envelope_domains = domain_list(c, g, S_ID_ENVELOPE_DOMAINS, &id->n_envelope_domains);
+	if (conf_at(g, S_ID_FROM_DOMAINS) != NULL) {
+		id->from_domains = domain_list(c, g, S_ID_FROM_DOMAINS, &id->n_from_domains);
 	} else {
 		id->from_domains = id->envelope_domains;
 		id->n_from_domains = id->n_envelope_domains;
@@ -681,7 +647,7 @@ conf_identity(struct conf_ctx *c, const config_setting_t *g, struct bw_identity 
 	parse_feedback(c, g, id);
 	parse_tightening(c, g, id);
 	/* the addresses receivers see for this identity, if not the relay's */
-	conf_ip_list(c, g, "egress_ips", &id->egress_ips, &id->n_egress_ips);
+	conf_ip_list(c, g, S_ID_EGRESS_IPS, &id->egress_ips, &id->n_egress_ips);
 	/* SPEC §3: a vendor message without a valid registered signature is
 	 * refused (550 5.7.20) unless the identity chose otherwise */
 	if (id->dkim_mode == BW_DKIM_VERIFY && id->actions[BW_CHK_DKIM] == base->actions[BW_CHK_DKIM] &&

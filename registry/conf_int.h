@@ -1,7 +1,9 @@
 /*
  * conf_int.h - private to the config loader (conf.c, conf_identity.c):
  * the load context, error reporting with file:line and key path, and the
- * strict typed accessors every section parser goes through.
+ * strict typed accessors every section parser goes through. Accessors take
+ * a row of the settings table (settings.h), never a key name or a bound of
+ * their own.
  */
 #ifndef BW_CONF_INT_H
 #define BW_CONF_INT_H
@@ -15,13 +17,13 @@
 #include "base/util.h"
 #include "registry/conf.h"
 #include "registry/registry.h"
+#include "registry/settings.h"
 
 #define CONF_KEY_MAX 256    /* key path in messages, e.g. identities.[0].dkim.[1].key */
 #define CONF_MSG_MAX 1024   /* one error line */
 #define CONF_ERRORS_MAX 500 /* messages kept; later errors are counted, not kept */
 #define CONF_FILE_MAX (16u * 1024 * 1024) /* bytes of one config file */
 #define CONF_STR_MAX 4096		  /* any string value */
-#define CONF_DNS_TIMEOUT_MAX 25 /* seconds; under Postfix milter_command_timeout (30) */
 #define CONF_LOGIN_MAX 255
 #define CONF_NAME_MAX 64 /* role names; key names compared for "did you mean" */
 
@@ -83,33 +85,43 @@ unsigned conf_line_of(const config_setting_t *s);
 void conf_key_path(const config_setting_t *s, char *buf, size_t len);
 const char *conf_type_name(int type);
 
-/* g must be a group whose keys are all in allowed (NULL-terminated). A NULL
- * g is fine (section absent). Returns false if g is not a group. */
-bool conf_keys(struct conf_ctx *c, const config_setting_t *g, const char *const *allowed);
+/* g must be a group whose keys are all children of row parent in the
+ * settings table (a row id, S_ROOT or S_IDFILE_ROOT); unknown keys are
+ * reported with a "did you mean". A NULL g is fine (section absent).
+ * Returns false if g is not a group. */
+bool conf_keys(struct conf_ctx *c, const config_setting_t *g, int parent);
 
-/* Typed accessors on member name of group g (g may be NULL). Return 1 when
- * the key is present and valid, 0 when absent (an error if required), -1
- * after reporting an error. */
-int conf_str(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
+/* Typed accessors on the member of group g that row id names (g may be
+ * NULL); required-ness, bounds and vocabulary come from the row. Return 1
+ * when the key is present and valid, 0 when absent (an error if the row is
+ * required), -1 after reporting an error. */
+int conf_str(struct conf_ctx *c, const config_setting_t *g, enum setting_id id,
 	     const char **out);
-int conf_int(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
-	     long long lo, long long hi, long long *out);
-int conf_enum(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
-	      const char *const *names, int *out);
-int conf_action(struct conf_ctx *c, const config_setting_t *g, const char *name,
-		enum bw_action *out);
-/* A list or array of strings; *out is the setting (elements all strings). */
+/* The string value of setting s itself (a member of a map: owners.ROLE). */
+int conf_str_value(struct conf_ctx *c, const config_setting_t *s, const char **out);
+int conf_int(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, long long *out);
+/* *out: the index of the word in the row's words[]. */
+int conf_word(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, int *out);
 /* A list of IP addresses (no prefixes) into out (arena), errors per entry. */
-void conf_ip_list(struct conf_ctx *c, const config_setting_t *g, const char *name,
+void conf_ip_list(struct conf_ctx *c, const config_setting_t *g, enum setting_id id,
 		  const char ***out, size_t *n_out);
-int conf_strlist(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
+/* A list or array of strings; *out is the setting (elements all strings). */
+int conf_strlist(struct conf_ctx *c, const config_setting_t *g, enum setting_id id,
 		 const config_setting_t **out);
 /* A group member that must itself be a group (NULL g or absent: 0). */
-int conf_group(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
+int conf_group(struct conf_ctx *c, const config_setting_t *g, enum setting_id id,
 	       const config_setting_t **out);
+/* The defaults of the table into s (rows stored in struct bw_settings). */
+void conf_defaults(struct conf_ctx *c, struct bw_settings *s);
+/* Every key of group g (row parent) the table can parse and store by itself
+ * (not SETTING_CUSTOM) into c->r->set; unknown keys reported. False if g
+ * is not a group. */
+bool conf_section(struct conf_ctx *c, const config_setting_t *g, int parent);
 
 /* Member name of group g, or NULL (g NULL or not a group, or absent). */
 const config_setting_t *conf_member(const config_setting_t *g, const char *name);
+/* The member of g that row id names (its key), or NULL. */
+const config_setting_t *conf_at(const config_setting_t *g, enum setting_id id);
 /* Non-empty, no control characters, at most max bytes (no report). */
 bool conf_text_clean(const char *v, size_t max);
 /* Integer value of a setting in [lo, hi]; reports and returns false otherwise. */

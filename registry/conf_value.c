@@ -229,7 +229,7 @@ edit_distance(const char *a, const char *b)
 }
 
 bool
-conf_keys(struct conf_ctx *c, const config_setting_t *g, const char *const *allowed)
+conf_keys(struct conf_ctx *c, const config_setting_t *g, int parent)
 {
 	if (g == NULL)
 		return true;
@@ -238,18 +238,22 @@ conf_keys(struct conf_ctx *c, const config_setting_t *g, const char *const *allo
 			 conf_type_name(config_setting_type(g)));
 		return false;
 	}
+	const char *keys[S__COUNT]; /* the group's keys, in table order */
+	size_t n = 0;
+	for (int k = -1; setting_next_child(parent, &k);)
+		keys[n++] = setting_key(setting((enum setting_id)k));
 	for (int i = 0; i < config_setting_length(g); i++) {
 		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
-		const char *near = NULL;
+		const char *name = config_setting_name(m), *near = NULL;
 		bool ok = false;
-		for (const char *const *k = allowed; *k != NULL && !ok; k++)
-			ok = strcmp(*k, config_setting_name(m)) == 0;
+		for (size_t k = 0; k < n && !ok; k++)
+			ok = strcmp(keys[k], name) == 0;
 		if (ok)
 			continue;
 		/* only an unknown key pays for the "did you mean" search */
-		for (const char *const *k = allowed; *k != NULL && near == NULL; k++)
-			if (edit_distance(*k, config_setting_name(m)) <= 2)
-				near = *k;
+		for (size_t k = 0; k < n && near == NULL; k++)
+			if (edit_distance(keys[k], name) <= 2)
+				near = keys[k];
 		if (near != NULL)
 			conf_err(c, m, "unknown key (did you mean \"%s\"?)", near);
 		else
@@ -276,13 +280,20 @@ conf_member(const config_setting_t *g, const char *name)
 	return NULL;
 }
 
-/* Present-or-required bookkeeping shared by the accessors. */
-static const config_setting_t *
-lookup(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required)
+const config_setting_t *
+conf_at(const config_setting_t *g, enum setting_id id)
 {
-	const config_setting_t *s = conf_member(g, name);
-	if (s == NULL && required)
-		conf_err_in(c, g, name, "required key missing");
+	return conf_member(g, setting_key(setting(id)));
+}
+
+/* The member of g row id names, with the present-or-required bookkeeping
+ * shared by the accessors. */
+static const config_setting_t *
+lookup(struct conf_ctx *c, const config_setting_t *g, enum setting_id id)
+{
+	const config_setting_t *s = conf_at(g, id);
+	if (s == NULL && (setting(id)->flags & SETTING_REQUIRED))
+		conf_err_in(c, g, setting_key(setting(id)), "required key missing");
 	return s;
 }
 
@@ -315,12 +326,17 @@ conf_text_ok(struct conf_ctx *c, const config_setting_t *s, const char *v, size_
 }
 
 int
-conf_str(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
-	 const char **out)
+conf_str(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, const char **out)
 {
-	const config_setting_t *s = lookup(c, g, name, required);
+	const config_setting_t *s = lookup(c, g, id);
 	if (s == NULL)
 		return 0;
+	return conf_str_value(c, s, out);
+}
+
+int
+conf_str_value(struct conf_ctx *c, const config_setting_t *s, const char **out)
+{
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 		conf_err(c, s, "expected a string, got %s", conf_type_name(config_setting_type(s)));
 		return -1;
@@ -383,21 +399,20 @@ conf_int_value(struct conf_ctx *c, const config_setting_t *s, long long lo, long
 }
 
 int
-conf_int(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
-	 long long lo, long long hi, long long *out)
+conf_int(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, long long *out)
 {
-	const config_setting_t *s = lookup(c, g, name, required);
+	const config_setting_t *s = lookup(c, g, id);
 	if (s == NULL)
 		return 0;
-	return conf_int_value(c, s, lo, hi, out) ? 1 : -1;
+	return conf_int_value(c, s, setting(id)->min, setting(id)->max, out) ? 1 : -1;
 }
 
 int
-conf_enum(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
-	  const char *const *names, int *out)
+conf_word(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, int *out)
 {
+	const char *const *names = setting(id)->words;
 	const char *v;
-	int rc = conf_str(c, g, name, required, &v);
+	int rc = conf_str(c, g, id, &v);
 	if (rc <= 0)
 		return rc;
 	for (int i = 0; names[i] != NULL; i++)
@@ -414,30 +429,15 @@ conf_enum(struct conf_ctx *c, const config_setting_t *g, const char *name, bool 
 			break;
 		off += (size_t)w;
 	}
-	conf_err(c, conf_member(g, name), "\"%s\" is not one of %s", v, list);
+	conf_err(c, conf_at(g, id), "\"%s\" is not one of %s", v, list);
 	return -1;
 }
 
 int
-conf_action(struct conf_ctx *c, const config_setting_t *g, const char *name, enum bw_action *out)
-{
-	const char *v;
-	int rc = conf_str(c, g, name, false, &v);
-	if (rc <= 0)
-		return rc;
-	if (!check_action_parse(v, out)) {
-		conf_err(c, conf_member(g, name),
-			 "\"%s\" is not an action (reject | tempfail | quarantine | accept)", v);
-		return -1;
-	}
-	return 1;
-}
-
-int
-conf_strlist(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
+conf_strlist(struct conf_ctx *c, const config_setting_t *g, enum setting_id id,
 	     const config_setting_t **out)
 {
-	const config_setting_t *s = lookup(c, g, name, required);
+	const config_setting_t *s = lookup(c, g, id);
 	int rc = 1;
 	if (s == NULL)
 		return 0;
@@ -461,10 +461,10 @@ conf_strlist(struct conf_ctx *c, const config_setting_t *g, const char *name, bo
 }
 
 int
-conf_group(struct conf_ctx *c, const config_setting_t *g, const char *name, bool required,
+conf_group(struct conf_ctx *c, const config_setting_t *g, enum setting_id id,
 	   const config_setting_t **out)
 {
-	const config_setting_t *s = lookup(c, g, name, required);
+	const config_setting_t *s = lookup(c, g, id);
 	if (s == NULL)
 		return 0;
 	if (!config_setting_is_group(s)) {

@@ -118,7 +118,6 @@ struct bw_settings {
 	int redis_port;
 	const char *redis_prefix;
 	const char *redis_password_file;
-	enum bw_action state_on_error;
 	/* log */
 	const char *log_target; /* "file" | "syslog" | "stdout" */
 	const char *log_path;

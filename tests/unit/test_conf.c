@@ -285,8 +285,8 @@ static const struct err_row err_rows[] = {
      "identities.[0].egress_ips.[0]", "not an IP address"},
     {"bad state backend", MAIN("state = { backend = \"mysql\"; }; " MARK "\n"), "state.backend",
      "is not one of sqlite | redis"},
-    {"bad state on_error", MAIN("state = { on_error = \"ignore\"; }; " MARK "\n"), "state.on_error",
-     "not an action"},
+    {"state.on_error is gone (policy.actions.state-error)",
+     MAIN("state = { on_error = \"tempfail\"; }; " MARK "\n"), "state.on_error", "unknown key"},
     {"redis port out of range", MAIN("state = { redis = { port = 70000; }; }; " MARK "\n"),
      "state.redis.port", "out of range (1..65535)"},
     {"bad log target", MAIN("log = { target = \"journal\"; }; " MARK "\n"), "log.target",
@@ -603,7 +603,7 @@ static const char *spec_conf =
     "  backend = \"sqlite\";\n"
     "  path = \"/var/lib/bulkwarden/state.db\";\n"
     "  # redis = { host = \"127.0.0.1\"; port = 6379; prefix = \"bw:\"; };\n"
-    "  on_error = \"tempfail\";\n"
+    "  # no on_error: policy.actions.state-error is the one setting\n"
     "};\n"
     "log = {\n"
     "  target = \"file\";\n"
@@ -703,7 +703,7 @@ test_spec_example(void **state)
 	assert_string_equal(s->egress_ips[0], "203.0.113.7");
 	assert_string_equal(s->state_backend, "sqlite");
 	assert_string_equal(s->state_path, "/var/lib/bulkwarden/state.db");
-	assert_int_equal(s->state_on_error, BW_ACT_TEMPFAIL);
+	assert_int_equal(s->actions[BW_CHK_STATE_ERROR], BW_ACT_TEMPFAIL);
 	assert_string_equal(s->log_target, "file");
 	assert_string_equal(s->log_path, "/var/log/bulkwarden/events.jsonl");
 	assert_int_equal(s->counters_interval, 60);
@@ -804,7 +804,7 @@ test_defaults(void **state)
 	assert_string_equal(s->redis_host, "127.0.0.1");
 	assert_int_equal(s->redis_port, 6379);
 	assert_string_equal(s->redis_prefix, "bw:");
-	assert_int_equal(s->state_on_error, BW_ACT_TEMPFAIL);
+	assert_int_equal(s->actions[BW_CHK_STATE_ERROR], BW_ACT_TEMPFAIL);
 	assert_string_equal(s->log_target, "file");
 	assert_string_equal(s->log_path, "/var/log/bulkwarden/events.jsonl");
 	assert_string_equal(s->log_facility, "mail");
@@ -853,7 +853,7 @@ test_settings_and_tightening(void **state)
 	    dir, "t.conf",
 	    "milter = { socket = \"inet6:8894@[::1]\"; socket_mode = \"0600\";\n"
 	    "  on_internal_error = \"reject\"; pidfile = \"run/bw.pid\"; };\n"
-	    "state = { backend = \"redis\"; path = \"state.db\"; on_error = \"accept\";\n"
+	    "state = { backend = \"redis\"; path = \"state.db\";\n"
 	    "  redis = { host = \"10.0.0.9\"; port = 6380; prefix = \"x:\";\n"
 	    "            password_file = \"redis.pw\"; }; };\n"
 	    "log = { target = \"syslog\"; facility = \"local3\"; counters_interval = 10; };\n"
@@ -861,7 +861,7 @@ test_settings_and_tightening(void **state)
 	    "        timeout = 2; cache_ttl = 0; };\n"
 	    "policy = { mode = \"monitor\"; require_owners = [\"dns\"];\n"
 	    "  min_dmarc_policy = \"quarantine\"; dkim_min_rsa_bits = 1024;\n"
-	    "  max_recipients = 100; actions = { dns-error = \"accept\"; }; };\n"
+	    "  max_recipients = 100; actions = { dns-error = \"accept\"; state-error = \"accept\"; }; };\n"
 	    "identities = (\n  {\n    id = \"nl\";\n" ID_DESC ID_ENV
 	    "    owners = { dns = \"dns@example.com\"; };\n"
 	    "    approval = { by = \"a@example.com\"; date = \"2026-01-15T10:00:00Z\"; ticket = "
@@ -890,7 +890,7 @@ test_settings_and_tightening(void **state)
 	assert_string_equal(s->redis_prefix, "x:");
 	snprintf(want, sizeof(want), "%s/redis.pw", dir);
 	assert_string_equal(s->redis_password_file, want);
-	assert_int_equal(s->state_on_error, BW_ACT_ACCEPT);
+	assert_int_equal(s->actions[BW_CHK_STATE_ERROR], BW_ACT_ACCEPT);
 	assert_string_equal(s->log_target, "syslog");
 	assert_string_equal(s->log_facility, "local3");
 	assert_int_equal(s->counters_interval, 10);
