@@ -32,6 +32,7 @@
 #include "log/eventlog.h"
 #include "milter/statesync.h"
 #include "base/util.h"
+#include "registry/settings.h"
 
 #define AUDIT_QUEUE_MAX 256
 
@@ -271,7 +272,7 @@ statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval
 	}
 	s->st = st;
 	s->ov = ov;
-	s->interval = counters_interval ? counters_interval : 60;
+	s->interval = counters_interval ? counters_interval : (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
 	s->interval_start = (long long)time(NULL);
 	s->last_ok_ms = now_ms();
 	pthread_mutex_init(&s->lock, NULL);
@@ -325,7 +326,7 @@ void
 statesync_set_interval(struct statesync *s, unsigned counters_interval)
 {
 	pthread_mutex_lock(&s->lock);
-	s->interval = counters_interval ? counters_interval : 60;
+	s->interval = counters_interval ? counters_interval : (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
 	pthread_mutex_unlock(&s->lock);
 }
 
