@@ -1,7 +1,14 @@
 /*
  * conf.c - the libconfig loader (SPEC §2): reads the main file and every
- * identities_dir/NAME.conf, validates each key against the schema, and builds
- * a new immutable registry snapshot, or returns every error it found.
+ * identities_dir/NAME.conf, validates each key against the settings table
+ * (settings.c: names, types, defaults, bounds, vocabularies), and builds a
+ * new immutable registry snapshot, or returns every error it found.
+ *
+ * The table's own keys (a string, a path, an integer in its bounds, a word
+ * of its vocabulary) are parsed and stored by conf_section() from their row
+ * alone; defaults come from the rows too (conf_defaults()). This file adds
+ * what a row cannot say: socket syntax, socket mode, IP and nameserver
+ * lists, owner roles, per-check actions.
  *
  * Strictness: an unknown key at any level, a wrong type, an out-of-range
  * number or a value outside its vocabulary is an error naming file:line and

@@ -6,15 +6,14 @@
  *
  * libconfig 1.5 keeps a plain integer literal in 32 bits and silently wraps
  * anything larger (5000000000 becomes 705032704). conf_scan_literals()
- * finds such literals in the raw file text; conf_int_value() refuses a
- * 32-bit setting whose line holds one that wrapped to its value.
+ * (conf_file.c) finds such literals in the raw file text; conf_int_value()
+ * refuses a 32-bit setting whose line holds one that wrapped to its value.
  *
  * Memory: error strings are heap (owned by struct conf_errors); paths are
  * copied into the registry arena; the wrapped-literal list is ctx-owned.
  */
 #include "config.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -527,105 +526,5 @@ conf_actions(struct conf_ctx *c, const config_setting_t *g, enum bw_action *acts
 			continue;
 		}
 		acts[chk] = act;
-	}
-}
-
-/* ---- integer literals libconfig wraps ----------------------------------- */
-
-/* Remember a literal that does not fit libconfig's 32-bit int. */
-static void
-note_literal(struct conf_ctx *c, const char *file, unsigned line, const char *tok, size_t len)
-{
-	char text[32];
-	bool hex, has_l;
-	unsigned long long mag;
-	long long sval;
-
-	if (len >= sizeof(text))
-		len = sizeof(text) - 1;
-	memcpy(text, tok, len);
-	text[len] = '\0';
-	has_l = len > 0 && (text[len - 1] == 'L' || text[len - 1] == 'l');
-	hex = (text[0] == '0' && (text[1] == 'x' || text[1] == 'X'));
-	if (has_l || (!hex && strpbrk(text, ".eE") != NULL))
-		return; /* 64-bit or float literal: stored faithfully */
-	errno = 0;
-	if (hex) {
-		mag = strtoull(text, NULL, 16);
-		if (mag <= INT_MAX && errno == 0)
-			return;
-		sval = (long long)mag;
-	} else {
-		sval = strtoll(text, NULL, 10); /* saturates like libconfig's atoi() */
-		if (errno == 0 && sval >= INT_MIN && sval <= INT_MAX)
-			return;
-	}
-	if (c->n_wrapped == c->cap_wrapped) {
-		c->cap_wrapped = c->cap_wrapped ? 2 * c->cap_wrapped : 16;
-		c->wrapped = xrealloc(c->wrapped, c->cap_wrapped * sizeof(*c->wrapped));
-	}
-	struct conf_wrapped *w = &c->wrapped[c->n_wrapped++];
-	w->file = file;
-	w->line = line;
-	w->value = (int)(unsigned)(unsigned long long)sval; /* the low 32 bits libconfig keeps */
-	memcpy(w->text, text, len + 1);
-}
-
-/*
- * Find integer literals in libconfig text, skipping comments, strings and
- * names. A small state machine over the bytes; len bounds everything.
- */
-void
-conf_scan_literals(struct conf_ctx *c, const char *file, const char *b, size_t len)
-{
-	unsigned line = 1;
-	size_t i = 0;
-	while (i < len) {
-		char ch = b[i];
-		if (ch == '\n') {
-			line++;
-			i++;
-		} else if (ch == '#' || (ch == '/' && i + 1 < len && b[i + 1] == '/')) {
-			while (i < len && b[i] != '\n')
-				i++;
-		} else if (ch == '/' && i + 1 < len && b[i + 1] == '*') {
-			for (i += 2; i < len && !(b[i] == '*' && i + 1 < len && b[i + 1] == '/');
-			     i++)
-				if (b[i] == '\n')
-					line++;
-			i += 2;
-		} else if (ch == '"') {
-			for (i++; i < len && b[i] != '"'; i++) {
-				if (b[i] == '\\' && i + 1 < len)
-					i++;
-				if (b[i] == '\n')
-					line++;
-			}
-			i++;
-		} else if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '*' ||
-			   ch == '@') {
-			while (i < len &&
-			       (b[i] == '-' || b[i] == '_' || b[i] == '*' || b[i] == '@' ||
-				(b[i] >= '0' && b[i] <= '9') || (b[i] >= 'A' && b[i] <= 'Z') ||
-				(b[i] >= 'a' && b[i] <= 'z')))
-				i++;
-		} else if ((ch >= '0' && ch <= '9') || ((ch == '-' || ch == '+') && i + 1 < len &&
-							b[i + 1] >= '0' && b[i + 1] <= '9')) {
-			size_t start = i++;
-			bool hex = i < len && b[start] == '0' && (b[i] == 'x' || b[i] == 'X');
-			while (i < len) {
-				char d = b[i];
-				bool alnum = (d >= '0' && d <= '9') || (d >= 'A' && d <= 'Z') ||
-					     (d >= 'a' && d <= 'z');
-				bool expsign = !hex && (d == '-' || d == '+') &&
-					       (b[i - 1] == 'e' || b[i - 1] == 'E');
-				if (!alnum && d != '.' && !expsign)
-					break;
-				i++;
-			}
-			note_literal(c, file, line, b + start, i - start);
-		} else {
-			i++;
-		}
 	}
 }
