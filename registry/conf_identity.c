@@ -14,6 +14,9 @@
  * are read so duplicates across the main file and identities_dir are
  * reported at the later occurrence, naming the first.
  *
+ * Key names, required-ness, bounds, vocabularies and defaults (dkim_mode,
+ * mode) are the settings table's (settings.c, the identity.* rows).
+ *
  * Memory: everything is copied into the registry arena. Input: admin-written
  * files, reviewed per identity; every value is bounded and validated.
  */

@@ -13,16 +13,16 @@
 #include <stddef.h>
 
 enum setting_type {
-	SETTING_GROUP,	 /* { ... }: its keys are the rows named "<name>.<key>" */
-	SETTING_LIST,	 /* ( { ... }, ... ): each element such a group */
-	SETTING_MAP,	 /* { name = value; ... }: names of its own (roles, check ids) */
-	SETTING_STRING,	 /* non-empty, no control characters */
-	SETTING_PATH,	 /* a string; relative to the file it appears in */
-	SETTING_INT,	 /* min..max */
-	SETTING_MODE,	 /* an octal file mode as a string, "0660" */
-	SETTING_WORD,	 /* a string among words[] */
-	SETTING_STRLIST, /* [ "...", ... ]; max > 0: at most max elements */
-	SETTING_DATE,	 /* ISO 8601: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ */
+	SETTING_GROUP,		/* { ... }: its keys are the rows named "<name>.<key>" */
+	SETTING_LIST,		/* ( { ... }, ... ): each element such a group */
+	SETTING_MAP,		/* { name = value; ... }: names of its own (roles, check ids) */
+	SETTING_STRING,		/* non-empty, no control characters */
+	SETTING_PATH,		/* a string; relative to the file it appears in */
+	SETTING_INT,		/* min..max */
+	SETTING_MODE,		/* an octal file mode as a string, "0660" */
+	SETTING_WORD,		/* a string among words[] */
+	SETTING_STRLIST,	/* [ "...", ... ]; max > 0: at most max elements */
+	SETTING_DATE,		/* ISO 8601: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ */
 	SETTING_FLAG_OR_STRING, /* true, false or a string */
 };
 
@@ -37,9 +37,10 @@ enum setting_store {
 };
 
 #define SETTING_REQUIRED 0x1u /* the group is incomplete without it */
-#define SETTING_CUSTOM 0x2u   /* validated by the loader's own code (the default still
-				 comes from here) */
-#define SETTING_IDFILE 0x4u   /* the one top-level key of an identities_dir file */
+#define SETTING_CUSTOM                                                                             \
+	0x2u		    /* validated by the loader's own code (the default still               \
+			       comes from here) */
+#define SETTING_IDFILE 0x4u /* the one top-level key of an identities_dir file */
 
 /* identity.dkim_sign_headers / dkim_oversign_headers: names added to the
  * defaults, at most (libopendkim builds a 1 KiB regex of them). */
@@ -125,17 +126,18 @@ enum setting_id {
 #define S_IDFILE_ROOT (-2)
 
 struct setting {
-	const char *name;	  /* dotted path: "dns.timeout", "identity.limits.per_hour" */
+	const char *name; /* dotted path: "dns.timeout", "identity.limits.per_hour" */
 	enum setting_type type;
-	unsigned flags;		  /* SETTING_* */
-	const char *def;	  /* the default as documented (text); NULL: none */
-	long long idef;		  /* SETTING_INT / SETTING_MODE default (def NULL: none) */
-	long long min, max;	  /* SETTING_INT bounds; SETTING_STRLIST: max elements */
-	const char *const *words; /* SETTING_WORD vocabulary / SETTING_STRLIST default; NULL-terminated */
-	const int *values;	  /* SETTING_WORD: what each word means (NULL: its index) */
+	unsigned flags;	    /* SETTING_* */
+	const char *def;    /* the default as documented (text); NULL: none */
+	long long idef;	    /* SETTING_INT / SETTING_MODE default (def NULL: none) */
+	long long min, max; /* SETTING_INT bounds; SETTING_STRLIST: max elements */
+	const char *const
+	    *words;	   /* SETTING_WORD vocabulary / SETTING_STRLIST default; NULL-terminated */
+	const int *values; /* SETTING_WORD: what each word means (NULL: its index) */
 	enum setting_store store;
-	size_t off;		  /* offsetof(struct bw_settings, field) when store != STORE_NONE */
-	const char *doc;	  /* one line */
+	size_t off;	 /* offsetof(struct bw_settings, field) when store != STORE_NONE */
+	const char *doc; /* one line */
 };
 
 extern const struct setting settings[S__COUNT];

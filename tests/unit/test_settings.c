@@ -135,14 +135,15 @@ key_token(const char *s)
 	if (*s == '\0')
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '.'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '.'))
 			return false;
 	return true;
 }
 
 /* Append one problem to the report. */
-static void
-problem(char *rep, size_t len, size_t *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void problem(char *rep, size_t len, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static void
 problem(char *rep, size_t len, size_t *n, const char *fmt, ...)
 {
@@ -226,7 +227,8 @@ man_compare(const char *page, char *rep, size_t len)
 		lineno++;
 
 		if (strncmp(line, ".SH ", 4) == 0) {
-			in_keys = strcmp(line + 4, "SETTINGS") == 0 || strcmp(line + 4, "IDENTITIES") == 0;
+			in_keys = strcmp(line + 4, "SETTINGS") == 0 ||
+				  strcmp(line + 4, "IDENTITIES") == 0;
 			cur = -1;
 			continue;
 		}
@@ -236,8 +238,9 @@ man_compare(const char *page, char *rep, size_t len)
 		if (after_tp) {
 			after_tp = false;
 			if (strncmp(line, ".B ", 3) != 0 || !key_token(line + 3)) {
-				problem(rep, len, &n, "line %u: a .TP entry that is not \".B key\": %s",
-					lineno, line);
+				problem(rep, len, &n,
+					"line %u: a .TP entry that is not \".B key\": %s", lineno,
+					line);
 				cur = -1;
 				continue;
 			}
@@ -259,7 +262,8 @@ man_compare(const char *page, char *rep, size_t len)
 					"line %u: documents \"%s\", a key the loader does not take",
 					lineno, key);
 			else if (documented[cur])
-				problem(rep, len, &n, "line %u: documents \"%s\" twice", lineno, key);
+				problem(rep, len, &n, "line %u: documents \"%s\" twice", lineno,
+					key);
 			else
 				documented[cur] = true;
 			continue;
@@ -276,16 +280,19 @@ man_compare(const char *page, char *rep, size_t len)
 		if (s->type == SETTING_STRLIST && s->words != NULL) {
 			for (int w = 0; s->words[w] != NULL; w++)
 				if (strstr(text[i], s->words[w]) == NULL)
-					problem(rep, len, &n, "\"%s\": default \"%s\" not mentioned",
-						s->name, s->words[w]);
+					problem(rep, len, &n,
+						"\"%s\": default \"%s\" not mentioned", s->name,
+						s->words[w]);
 		} else if (s->def != NULL && strstr(text[i], s->def) == NULL) {
-			problem(rep, len, &n, "\"%s\": default \"%s\" not mentioned", s->name, s->def);
+			problem(rep, len, &n, "\"%s\": default \"%s\" not mentioned", s->name,
+				s->def);
 		}
 		if (s->type == SETTING_INT && s->store != STORE_NONE) {
 			char range[64];
 			snprintf(range, sizeof(range), "%lld-%lld", s->min, s->max);
 			if (strstr(text[i], range) == NULL)
-				problem(rep, len, &n, "\"%s\": range %s not mentioned", s->name, range);
+				problem(rep, len, &n, "\"%s\": range %s not mentioned", s->name,
+					range);
 		}
 	}
 	return n;
@@ -392,7 +399,8 @@ test_facilities(void **state)
 		/* the loader takes it ... */
 		FILE *f = fopen(path, "w");
 		assert_non_null(f);
-		snprintf(conf, sizeof(conf), "log = { target = \"syslog\"; facility = \"%s\"; };\n", w);
+		snprintf(conf, sizeof(conf), "log = { target = \"syslog\"; facility = \"%s\"; };\n",
+			 w);
 		fputs(conf, f);
 		fclose(f);
 		struct conf_errors errs;
@@ -402,7 +410,8 @@ test_facilities(void **state)
 
 		/* ... and the event log writes to that facility */
 		__atomic_store_n(&syslog_capture_pri, -1, __ATOMIC_SEQ_CST);
-		assert_int_equal(eventlog_open(r->set.log_target, r->set.log_path, r->set.log_facility), 0);
+		assert_int_equal(
+		    eventlog_open(r->set.log_target, r->set.log_path, r->set.log_facility), 0);
 		assert_int_equal(eventlog_write("{}\n", 3), 0);
 		eventlog_close();
 		int pri = __atomic_load_n(&syslog_capture_pri, __ATOMIC_SEQ_CST);
