@@ -48,6 +48,8 @@ static const struct verb verbs[] = {
     {"reload", ctl_reload, "reload", "check the configuration, then SIGHUP the milter"},
     {"keygen", ctl_keygen, "keygen ID [--algorithm rsa|ed25519] [--bits N] [--selector S]",
      "make a DKIM key pair and print the DNS TXT record to publish"},
+    {"ingest", ctl_ingest, "ingest [--kind arf|dsn|auto] [FILE...]",
+     "read complaint reports and bounces (stdin without FILE): one feedback event each"},
     {"report", ctl_report, "report [--format html|json|md] [--out FILE] [--days N]",
      "the auditor's report: inventory, traffic, suspensions, findings and their controls"},
     {"dns-check", ctl_dns_check, "dns-check [ID] [--json]",

@@ -31,6 +31,8 @@ int ctl_stats(struct ctl *c, int argc, char **argv);
 int ctl_suspend(struct ctl *c, int argc, char **argv);
 int ctl_reinstate(struct ctl *c, int argc, char **argv);
 int ctl_reload(struct ctl *c, int argc, char **argv);
+/* ctl/ingest.c: exit 0, 65 unusable report, 75 retry later */
+int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */
 int ctl_audit(struct ctl *c, int argc, char **argv);
 /* Add an audit record's members to j (inside an open object). */

@@ -13,15 +13,15 @@ allowed() {
 	case "$1" in
 	base) echo "base" ;;
 	registry) echo "base registry" ;;
-	policy | dns | dkim | state | log) echo "base registry $1" ;;
+	policy | dns | dkim | state | log | ingest) echo "base registry $1" ;;
 	milter) echo "base registry policy dns dkim state log milter" ;;
-	ctl) echo "base registry policy dns dkim state log ctl" ;;
+	ctl) echo "base registry policy dns dkim state log ingest ctl" ;;
 	*) echo "" ;;
 	esac
 }
 
 n=0 bad=0
-for layer in base registry policy dns dkim state log milter ctl; do
+for layer in base registry policy dns dkim state log ingest milter ctl; do
 	ok=$(allowed "$layer")
 	for f in "$layer"/*.c "$layer"/*.h; do
 		[ -f "$f" ] || continue

@@ -4,9 +4,11 @@ set -u
 src=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 bld=${top_builddir:-$src}
 pass=0 fail=0
-for h in addr; do
-	if "$bld/tests/fuzz/fuzz_${h}_seeds" "$src/tests/fuzz/corpus/$h"; then
-		echo "PASS: fuzz_$h seed corpus ($(ls "$src/tests/fuzz/corpus/$h" | wc -l) inputs)"
+# corpus directory of each harness
+corpus() { case "$1" in ingest) echo "$src/tests/feedback/corpus" ;; *) echo "$src/tests/fuzz/corpus/$1" ;; esac; }
+for h in addr ingest; do
+	if "$bld/tests/fuzz/fuzz_${h}_seeds" "$(corpus "$h")"; then
+		echo "PASS: fuzz_$h seed corpus ($(ls "$(corpus "$h")" | wc -l) inputs)"
 		pass=$((pass + 1))
 	else
 		echo "FAIL: fuzz_$h seed corpus"

@@ -1,0 +1,211 @@
+/*
+ * ingest.c - `bulkwardenctl ingest [--kind arf|dsn|auto] [FILE...]`
+ * (SPEC §9): read complaint reports and bounces (standard input when no
+ * file), attribute each to an identity, and write one bulkwarden.feedback
+ * event per report. Meant to run as a Postfix pipe(8) transport, so the
+ * exit code tells the MTA what to do: 0 done; 65 (EX_DATAERR) a report was
+ * unusable (said on stderr, counted in the event log, never retried); 75
+ * (EX_TEMPFAIL) the event could not be recorded, so the MTA keeps the
+ * report and tries again.
+ *
+ * Memory: one report buffer of at most INGEST_MAX_BYTES + 1 at a time.
+ * Untrusted input: the whole report (ingest/feedback.c); file names come
+ * from the operator's command line.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "base/ecs.h"
+#include "base/util.h"
+#include "ctl/verbs.h"
+#include "ingest/feedback.h"
+#include "log/eventlog.h"
+
+#define EX_OK_ 0
+#define EX_DATAERR_ 65
+#define EX_TEMPFAIL_ 75
+
+/* Read the whole of fd, at most INGEST_MAX_BYTES + 1 bytes (one more than
+ * allowed, so a larger report is seen as such). NULL on a read error. */
+static char *
+slurp(int fd, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap);
+	while (buf != NULL) {
+		if (n == cap) {
+			if (cap > INGEST_MAX_BYTES)
+				break;
+			cap *= 2;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*len = n;
+	return buf;
+}
+
+/* The feedback event of one report (or of an unusable one, with why). */
+static void
+feedback_event(struct jbuf *j, const char *source, const struct ingest_report *rep,
+	       const struct bw_identity *id, enum ingest_by by, const char *why)
+{
+	struct timeval tv;
+	char evid[25];
+	gettimeofday(&tv, NULL);
+	if (bw_random_hex(evid, 12) != 0)
+		evid[0] = '\0';
+	jbuf_begin(j);
+	jbuf_timestamp(j, "@timestamp", tv.tv_sec, tv.tv_usec / 1000);
+	jbuf_str(j, "event.kind", "event");
+	jbuf_str(j, "event.dataset", "bulkwarden.feedback");
+	jbuf_str(j, "event.id", evid);
+	jbuf_str(j, "event.action", why ? "unusable" : ingest_kind_name(rep->kind));
+	jbuf_str(j, "event.outcome", why ? "failure" : "success");
+	if (why != NULL)
+		jbuf_str(j, "event.reason", why);
+	jbuf_str(j, "bulkwarden.feedback.source", source);
+	jbuf_str(j, "bulkwarden.feedback.kind", ingest_kind_name(rep->kind));
+	jbuf_str(j, "bulkwarden.feedback.digest", rep->digest);
+	if (why == NULL) {
+		jbuf_str(j, "bulkwarden.feedback.attributed_by", ingest_by_name(by));
+		if (id != NULL)
+			jbuf_str(j, "bulkwarden.identity.id", id->id);
+		if (rep->kind == INGEST_ARF) {
+			jbuf_str(j, "bulkwarden.feedback.type", rep->feedback_type);
+			jbuf_num(j, "bulkwarden.feedback.complaints", 1);
+		} else {
+			jbuf_num(j, "bulkwarden.feedback.hard_bounces", (long long)rep->n_hard);
+			jbuf_num(j, "bulkwarden.feedback.soft_bounces", (long long)rep->n_soft);
+		}
+		if (rep->feedback_id[0])
+			jbuf_str(j, "bulkwarden.feedback.feedback_id", rep->feedback_id);
+		if (rep->dkim_d[0])
+			jbuf_str(j, "bulkwarden.feedback.dkim_domain", rep->dkim_d);
+		if (rep->dkim_s[0])
+			jbuf_str(j, "bulkwarden.feedback.dkim_selector", rep->dkim_s);
+		if (rep->mail_from_domain[0])
+			jbuf_str(j, "bulkwarden.feedback.mail_from_domain", rep->mail_from_domain);
+		if (rep->from_domain[0])
+			jbuf_str(j, "bulkwarden.feedback.from_domain", rep->from_domain);
+	}
+	ecs_common(j, "email", NULL, "info", NULL);
+	jbuf_end(j);
+}
+
+int
+ctl_ingest(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"kind", required_argument, NULL, 'k'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	enum ingest_kind want = INGEST_UNKNOWN;
+	int o, rc = EX_OK_;
+	char esc[512];
+
+	opterr = 0;
+	optind = 0;
+	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (o == 'k') {
+			if (strcmp(optarg, "arf") == 0)
+				want = INGEST_ARF;
+			else if (strcmp(optarg, "dsn") == 0)
+				want = INGEST_DSN;
+			else if (strcmp(optarg, "auto") == 0)
+				want = INGEST_UNKNOWN;
+			else if (strcmp(optarg, "dmarc") == 0) {
+				ctl_err("ingest: --kind dmarc (aggregate reports) is not implemented yet");
+				return EX_DATAERR_;
+			} else
+				return ctl_usage("ingest", "--kind is arf, dsn or auto");
+		} else if (o == 'j') {
+			c->json = true;
+		} else if (o == 'h') {
+			ctl_usage("ingest", NULL);
+			return CTL_OK;
+		} else {
+			return ctl_usage("ingest", "unknown option or missing value");
+		}
+	}
+	const struct registry *r = ctl_registry(c);
+	const struct bw_settings *set = &r->set;
+	if (strcmp(set->log_target, "stdout") != 0 &&
+	    eventlog_open(set->log_target, set->log_path, set->log_facility) != 0) {
+		ctl_err("ingest: cannot open the event log %s: %s",
+			set->log_path ? set->log_path : set->log_target, strerror(errno));
+		return EX_TEMPFAIL_;
+	}
+	struct jbuf *j = malloc(sizeof(*j));
+	struct ingest_report *rep = malloc(sizeof(*rep));
+	if (j == NULL || rep == NULL) {
+		free(j);
+		free(rep);
+		ctl_err("ingest: out of memory");
+		return EX_TEMPFAIL_;
+	}
+	int nfiles = argc - optind;
+	for (int f = 0; f < (nfiles ? nfiles : 1) && rc != EX_TEMPFAIL_; f++) {
+		const char *name = nfiles ? argv[optind + f] : "-";
+		int fd = strcmp(name, "-") == 0 ? 0 : open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		size_t len = 0;
+		char *buf = fd < 0 ? NULL : slurp(fd, &len);
+		if (fd > 0)
+			close(fd);
+		if (buf == NULL) {
+			ctl_err("ingest: %s: %s", out_esc(name, esc, sizeof(esc)), strerror(errno));
+			rc = EX_TEMPFAIL_; /* the MTA keeps it; an operator's typo is seen */
+			break;
+		}
+		char why[256];
+		enum ingest_by by = INGEST_BY_NONE;
+		const struct bw_identity *id = NULL;
+		bool bad = ingest_parse(buf, len, want, rep, why, sizeof(why)) != 0;
+		if (!bad)
+			id = ingest_attribute(r, rep, &by);
+		feedback_event(j, name, rep, id, by, bad ? why : NULL);
+		free(buf);
+		if (strcmp(set->log_target, "stdout") == 0)
+			fwrite(j->buf, 1, j->len, stdout);
+		else if (eventlog_write(j->buf, j->len) != 0) {
+			ctl_err("ingest: cannot write the feedback event: %s", strerror(errno));
+			rc = EX_TEMPFAIL_;
+			break;
+		}
+		if (bad) {
+			ctl_err("ingest: %s: unusable report: %s", out_esc(name, esc, sizeof(esc)), why);
+			rc = EX_DATAERR_;
+		} else if (!c->json) {
+			printf("%s: %s attributed to %s by %s\n", out_esc(name, esc, sizeof(esc)),
+			       ingest_kind_name(rep->kind), id ? id->id : "-", ingest_by_name(by));
+		}
+	}
+	eventlog_close();
+	free(j);
+	free(rep);
+	return rc;
+}

@@ -1,0 +1,50 @@
+/*
+ * fuzz_ingest.c - libFuzzer harness for ingest/feedback.c: the input is
+ * one report as an MTA would hand it to `bulkwardenctl ingest`. Checks the
+ * parse's invariants: every copied field NUL-terminated within its bound,
+ * recipient counts consistent, a usable report is ARF or DSN. Built with
+ * gcc and tests/fuzz/seeds_main.c it replays the seed corpus
+ * (tests/feedback/corpus) in make check.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/feedback.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "fuzz_ingest: invariant broken: %s\n", what);
+	abort();
+}
+
+#define BOUNDED(f) (memchr((f), '\0', sizeof(f)) != NULL)
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct ingest_report rep;
+	char why[256];
+	int rc = ingest_parse((const char *)data, size, INGEST_UNKNOWN, &rep, why, sizeof(why));
+	if (rc == 0 && rep.kind != INGEST_ARF && rep.kind != INGEST_DSN)
+		die("usable report of no kind");
+	if (rc != 0 && !BOUNDED(why))
+		die("why");
+	if (!BOUNDED(rep.feedback_type) || !BOUNDED(rep.feedback_id) || !BOUNDED(rep.dkim_d) ||
+	    !BOUNDED(rep.dkim_s) || !BOUNDED(rep.mail_from_domain) || !BOUNDED(rep.from_domain) ||
+	    !BOUNDED(rep.original_rcpt) || !BOUNDED(rep.source_ip) || !BOUNDED(rep.digest))
+		die("field bound");
+	if (rep.n_rcpt > INGEST_RCPT_MAX || rep.n_rcpt > rep.n_hard + rep.n_soft)
+		die("recipient count");
+	for (size_t i = 0; i < rep.n_rcpt; i++)
+		if (!BOUNDED(rep.rcpt[i].addr) || !BOUNDED(rep.rcpt[i].status))
+			die("recipient bound");
+	for (const char *p = rep.feedback_id; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			die("control character kept");
+	return 0;
+}
