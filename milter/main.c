@@ -169,6 +169,8 @@ reload(void)
 	runtime_release(cur);
 }
 
+static struct stat pidfile_st; /* the pidfile we wrote: device and inode */
+
 /* Create the pidfile (before dropping privileges). */
 static void
 write_pidfile(const char *path)
@@ -180,7 +182,37 @@ write_pidfile(const char *path)
 	int n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
 	if (write(fd, b, (size_t)n) != n)
 		fatal("cannot write pidfile %s", path);
+	if (fstat(fd, &pidfile_st) != 0)
+		fatal("cannot stat pidfile %s: %s", path, strerror(errno));
 	close(fd);
+}
+
+/*
+ * Remove the pidfile at exit only while it is still ours: the same file
+ * (device and inode) holding our pid. A successor started on the same
+ * pidfile before we exit has replaced or rewritten it; its pidfile stays.
+ */
+static void
+remove_pidfile(const char *path)
+{
+	struct stat st;
+	char b[32];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, b, sizeof(b) - 1);
+	bool same = fstat(fd, &st) == 0 && st.st_dev == pidfile_st.st_dev &&
+		    st.st_ino == pidfile_st.st_ino;
+	close(fd);
+	if (!same || n <= 0)
+		return;
+	b[n] = '\0';
+	char *end;
+	long pid = strtol(b, &end, 10);
+	if (end != b && (*end == '\n' || *end == '\0') && pid == (long)getpid())
+		unlink(path);
+	else
+		diag(LOG_INFO, "pidfile %s now names another process: left in place", path);
 }
 
 /* Path part of a unix: / local: socket spec, or NULL. */
@@ -424,7 +456,7 @@ main(int argc, char **argv)
 	state_close(st);
 	overlay_free(ov);
 	if (pidfile[0] != '\0')
-		unlink(pidfile);
+		remove_pidfile(pidfile);
 	runtime_publish(NULL);
 	bwdkey_shutdown();
 	eventlog_close();
