@@ -37,6 +37,7 @@
 #include "milter/preflight.h"
 #include "milter/runtime.h"
 #include "milter/seam.h"
+#include "milter/mta.h"
 #include "policy/event.h"
 #include "policy/policy.h"
 
@@ -49,6 +50,7 @@ struct connctx {
 	bool have_addr;
 	bool localhost; /* connect said "localhost" [127.0.0.1] (possible local submission) */
 	unsigned long pflags; /* negotiated protocol flags (SMFIP_NR_*, HDR_LEADSPC) */
+	bool sendmail;	      /* the MTA rewrites address fields after us (milter/mta.h) */
 	struct msgctx msg;    /* one message at a time; msg_is_open() while it runs */
 };
 
@@ -294,7 +296,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	cc->pflags = *pf1;
 
 	if (f0 & SMFIF_SETSYMLIST) {
-		seam_setsymlist(ctx, SMFIM_CONNECT, "{client_addr} {daemon_name} {daemon_port} j");
+		seam_setsymlist(ctx, SMFIM_CONNECT, "{client_addr} {daemon_name} {daemon_port} j v");
 		seam_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {auth_type} {client_addr}");
 		seam_setsymlist(ctx, SMFIM_ENVRCPT, "i");
 		seam_setsymlist(ctx, SMFIM_EOH, "i");
@@ -338,6 +340,7 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 	cc->localhost = hostname != NULL && strcmp(hostname, "localhost") == 0 &&
 			strcmp(cc->client_ip, "127.0.0.1") == 0 &&
 			strcmp(macro(ctx, "{daemon_port}"), "0") == 0;
+	cc->sendmail = mta_detect(macro(ctx, "v")) == MTA_SENDMAIL;
 	return cont(cc, SMFIP_NR_CONN);
 }
 
@@ -429,6 +432,40 @@ mlfi_data(SMFICTX *ctx)
 	return SMFIS_CONTINUE;
 }
 
+/* true iff name is in the NULL-terminated list l, or in def when l is NULL. */
+static bool
+listed_or(const char *const *l, const char *const *def, const char *name)
+{
+	for (l = l != NULL ? l : def; *l != NULL; l++)
+		if (strcasecmp(*l, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Behind Sendmail, an address field it will reformat after us is left out
+ * of our signatures (milter/mta.h): From never (always signed; the checks
+ * only pass a single qualified address, which Sendmail keeps), nor a field
+ * the identity oversigns (leaving it out would make h= claim it absent).
+ */
+static bool
+sendmail_unsigned(const struct connctx *cc, const struct msgctx *m, const char *name,
+		  const char *value)
+{
+	const struct bw_identity *id = m->v.identity;
+	if (!cc->sendmail || id == NULL || id->dkim_mode != BW_DKIM_SIGN ||
+	    !mta_sendmail_rewrites(name) || strcasecmp(name, "From") == 0 ||
+	    mta_sendmail_keeps(value))
+		return false;
+	if (listed_or(id->dkim_oversign_headers, bw_dkim_oversign_headers_default, name)) {
+		diag(LOG_WARNING, "%s: %s is oversigned but not in Sendmail's form: the signature "
+				  "will not survive Sendmail's rewriting",
+		     m->queue_id, name);
+		return false;
+	}
+	return true;
+}
+
 static sfsistat
 mlfi_header(SMFICTX *ctx, char *name, char *value)
 {
@@ -438,7 +475,8 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 		const char *nm = name ? name : "", *val = value ? value : "";
 		m->size += (long long)strlen(nm) + (long long)strlen(val) + 4;
 		if (m->dkim != NULL) {
-			bwdkim_header(m->dkim, nm, val); /* errors are sticky: seen at eom */
+			if (!sendmail_unsigned(cc, m, nm, val))
+				bwdkim_header(m->dkim, nm, val); /* errors are sticky: seen at eom */
 			if (bwdkim_header_replaced(m->v.identity, nm))
 				m->client_feedback++;
 		}
