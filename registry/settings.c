@@ -19,6 +19,15 @@
 #include "registry/registry.h"
 #include "registry/settings.h"
 
+/* Installation directories (configure's --runstatedir, --localstatedir);
+ * the documented defaults when built without them. */
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define SET(field) offsetof(struct bw_settings, field)
 
@@ -70,7 +79,7 @@ const struct setting settings[S__COUNT] = {
 			 .type = SETTING_STRING,
 			 .flags = SETTING_CUSTOM,
 			 /* where Postfix's smtpd_milters points in SPEC §7 */
-			 .def = "unix:/run/bulkwarden/bulkwarden.sock",
+			 .def = "unix:" RUNSTATEDIR "/bulkwarden/bulkwarden.sock",
 			 .store = STORE_STR,
 			 .off = SET(socket),
 			 .doc = "unix:PATH, local:PATH, inet:PORT@HOST or inet6:PORT@HOST."},
@@ -121,7 +130,7 @@ const struct setting settings[S__COUNT] = {
     [S_STATE_PATH] = {.name = "state.path",
 		      .type = SETTING_PATH,
 		      /* FHS: state a program keeps across restarts */
-		      .def = "/var/lib/bulkwarden/state.db",
+		      .def = LOCALSTATEDIR "/lib/bulkwarden/state.db",
 		      .store = STORE_STR,
 		      .off = SET(state_path),
 		      .doc = "The SQLite database."},
@@ -169,7 +178,7 @@ const struct setting settings[S__COUNT] = {
 		      .doc = "file, syslog or stdout."},
     [S_LOG_PATH] = {.name = "log.path",
 		    .type = SETTING_PATH,
-		    .def = "/var/log/bulkwarden/events.jsonl",
+		    .def = LOCALSTATEDIR "/log/bulkwarden/events.jsonl",
 		    .store = STORE_STR,
 		    .off = SET(log_path),
 		    .doc = "Event file for target file."},
