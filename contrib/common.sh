@@ -24,6 +24,20 @@ bw_install_deps() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null || return 1
 }
 
+# The Sendmail end-to-end test unpacks Debian's sendmail packages (they
+# conflict with Postfix, so they are never installed): fetch them here, with
+# the other packages, so the test itself needs no network.
+BW_SENDMAIL_DEBS=${BW_SENDMAIL_DEBS:-/var/cache/bulkwarden-tests/sendmail}
+bw_fetch_sendmail() {
+	local p missing=
+	for p in sendmail-bin sendmail-base sendmail-cf; do
+		ls "$BW_SENDMAIL_DEBS/${p}_"*.deb >/dev/null 2>&1 || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "== downloading (not installing):$missing"
+	mkdir -p "$BW_SENDMAIL_DEBS" && (cd "$BW_SENDMAIL_DEBS" && apt-get download $missing >/dev/null 2>&1)
+}
+
 # Configure and build out of tree in DIR (default _build), with optional
 # extra configure arguments; idempotent.
 bw_build() {

@@ -29,7 +29,7 @@
 # names DIR's .cf with -C, queues and pidfiles live in DIR, the daemon
 # listens on 127.0.0.1 only and is stopped by its pid.
 
-SM_DEB_DIR=${SM_DEB_DIR:-/var/cache/bulkwarden-tests/sendmail}
+SM_DEB_DIR=${SM_DEB_DIR:-${BW_SENDMAIL_DEBS:-/var/cache/bulkwarden-tests/sendmail}}
 SM_HOSTNAME=${SM_HOSTNAME:-relay.bulkwarden.test}
 SM_WAIT=${SM_WAIT:-20}
 SM_PACKAGES="sendmail-bin sendmail-base sendmail-cf"
