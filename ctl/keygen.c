@@ -51,7 +51,11 @@
 #define KEYGEN_SELECTOR_MAX 63
 #define KEYGEN_TXT_CHUNK 255 /* octets per DNS character-string */
 #define KEYGEN_TXT_MAX 2048
+#ifdef SYSCONFDIR /* configure's --sysconfdir (Makefile.am) */
+#define KEYGEN_DEFAULT_CONF SYSCONFDIR "/bulkwarden/bulkwarden.conf"
+#else
 #define KEYGEN_DEFAULT_CONF "/etc/bulkwarden/bulkwarden.conf"
+#endif
 
 struct keygen_args {
 	const char *id;

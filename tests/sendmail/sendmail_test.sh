@@ -352,6 +352,18 @@ else
     fail "local submission from an unregistered sender is refused" "$(cat "$T/c5b.out")"
 fi
 
+# the documented hole: "sendmail -Am" (MTA mode) puts the message straight
+# into the MTA's queue and no milter ever sees it (bulkwarden(8))
+printf 'From: app@app.example.com\nTo: l1@example.net\nSubject: am\nDate: %s\nMessage-ID: <c5am.%s@app.example.com>\n\nbody\n' \
+    "$(date -R)" "$TAG" | timeout 30 nsenter -t "$SM_PID" -u -m -- "$SM_BIN" -C "$SM/mta.cf" -Am -t \
+    -f app@app.example.com >"$T/c5am.out" 2>&1
+if f=$(sink_wait "c5am.$TAG@") && ! grep -q "c5am.$TAG" "$T/events.jsonl" &&
+    ! grep -q '^DKIM-Signature:' "$f"; then
+    pass "sendmail -Am bypasses every milter, as documented: no decision event"
+else
+    fail "sendmail -Am bypasses every milter, as documented: no decision event" "$(cat "$T/c5am.out")"
+fi
+
 # --- (6) a suspension is honoured within a second, without a reload -------
 if "$BULKWARDENCTL" -c "$T/bw.conf" suspend newsletter --reason "credential leak INC-9" \
     --by soc@example.com >/dev/null 2>&1; then

@@ -27,6 +27,17 @@
 #include "registry/check.h"
 #include "registry/cidr.h"
 #include "registry/conf.h"
+
+/* the defaults follow configure's directories (Makefile.am AM_CPPFLAGS) */
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
 #include "registry/conf_int.h"
 #include "registry/keyfile.h"
 #include "registry/registry.h"
@@ -793,20 +804,20 @@ test_defaults(void **state)
 	struct registry *r = load_ok(dir, "min.conf");
 	const struct bw_settings *s = &r->set;
 
-	assert_string_equal(s->socket, "unix:/run/bulkwarden/bulkwarden.sock");
+	assert_string_equal(s->socket, "unix:" RUNSTATEDIR "/bulkwarden/bulkwarden.sock");
 	assert_null(s->user);
 	assert_null(s->pidfile);
 	assert_int_equal(s->socket_mode, 0660);
 	assert_int_equal(s->on_internal_error, BW_ACT_TEMPFAIL);
 	assert_int_equal(s->n_egress_ips, 0);
 	assert_string_equal(s->state_backend, "sqlite");
-	assert_string_equal(s->state_path, "/var/lib/bulkwarden/state.db");
+	assert_string_equal(s->state_path, LOCALSTATEDIR "/lib/bulkwarden/state.db");
 	assert_string_equal(s->redis_host, "127.0.0.1");
 	assert_int_equal(s->redis_port, 6379);
 	assert_string_equal(s->redis_prefix, "bw:");
 	assert_int_equal(s->actions[BW_CHK_STATE_ERROR], BW_ACT_TEMPFAIL);
 	assert_string_equal(s->log_target, "file");
-	assert_string_equal(s->log_path, "/var/log/bulkwarden/events.jsonl");
+	assert_string_equal(s->log_path, LOCALSTATEDIR "/log/bulkwarden/events.jsonl");
 	assert_string_equal(s->log_facility, "mail");
 	assert_int_equal(s->counters_interval, 60);
 	assert_int_equal(s->n_nameservers, 0);
@@ -1151,7 +1162,7 @@ test_missing_file(void **state)
 	assert_int_equal(errs.n, 1);
 	assert_non_null(strstr(errs.msg[0], "/nonexistent/bulkwarden.conf: (file): cannot read"));
 	conf_errors_free(&errs);
-	assert_string_equal(conf_default_path(), "/etc/bulkwarden/bulkwarden.conf");
+	assert_string_equal(conf_default_path(), SYSCONFDIR "/bulkwarden/bulkwarden.conf");
 }
 
 /* ---- keyfile ------------------------------------------------------------------------ */
