@@ -46,6 +46,12 @@ show() { sed 's/^/    | /'; }
 # what must be put back: the account exists only if the package made it
 had_user=$(getent passwd bulkwarden >/dev/null && echo 1)
 had_group=$(getent group bulkwarden >/dev/null && echo 1)
+# man(1), which systemd-analyze verify runs for Documentation=, caches
+# formatted pages: those it makes go again
+CAT_PAGES="/var/cache/man/cat8/bulkwarden.8.gz /var/cache/man/cat8/bulkwardenctl.8.gz
+ /var/cache/man/cat5/bulkwarden.conf.5.gz"
+had_cat=
+for f in $CAT_PAGES; do [ -e "$f" ] && had_cat="$had_cat $f"; done
 MILTER_PID=
 cleanup() {
     if [ -n "$MILTER_PID" ]; then kill -KILL "$MILTER_PID" 2>/dev/null; wait "$MILTER_PID" 2>/dev/null; fi
@@ -54,6 +60,9 @@ cleanup() {
     fi
     [ -z "$had_user" ] && getent passwd bulkwarden >/dev/null && deluser --quiet --system bulkwarden >/dev/null 2>&1
     [ -z "$had_group" ] && getent group bulkwarden >/dev/null && delgroup --quiet --system bulkwarden >/dev/null 2>&1
+    for f in $CAT_PAGES; do
+        case " $had_cat " in *" $f "*) ;; *) rm -f "$f" ;; esac
+    done
     if [ -n "${KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -220,8 +229,10 @@ else
 fi
 if dpkg --purge bulkwarden >"$T/purge.log" 2>&1 && [ ! -e /etc/bulkwarden ] &&
     [ ! -e /var/lib/bulkwarden ] && [ ! -e /var/log/bulkwarden ] && [ -z "$(pidof /usr/sbin/bulkwarden)" ] &&
+    [ ! -e /etc/systemd/system/multi-user.target.wants/bulkwarden.service ] &&
+    [ -z "$(find /var/lib/systemd/deb-systemd-helper-enabled -name 'bulkwarden*' 2>/dev/null)" ] &&
     ! dpkg-query -W -f='${Status}' bulkwarden 2>/dev/null | grep -q 'installed'; then
-    pass "dpkg --purge: configuration, state and log gone, nothing running"
+    pass "dpkg --purge: configuration, state, log and unit enablement gone, nothing running"
 else
     fail "dpkg --purge: configuration, state and log gone, nothing running" \
         "$(ls -d /etc/bulkwarden /var/lib/bulkwarden /var/log/bulkwarden 2>&1 | tr '\n' ' ')"
