@@ -28,11 +28,23 @@ mta_detect(const char *v)
 }
 
 /* Sendmail's address header classes (conf.c HdrInfo: H_FROM, H_RCPT). */
-static const char *const sendmail_addr_headers[] = {
-    "From",	      "Sender",	    "Reply-To",	       "To",		"Cc",
-    "Bcc",	      "Apparently-To", "Errors-To",     "Return-Receipt-To",
-    "Resent-From",    "Resent-Sender", "Resent-Reply-To", "Resent-To",	"Resent-Cc",
-    "Resent-Bcc",     "Disposition-Notification-To", NULL};
+static const char *const sendmail_addr_headers[] = {"From",
+						    "Sender",
+						    "Reply-To",
+						    "To",
+						    "Cc",
+						    "Bcc",
+						    "Apparently-To",
+						    "Errors-To",
+						    "Return-Receipt-To",
+						    "Resent-From",
+						    "Resent-Sender",
+						    "Resent-Reply-To",
+						    "Resent-To",
+						    "Resent-Cc",
+						    "Resent-Bcc",
+						    "Disposition-Notification-To",
+						    NULL};
 
 /* true iff Sendmail reformats the field name on output. */
 bool
@@ -130,8 +142,8 @@ static bool
 element(const char *p, const char **end)
 {
 	const char *q;
-	if (*p != '<' && *p != '"' && addr_spec(p, &q) && (*q == '\0' || *q == ',' ||
-							   *skip_ws(q) == '(' || *skip_ws(q) == '\0')) {
+	if (*p != '<' && *p != '"' && addr_spec(p, &q) &&
+	    (*q == '\0' || *q == ',' || *skip_ws(q) == '(' || *skip_ws(q) == '\0')) {
 		p = q;
 	} else {
 		if (*p == '"') {

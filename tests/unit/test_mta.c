@@ -31,19 +31,19 @@ static const struct keep_case keep_cases[] = {
     {" <bare@example.net>", true},
     {" =?utf-8?q?J=C3=B6rg?= <j@example.net>", true},
     /* what Sendmail rewrites */
-    {" a@example.net,b@example.net", false},	   /* -> "a@example.net, b@example.net" */
-    {" someone", false},			   /* -> someone@<its host name> */
+    {" a@example.net,b@example.net", false}, /* -> "a@example.net, b@example.net" */
+    {" someone", false},		     /* -> someone@<its host name> */
     {" x@example.net, y , \"Z\" <z@example.net>", false},
     {" a@example.net ,b@example.net", false},
-    {" J. Doe <j@example.net>", false},	   /* MustQuoteChars: quoted */
-    {" undisclosed-recipients:;", false},	   /* group: left alone, not analysed */
-    {" a@localhost", false},			   /* may be canonified */
+    {" J. Doe <j@example.net>", false},	  /* MustQuoteChars: quoted */
+    {" undisclosed-recipients:;", false}, /* group: left alone, not analysed */
+    {" a@localhost", false},		  /* may be canonified */
     {" \"quoted local\"@example.net", false},
     {" <@route.example:a@example.net>", false},
     {" a@example.net,", false},
     {" ", false},
     {"", false},
-    {" J\xc3\xb6rg <j@example.net>", false},	   /* 8-bit */
+    {" J\xc3\xb6rg <j@example.net>", false}, /* 8-bit */
     {" a@example.net (nested (comment))", false},
     {" a@[192.0.2.1]", false},
 };
