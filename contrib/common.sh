@@ -35,7 +35,9 @@ bw_fetch_sendmail() {
 	done
 	[ -z "$missing" ] && return 0
 	echo "== downloading (not installing):$missing"
-	mkdir -p "$BW_SENDMAIL_DEBS" && (cd "$BW_SENDMAIL_DEBS" && apt-get download $missing >/dev/null 2>&1)
+	mkdir -p "$BW_SENDMAIL_DEBS" || return 1
+	(cd "$BW_SENDMAIL_DEBS" && apt-get download $missing >/dev/null 2>&1) && return 0
+	apt-get update -qq && (cd "$BW_SENDMAIL_DEBS" && apt-get download $missing >/dev/null 2>&1)
 }
 
 # Configure and build out of tree in DIR (default _build), with optional
