@@ -37,6 +37,7 @@
 #include "dkim/bwdkey.h"
 #include "dns/dmarc.h"
 #include "log/eventlog.h"
+#include "metrics/metrics.h"
 #include "base/util.h"
 #include "milter/mlfi.h"
 #include "milter/runtime.h"
@@ -164,6 +165,10 @@ reload(void)
 	 * transient memory back to the system now */
 	malloc_trim(0);
 	statesync_set_interval(sync_thread, r->set.counters_interval);
+	metrics_registry(r->revision, r->loaded_at, r->set.metrics_per_identity);
+	if (strcmp(old != NULL && old->set.metrics_listen ? old->set.metrics_listen : "",
+		   r->set.metrics_listen ? r->set.metrics_listen : "") != 0)
+		diag(LOG_WARNING, "metrics.listen changed: takes effect on restart");
 	diag(LOG_INFO, "reloaded: %zu identities, revision %.16s", r->n_ids, r->revision);
 	runtime_publish(rt);
 	runtime_release(cur);
@@ -422,6 +427,12 @@ main(int argc, char **argv)
 	if (sync_thread == NULL)
 		fatal("state store (%s): %s", set->state_backend, err);
 	mlfi_set_overlay(ov);
+	metrics_registry(r->revision, r->loaded_at, set->metrics_per_identity);
+	if (set->metrics_listen != NULL) {
+		if (metrics_start(set->metrics_listen, err, sizeof(err)) != 0)
+			fatal("%s", err);
+		diag(LOG_INFO, "metrics on http://%s/metrics", set->metrics_listen);
+	}
 
 	runtime_publish(rt); /* the registry reference below stays valid: rt holds one */
 	diag(LOG_INFO, "listening on %s: %zu identities, revision %.16s, state backend %s",
@@ -452,6 +463,7 @@ main(int argc, char **argv)
 	stopping = 1;
 	smfi_stop();
 	pthread_join(tid, NULL);
+	metrics_stop();
 	statesync_stop(sync_thread); /* final counter flush */
 	state_close(st);
 	overlay_free(ov);

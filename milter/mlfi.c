@@ -32,6 +32,7 @@
 #include "base/util.h"
 #include "dkim/bwdkim.h"
 #include "log/eventlog.h"
+#include "metrics/metrics.h"
 #include "milter/mlfi.h"
 #include "milter/msg.h"
 #include "milter/preflight.h"
@@ -163,8 +164,13 @@ msg_finish(struct connctx *cc, const char *stage, enum policy_outcome o, const c
 	struct msgctx *m = &cc->msg;
 	struct jbuf *j = malloc(sizeof(*j));
 	struct timeval tv;
+	struct timespec mono;
 	gettimeofday(&tv, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
 	msg_count(m, o, tv.tv_sec);
+	metrics_decision((int)o, m->v.decider,
+			 m->v.identity != NULL ? m->v.identity->id : NULL, stage,
+			 (long long)mono.tv_sec * 1000000 + mono.tv_nsec / 1000 - m->t0_us);
 	if (j != NULL) {
 		struct event_msg em = {
 			.event_id = m->event_id,

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "milter/msg.h"
 
@@ -25,7 +26,10 @@ msg_reset(struct msgctx *m)
 void
 msg_open(struct msgctx *m, struct runtime *rt)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	m->rt = rt;
+	m->t0_us = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Whether a message holds the context. */

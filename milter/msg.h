@@ -33,6 +33,7 @@ struct msgctx {
 	struct bwdkim_msg *dkim;       /* signing or verifying, identities with keys */
 	unsigned client_feedback;      /* client copies of headers only we write */
 	long long size;
+	long long t0_us; /* CLOCK_MONOTONIC at msg_open, for the latency metric */
 	bool failed_alloc;
 	char event_id[2 * MSG_EVENT_ID_BYTES + 1];
 	char queue_id[MSG_QUEUE_ID_MAX];

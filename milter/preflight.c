@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dns/dmarc.h"
 #include "milter/preflight.h"
 #include "dns/resolver.h"
 #include "dns/spf.h"
+#include "metrics/metrics.h"
 #include "base/util.h"
 
 /* Bounded detail text; a cut is marked with '~' rather than hidden. */
@@ -89,6 +91,7 @@ preflight_spf(struct preflight *p, const struct resolver_budget *b, const char *
 		detail(out->detail, sizeof(out->detail), "cannot evaluate: %s", r.explanation);
 		return;
 	}
+	metrics_dns(r.class != SPF_CLASS_DNS, (long long)time(NULL));
 	bw_strlcpy(out->result, spf_res_name(r.result), sizeof(out->result));
 	out->verdict = r.class == SPF_CLASS_PASS  ? POLICY_AUTH_PASS
 		       : r.class == SPF_CLASS_DNS ? POLICY_AUTH_DNSERR
@@ -110,6 +113,7 @@ preflight_dmarc(struct preflight *p, const struct resolver_budget *b, const char
 		return;
 	}
 	enum dmarc_status st = dmarc_lookup_within(p->res, b, from_domain, rec);
+	metrics_dns(st != DMARC_DNS_ERROR, (long long)time(NULL));
 	if (st == DMARC_DNS_ERROR) {
 		out->verdict = POLICY_AUTH_DNSERR;
 		detail(out->detail, sizeof(out->detail), "lookup failed: %s", rec->detail);

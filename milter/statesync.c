@@ -30,6 +30,7 @@
 
 #include "base/ecs.h"
 #include "log/eventlog.h"
+#include "metrics/metrics.h"
 #include "milter/statesync.h"
 #include "base/util.h"
 #include "registry/settings.h"
@@ -89,11 +90,14 @@ poll_suspensions(struct statesync *s, long long now)
 	if (state_version(s->st, &v) != 0)
 		goto fail;
 	if (s->have_version && v == s->version) {
+		metrics_store(true, now);
 		s->last_ok_ms = now_ms();
 		return;
 	}
 	if (state_suspensions(s->st, now, &list, &n) != 0)
 		goto fail;
+	metrics_store(true, now);
+	metrics_suspended((long)n);
 	if (overlay_set_suspensions(s->ov, list, n) == 0) {
 		s->version = v;
 		s->have_version = true;
@@ -106,6 +110,7 @@ poll_suspensions(struct statesync *s, long long now)
 	}
 	return;
 fail:
+	metrics_store(false, now);
 	if (now_ms() - s->last_ok_ms >= STATESYNC_STALE_MS) {
 		overlay_set_stale(s->ov);
 		s->have_version = false;
@@ -136,6 +141,7 @@ flush_counters(struct statesync *s)
 		}
 	}
 	if (sd == NULL || state_counters_add_many(s->st, sd, n) != 0) {
+		metrics_store(false, (long long)time(NULL));
 		diag(LOG_WARNING, "counter flush failed: %s (retrying)",
 		     sd ? state_error(s->st) : "out of memory");
 		overlay_return_deltas(s->ov, d, n);

@@ -207,6 +207,34 @@ nameserver_ok(const char *v)
 	       (port == NULL || parse_port(port, &p));
 }
 
+/* metrics { listen = "ip:port"; per_identity = bool; } (issue 15). */
+static void
+parse_metrics(struct conf_ctx *c, const config_setting_t *g)
+{
+	struct bw_settings *s = &c->r->set;
+	const config_setting_t *pi;
+	const char *v;
+
+	if (g == NULL)
+		return;
+	if (conf_str(c, g, S_METRICS_LISTEN, &v) > 0) {
+		bool port = v[0] == '[' ? strstr(v, "]:") != NULL
+					: (strchr(v, ':') != NULL && strchr(v, ':') == strrchr(v, ':'));
+		if (!port || !nameserver_ok(v))
+			conf_err(c, conf_at(g, S_METRICS_LISTEN),
+				 "\"%s\" is not \"ip:port\" or \"[ipv6]:port\"", v);
+		else
+			s->metrics_listen = arena_strdup(c->a, v);
+	}
+	pi = conf_at(g, S_METRICS_PER_IDENTITY);
+	if (pi != NULL) {
+		if (config_setting_type(pi) != CONFIG_TYPE_BOOL)
+			conf_err(c, pi, "per_identity must be true or false");
+		else
+			s->metrics_per_identity = config_setting_get_bool(pi) != 0;
+	}
+}
+
 static void
 parse_nameservers(struct conf_ctx *c, const config_setting_t *g)
 {
@@ -376,6 +404,7 @@ conf_defaults(struct conf_ctx *c, struct bw_settings *s)
 	s->require_owners = arena_alloc(c->a, n * sizeof(char *));
 	memcpy(s->require_owners, own->words, n * sizeof(char *));
 	s->n_require_owners = n;
+	s->metrics_per_identity = true; /* metrics_listen NULL: no server */
 	for (int i = 0; i < BW_CHK__COUNT; i++)
 		s->actions[i] = check_info((enum bw_check)i)->def_action;
 }
@@ -520,6 +549,7 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 	conf_ip_list(&c, conf_at(root, S_RELAY), S_RELAY_EGRESS_IPS, &c.r->set.egress_ips,
 		     &c.r->set.n_egress_ips);
 	parse_nameservers(&c, conf_at(root, S_DNS));
+	parse_metrics(&c, conf_at(root, S_METRICS));
 	parse_policy(&c, conf_at(root, S_POLICY));
 	load_identities(&c, root); /* needs the complete baseline */
 

@@ -128,6 +128,9 @@ struct bw_settings {
 	size_t n_nameservers;
 	unsigned dns_timeout;
 	unsigned dns_cache_ttl;
+	/* metrics (issue 15) */
+	const char *metrics_listen; /* "ip:port", NULL: no /metrics server */
+	bool metrics_per_identity;
 	/* policy baseline */
 	enum bw_mode mode;
 	const char **require_owners;

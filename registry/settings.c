@@ -231,6 +231,21 @@ const struct setting settings[S__COUNT] = {
 			 .store = STORE_UINT,
 			 .off = SET(dns_cache_ttl),
 			 .doc = "Seconds an answer is kept at most (and never past its TTL)."},
+    /* metrics (issue 15) */
+    [S_METRICS] = {.name = "metrics",
+		   .type = SETTING_GROUP,
+		   .doc = "Prometheus text exposition on GET /metrics (absent: no server)."},
+    [S_METRICS_LISTEN] = {.name = "metrics.listen",
+			  .type = SETTING_STRING,
+			  .flags = SETTING_CUSTOM,
+			  .doc = "ip:port or [v6]:port; no default (no authentication: loopback)."},
+    [S_METRICS_PER_IDENTITY] = {.name = "metrics.per_identity",
+				.type = SETTING_FLAG_OR_STRING,
+				.flags = SETTING_CUSTOM,
+				/* the label is what operators ask for; very large
+				 * registries turn it off */
+				.def = "true",
+				.doc = "true or false: the identity label of decisions."},
     /* policy */
     [S_POLICY] = {.name = "policy",
 		  .type = SETTING_GROUP,

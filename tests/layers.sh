@@ -3,7 +3,7 @@
 # (README "Layout"), never up or sideways; policy/ has no I/O, threads,
 # libconfig or OpenSSL. Prints TAP; exit 1 on any violation.
 #
-#   base  <-  registry  <-  policy, dns, dkim, state, log  <-  milter, ctl
+#   base  <-  registry  <-  policy, dns, dkim, state, log, metrics  <-  milter, ctl
 #
 # A file may include its own layer and those listed for it below.
 src=${top_srcdir:-$(dirname "$0")/..}
@@ -13,15 +13,15 @@ allowed() {
 	case "$1" in
 	base) echo "base" ;;
 	registry) echo "base registry" ;;
-	policy | dns | dkim | state | log | ingest) echo "base registry $1" ;;
-	milter) echo "base registry policy dns dkim state log milter" ;;
+	policy | dns | dkim | state | log | ingest | metrics) echo "base registry $1" ;;
+	milter) echo "base registry policy dns dkim state log metrics milter" ;;
 	ctl) echo "base registry policy dns dkim state log ingest ctl" ;;
 	*) echo "" ;;
 	esac
 }
 
 n=0 bad=0
-for layer in base registry policy dns dkim state log ingest milter ctl; do
+for layer in base registry policy dns dkim state log ingest metrics milter ctl; do
 	ok=$(allowed "$layer")
 	for f in "$layer"/*.c "$layer"/*.h; do
 		[ -f "$f" ] || continue
