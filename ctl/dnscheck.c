@@ -546,8 +546,15 @@ ctl_dns_check(struct ctl *c, int argc, char **argv)
 			c->conf_path);
 		return CTL_FAIL;
 	}
-	run.res = resolver_new(set->nameservers, set->n_nameservers, set->dns_timeout,
-			       set->dns_cache_ttl, err, sizeof(err));
+	const struct resolver_conf rconf = {
+	    .nameservers = set->nameservers,
+	    .n_nameservers = set->n_nameservers,
+	    .timeout_s = set->dns_timeout,
+	    .cache_ttl = set->dns_cache_ttl,
+	    .dnssec = set->dns_dnssec,
+	    .trust_anchor = set->dns_trust_anchor,
+	};
+	run.res = resolver_new(&rconf, err, sizeof(err));
 	if (run.res == NULL) {
 		ctl_err("%s", err);
 		return CTL_FAIL;

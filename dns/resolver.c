@@ -1,87 +1,62 @@
 /*
- * resolver.c - the DNS stub resolver behind SPF and DMARC (see resolver.h
- * for the contract: statuses, deadline, progress, threads).
+ * resolver.c - DNS lookups through libunbound: the context (forwarders,
+ * cache bound, DNSSEC), asynchronous queries waited for under the
+ * thread's deadline, and the mapping of unbound's results to
+ * struct resolver_answer. See resolver.h for the contract.
  *
- * A query is built by hand (header, QNAME, QTYPE, QCLASS IN, an EDNS0 OPT
- * record advertising RESOLVER_UDP_PAYLOAD bytes, RD set), sent over UDP to
- * the nameservers in turn, one resend slot every max(RESOLVER_MIN_TRY_MS,
- * timeout / 2n), until an answer matches (source address and port of a
- * server we asked, ID, QR, the question echoed byte for byte modulo case)
- * or the deadline passes. A truncated answer is fetched again over TCP from
- * the same server under the same deadline. A server answering FORMERR to
- * EDNS is asked once more without it. SERVFAIL/REFUSED/NOTIMP/FORMERR
- * rule that server out; when every server is ruled out the status is
- * SERVFAIL at once, otherwise the others still have until the deadline.
+ * Untrusted input: DNS messages, parsed and (with dns.dnssec) validated
+ * by unbound; the RDATA it returns is decoded by resolver_rdata.c. Names
+ * we ask are checked first (resolver_name_ok). Text from unbound that
+ * reaches a detail line (why_bogus) is made printable.
  *
- * The wire format (building queries, matching and decoding answers) is
- * in resolver_wire.c.
- *
- * Cache: a chained hash table keyed by (lowercased name, type) holding OK,
- * NODATA and NXDOMAIN answers for min(record TTL, cache_ttl) seconds
- * (negative answers: min(SOA TTL, SOA minimum) or RESOLVER_NEG_TTL,
- * bounded by cache_ttl). Temporary failures are never cached. When full,
- * expired entries go first, then the oldest insertion. The mutex is held
- * only to copy an entry; lookups run without it (two threads may fetch the
- * same name at the same time; the second insert replaces the first).
- *
- * Memory: struct resolver and its cache are owned by the caller of
- * resolver_new(); answers are owned by whoever passed them in.
+ * Memory: struct resolver owns its ub_ctx. A struct query is shared by
+ * the asking thread and unbound's callback: the asker frees it, except
+ * when it gave up (deadline) and ub_cancel() could no longer stop the
+ * callback; then the callback frees it (q->abandoned, under r->lock).
  */
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
+#include <syslog.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <unbound.h>
 
 #include "dns/resolver.h"
 #include "dns/resolver_int.h"
 #include "base/util.h"
 
 #define RESOLVER_NS_TEXT 64
-#define RESOLVER_CACHE_BUCKETS 4096 /* power of two */
-#define RESOLVER_RESOLV_CONF_MAX 3  /* like glibc's MAXNS */
 
-struct ns {
-	struct sockaddr_storage sa;
-	socklen_t salen;
-	char text[RESOLVER_NS_TEXT];
-};
-
-struct cache_ent {
-	struct cache_ent *next;		 /* hash chain */
-	struct cache_ent *older, *newer; /* insertion order */
-	uint64_t expires_ms;
-	uint16_t type;
-	enum resolver_status status;
-	int rcode;
-	size_t n;
-	struct resolver_rr *rr; /* data pointers unset; off valid */
-	unsigned char *data;
-	size_t data_len;
-	char name[]; /* lowercased */
+/* One lookup under way (see the memory note above). */
+struct query {
+	struct resolver *r;
+	bool done, abandoned;
+	int err;
+	struct ub_result *res;
 };
 
 struct resolver {
-	struct ns ns[RESOLVER_MAX_NS];
+	char fwd[RESOLVER_MAX_NS][RESOLVER_NS_TEXT]; /* unbound's "addr@port" */
 	size_t n_ns;
 	unsigned timeout_ms;
 	unsigned cache_ttl;
-	pthread_mutex_t lock; /* cache and nothing else */
-	struct cache_ent **buckets;
-	struct cache_ent *oldest, *newest;
-	size_t n_cached;
+	bool dnssec;
+	char anchor[512];
+	pthread_rwlock_t ctx_lock; /* lookups read; resolver_cache_flush() swaps */
+	struct ub_ctx *ctx;
+	pthread_mutex_t lock; /* driving, queries' done/abandoned */
+	pthread_cond_t cond;  /* an answer arrived, or the driver left */
+	bool driving;	      /* a thread is reading unbound's answer pipe */
 	struct resolver_stats stats; /* updated with __atomic builtins */
 };
 
@@ -160,22 +135,14 @@ resolver_budget_left_ms(const struct resolver *r, const struct resolver_budget *
 const char *
 resolver_status_name(enum resolver_status st)
 {
-	switch (st) {
-	case RESOLVER_OK:
-		return "ok";
-	case RESOLVER_NODATA:
-		return "nodata";
-	case RESOLVER_NXDOMAIN:
-		return "nxdomain";
-	case RESOLVER_SERVFAIL:
-		return "servfail";
-	case RESOLVER_TIMEOUT:
-		return "timeout";
-	case RESOLVER_BADNAME:
-		return "badname";
-	case RESOLVER_ERROR:
-		return "error";
-	}
+	static const char *const names[] = {
+	    [RESOLVER_OK] = "ok",	    [RESOLVER_NODATA] = "nodata",
+	    [RESOLVER_NXDOMAIN] = "nxdomain", [RESOLVER_SERVFAIL] = "servfail",
+	    [RESOLVER_TIMEOUT] = "timeout", [RESOLVER_BADNAME] = "badname",
+	    [RESOLVER_ERROR] = "error",	    [RESOLVER_BOGUS] = "bogus",
+	};
+	if ((unsigned)st < sizeof(names) / sizeof(names[0]) && names[st] != NULL)
+		return names[st];
 	return "error";
 }
 
@@ -183,7 +150,8 @@ resolver_status_name(enum resolver_status st)
 bool
 resolver_status_temporary(enum resolver_status st)
 {
-	return st == RESOLVER_SERVFAIL || st == RESOLVER_TIMEOUT || st == RESOLVER_ERROR;
+	return st == RESOLVER_SERVFAIL || st == RESOLVER_TIMEOUT || st == RESOLVER_ERROR ||
+	       st == RESOLVER_BOGUS;
 }
 
 /* The configured timeout in seconds. */
@@ -200,25 +168,33 @@ resolver_cache_ttl(const struct resolver *r)
 	return r->cache_ttl;
 }
 
+/* Whether answers are DNSSEC-validated. */
+bool
+resolver_dnssec(const struct resolver *r)
+{
+	return r->dnssec;
+}
+
 /* A snapshot of the counters. */
 void
 resolver_get_stats(struct resolver *r, struct resolver_stats *st)
 {
 	st->queries = __atomic_load_n(&r->stats.queries, __ATOMIC_RELAXED);
-	st->cache_hits = __atomic_load_n(&r->stats.cache_hits, __ATOMIC_RELAXED);
-	st->sent = __atomic_load_n(&r->stats.sent, __ATOMIC_RELAXED);
 	st->timeouts = __atomic_load_n(&r->stats.timeouts, __ATOMIC_RELAXED);
 	st->servfails = __atomic_load_n(&r->stats.servfails, __ATOMIC_RELAXED);
-	st->tcp = __atomic_load_n(&r->stats.tcp, __ATOMIC_RELAXED);
+	st->bogus = __atomic_load_n(&r->stats.bogus, __ATOMIC_RELAXED);
+	st->secure = __atomic_load_n(&r->stats.secure, __ATOMIC_RELAXED);
 }
 
 /* ---- configuration ------------------------------------------------------ */
 
-/* Parse "ADDR", "ADDR:PORT" or "[V6]:PORT" (numeric) into ns. */
+/* Parse "ADDR", "ADDR:PORT" or "[V6]:PORT" (numeric) into unbound's
+ * "ADDR@PORT" form in out[RESOLVER_NS_TEXT]. */
 static int
-ns_parse(const char *spec, struct ns *ns, char *err, size_t errlen)
+ns_parse(const char *spec, char *out, char *err, size_t errlen)
 {
 	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[sizeof(struct in6_addr)];
 	const char *port_s = NULL;
 	size_t hl;
 	const char *colon = strchr(spec, ':');
@@ -241,9 +217,8 @@ ns_parse(const char *spec, struct ns *ns, char *err, size_t errlen)
 		memcpy(host, spec, hl);
 		host[hl] = '\0';
 		port_s = colon + 1;
-	} else {
-		if (bw_strlcpy(host, spec, sizeof(host)) >= sizeof(host))
-			goto bad; /* bare v4 or v6 */
+	} else if (bw_strlcpy(host, spec, sizeof(host)) >= sizeof(host)) {
+		goto bad; /* bare v4 or v6 */
 	}
 
 	unsigned long port = 53;
@@ -256,23 +231,9 @@ ns_parse(const char *spec, struct ns *ns, char *err, size_t errlen)
 		if (errno != 0 || *end != '\0' || port == 0 || port > 65535)
 			goto bad;
 	}
-
-	memset(ns, 0, sizeof(*ns));
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ns->sa;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ns->sa;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		ns->salen = sizeof(*s4);
-		snprintf(ns->text, sizeof(ns->text), "%s:%lu", host, port);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		ns->salen = sizeof(*s6);
-		snprintf(ns->text, sizeof(ns->text), "[%s]:%lu", host, port);
-	} else {
+	if (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1)
 		goto bad;
-	}
+	snprintf(out, RESOLVER_NS_TEXT, "%s@%lu", host, port); /* fits: 45 + 6 */
 	return 0;
 bad:
 	snprintf(err, errlen, "dns.nameservers: \"%s\" is not ADDR, ADDR:PORT or [ADDR]:PORT",
@@ -284,122 +245,185 @@ bad:
 int
 resolver_nameserver_check(const char *spec, char *err, size_t errlen)
 {
-	struct ns ns;
-	return ns_parse(spec, &ns, err, errlen);
+	char out[RESOLVER_NS_TEXT];
+	return ns_parse(spec, out, err, errlen);
 }
 
-/* Fill r->ns from the nameserver lines of resolv.conf. */
+/* Set one unbound option ("name:" form); -1 with a reason on failure. */
 static int
-ns_from_resolv_conf(struct resolver *r, char *err, size_t errlen)
+set_opt(struct ub_ctx *ctx, const char *opt, const char *val, char *err, size_t errlen)
 {
-	FILE *f = fopen(RESOLVER_RESOLV_CONF, "re");
-	char line[512];
-	if (f != NULL) {
-		while (r->n_ns < RESOLVER_RESOLV_CONF_MAX && fgets(line, sizeof(line), f) != NULL) {
-			char *tok = strtok(line, " \t\r\n");
-			if (tok == NULL || strcmp(tok, "nameserver") != 0)
-				continue;
-			tok = strtok(NULL, " \t\r\n");
-			if (tok == NULL)
-				continue;
-			char *pct = strchr(tok, '%'); /* fe80::1%eth0: scope ids unsupported */
-			if (pct != NULL)
-				continue;
-			if (ns_parse(tok, &r->ns[r->n_ns], err, errlen) == 0)
-				r->n_ns++;
-		}
-		fclose(f);
+	int rc = ub_ctx_set_option(ctx, opt, val);
+	if (rc != 0) {
+		snprintf(err, errlen, "unbound option %s %s: %s", opt, val, ub_strerror(rc));
+		return -1;
 	}
-	if (r->n_ns == 0) /* glibc's default too */
-		return ns_parse("127.0.0.1", &r->ns[r->n_ns++], err, errlen);
 	return 0;
+}
+
+/* A configured unbound context for r, or NULL with a reason. */
+static struct ub_ctx *
+ctx_make(const struct resolver *r, char *err, size_t errlen)
+{
+	char ttl[16], neg[16], first[16];
+	struct ub_ctx *ctx = ub_ctx_create();
+	if (ctx == NULL) {
+		snprintf(err, errlen, "unbound: cannot create a context");
+		return NULL;
+	}
+	snprintf(ttl, sizeof(ttl), "%u", r->cache_ttl);
+	snprintf(neg, sizeof(neg), "%u",
+		 r->cache_ttl < RESOLVER_NEG_TTL_MAX ? r->cache_ttl : RESOLVER_NEG_TTL_MAX);
+	/* unbound keeps per-server timing (the infra cache) and, after a few
+	 * unanswered queries, stops asking that server for a while: one name
+	 * whose servers never answer would make every other lookup fail.
+	 * Keep no such memory (infra-host-ttl 0). */
+	/* how long unbound waits for a server before asking again, for a new
+	 * server and at least for a known one (it drops late answers, and it
+	 * would otherwise resend after a few RTTs of a fast server): long
+	 * enough for a slow server to answer inside the budget, short enough
+	 * to move on to a second server in it */
+	size_t n_srv = r->n_ns > 0 ? r->n_ns : 1;
+	unsigned wait_ms = (unsigned)(r->timeout_ms * 3u / (4u * n_srv));
+	snprintf(first, sizeof(first), "%u", wait_ms < 376u ? 376u : wait_ms);
+	int rc = ub_ctx_async(ctx, 1); /* resolve on a thread, never fork */
+	if (rc != 0) {
+		snprintf(err, errlen, "unbound: %s", ub_strerror(rc));
+		goto fail;
+	}
+	if (set_opt(ctx, "do-not-query-localhost:", "no", err, errlen) != 0 ||
+	    set_opt(ctx, "cache-max-ttl:", ttl, err, errlen) != 0 ||
+	    set_opt(ctx, "cache-max-negative-ttl:", neg, err, errlen) != 0 ||
+	    set_opt(ctx, "infra-keep-probing:", "yes", err, errlen) != 0 ||
+	    set_opt(ctx, "infra-host-ttl:", "0", err, errlen) != 0 ||
+	    set_opt(ctx, "unknown-server-time-limit:", first, err, errlen) != 0 ||
+	    set_opt(ctx, "infra-cache-min-rtt:", first, err, errlen) != 0 ||
+	    set_opt(ctx, "qname-minimisation:", "no", err, errlen) != 0 ||
+	    set_opt(ctx, "module-config:", r->dnssec ? "validator iterator" : "iterator", err,
+		    errlen) != 0)
+		goto fail;
+	for (size_t i = 0; i < r->n_ns; i++) {
+		rc = ub_ctx_set_fwd(ctx, r->fwd[i]);
+		if (rc != 0) {
+			snprintf(err, errlen, "dns.nameservers: %s: %s", r->fwd[i], ub_strerror(rc));
+			goto fail;
+		}
+	}
+	if (r->n_ns == 0 && ub_ctx_resolvconf(ctx, RESOLVER_RESOLV_CONF) != 0 &&
+	    ub_ctx_set_fwd(ctx, "127.0.0.1") != 0) { /* resolv.conf(5)'s default */
+		snprintf(err, errlen, "unbound: no nameserver");
+		goto fail;
+	}
+	if (r->dnssec) {
+		rc = ub_ctx_add_ta_file(ctx, r->anchor);
+		if (rc != 0) {
+			snprintf(err, errlen, "dns.trust_anchor %s: %s", r->anchor, ub_strerror(rc));
+			goto fail;
+		}
+	}
+	/* unbound answers RFC 6761's test. and invalid. itself (NXDOMAIN):
+	 * ask the servers instead, as the stub resolver did (test zones).
+	 * This finalizes the context: every setting above comes first. */
+	if ((rc = ub_ctx_zone_remove(ctx, "test.")) != 0 ||
+	    (rc = ub_ctx_zone_remove(ctx, "invalid.")) != 0) {
+		snprintf(err, errlen, "unbound: %s", ub_strerror(rc));
+		goto fail;
+	}
+	return ctx;
+fail:
+	ub_ctx_delete(ctx);
+	return NULL;
 }
 
 /* Build a resolver from the dns.* settings. */
 struct resolver *
-resolver_new(const char *const *nameservers, size_t n, unsigned timeout_s, unsigned cache_ttl,
-	     char *err, size_t errlen)
+resolver_new(const struct resolver_conf *c, char *err, size_t errlen)
 {
 	struct resolver *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
 	if (r == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (n > RESOLVER_MAX_NS) {
+	if (c->n_nameservers > RESOLVER_MAX_NS) {
 		snprintf(err, errlen, "dns.nameservers: at most %d servers", RESOLVER_MAX_NS);
 		goto fail;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (ns_parse(nameservers[i], &r->ns[i], err, errlen) != 0)
+	for (size_t i = 0; i < c->n_nameservers; i++)
+		if (ns_parse(c->nameservers[i], r->fwd[r->n_ns++], err, errlen) != 0)
 			goto fail;
-		r->n_ns++;
-	}
-	if (n == 0 && ns_from_resolv_conf(r, err, errlen) != 0)
-		goto fail;
-	if (timeout_s == 0)
-		timeout_s = RESOLVER_DEFAULT_TIMEOUT;
+	unsigned timeout_s = c->timeout_s == 0 ? RESOLVER_DEFAULT_TIMEOUT : c->timeout_s;
 	if (timeout_s > 3600)
 		timeout_s = 3600;
 	r->timeout_ms = timeout_s * 1000u;
-	r->cache_ttl = cache_ttl;
-	r->buckets = calloc(RESOLVER_CACHE_BUCKETS, sizeof(*r->buckets));
-	if (r->buckets == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
+	r->cache_ttl = c->cache_ttl;
+	r->dnssec = c->dnssec;
+	if (r->dnssec) {
+		const char *ta = c->trust_anchor != NULL && c->trust_anchor[0] != '\0'
+				     ? c->trust_anchor
+				     : RESOLVER_TRUST_ANCHOR;
+		if (bw_strlcpy(r->anchor, ta, sizeof(r->anchor)) >= sizeof(r->anchor) ||
+		    access(ta, R_OK) != 0) {
+			snprintf(err, errlen, "dns.trust_anchor %s: cannot be read (%s)", ta,
+				 strerror(errno == 0 ? ENAMETOOLONG : errno));
+			goto fail;
+		}
 	}
-	if (pthread_mutex_init(&r->lock, NULL) != 0) {
-		snprintf(err, errlen, "pthread_mutex_init failed");
-		free(r->buckets);
+	r->ctx = ctx_make(r, err, errlen);
+	if (r->ctx == NULL)
 		goto fail;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail_ctx;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int ok = pthread_cond_init(&r->cond, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!ok)
+		goto fail_ctx;
+	if (pthread_mutex_init(&r->lock, NULL) != 0) {
+		pthread_cond_destroy(&r->cond);
+		goto fail_ctx;
+	}
+	if (pthread_rwlock_init(&r->ctx_lock, NULL) != 0) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->cond);
+		goto fail_ctx;
 	}
 	return r;
+fail_ctx:
+	snprintf(err, errlen, "pthread init failed");
+	ub_ctx_delete(r->ctx);
 fail:
 	free(r);
 	return NULL;
 }
 
-/* Free one cache entry and its records. */
-static void
-cache_ent_free(struct cache_ent *e)
-{
-	free(e->rr);
-	free(e->data);
-	free(e);
-}
-
-/* Drop every cached answer (caller holds the lock). */
-static void
-cache_clear_locked(struct resolver *r)
-{
-	struct cache_ent *e = r->oldest;
-	while (e != NULL) {
-		struct cache_ent *next = e->newer;
-		cache_ent_free(e);
-		e = next;
-	}
-	memset(r->buckets, 0, RESOLVER_CACHE_BUCKETS * sizeof(*r->buckets));
-	r->oldest = r->newest = NULL;
-	r->n_cached = 0;
-}
-
-/* Drop every cached answer. */
+/* Swap in a fresh unbound context (empty cache) once no lookup runs. */
 void
 resolver_cache_flush(struct resolver *r)
 {
-	pthread_mutex_lock(&r->lock);
-	cache_clear_locked(r);
-	pthread_mutex_unlock(&r->lock);
+	char err[RESOLVER_DETAIL_MAX];
+	struct ub_ctx *fresh = ctx_make(r, err, sizeof(err));
+	if (fresh == NULL) {
+		diag(LOG_WARNING, "DNS cache not flushed: %s", err);
+		return;
+	}
+	pthread_rwlock_wrlock(&r->ctx_lock);
+	struct ub_ctx *old = r->ctx;
+	r->ctx = fresh;
+	pthread_rwlock_unlock(&r->ctx_lock);
+	ub_ctx_delete(old);
 }
 
-/* Free the resolver and its cache (no query may be running). */
+/* Free the resolver (no query may be running). */
 void
 resolver_free(struct resolver *r)
 {
 	if (r == NULL)
 		return;
-	resolver_cache_flush(r);
+	ub_ctx_delete(r->ctx);
+	pthread_rwlock_destroy(&r->ctx_lock);
 	pthread_mutex_destroy(&r->lock);
-	free(r->buckets);
+	pthread_cond_destroy(&r->cond);
 	free(r);
 }
 
@@ -417,490 +441,165 @@ resolver_answer_free(struct resolver_answer *a)
 	a->data_len = 0;
 }
 
-/* ---- transport ---------------------------------------------------------- */
+/* ---- waiting ------------------------------------------------------------ */
 
-/* Wait for events on fds until `until`, calling progress whenever
- * *next_progress passes (then RESOLVER_PROGRESS_MS later again). Returns
- * poll()'s count, 0 at `until`, -1 on error. */
-static int
-wait_fds(struct pollfd *pfd, nfds_t n, uint64_t until, uint64_t *next_progress)
+/* unbound's callback: hand the result to the asker, or drop it when the
+ * asker gave up. Runs on whichever thread called ub_process(). */
+static void
+on_answer(void *arg, int err, struct ub_result *res)
 {
-	for (;;) {
-		uint64_t now = now_ms();
-		if (now >= *next_progress) {
-			progress();
-			*next_progress = now_ms() + RESOLVER_PROGRESS_MS;
-		}
-		if (now >= until)
-			return 0;
-		uint64_t end = until < *next_progress ? until : *next_progress;
-		int rc = poll(pfd, n, (int)(end - now));
-		if (rc < 0 && errno != EINTR)
-			return -1;
-		if (rc > 0)
-			return rc;
+	struct query *q = arg;
+	struct resolver *r = q->r;
+	pthread_mutex_lock(&r->lock);
+	if (q->abandoned) {
+		pthread_mutex_unlock(&r->lock);
+		ub_resolve_free(res);
+		free(q);
+		return;
 	}
+	q->err = err;
+	q->res = res;
+	q->done = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
 }
 
-/* Read or write exactly len bytes on a non-blocking stream before until. */
-static int
-tcp_io(int fd, unsigned char *buf, size_t len, bool wr, uint64_t until, uint64_t *next_progress)
+/* An absolute CLOCK_MONOTONIC time ms milliseconds from now. */
+static struct timespec
+mono_after(uint64_t ms)
 {
-	size_t done = 0;
-	while (done < len) {
-		ssize_t k = wr ? send(fd, buf + done, len - done, MSG_NOSIGNAL)
-			       : recv(fd, buf + done, len - done, 0);
-		if (k > 0) {
-			done += (size_t)k;
-			continue;
-		}
-		if (k == 0)
-			return -1; /* peer closed */
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		struct pollfd p = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
-		int rc = wait_fds(&p, 1, until, next_progress);
-		if (rc <= 0)
-			return rc == 0 ? -2 : -1;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000u);
+	ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
 	}
-	return 0;
+	return ts;
 }
 
-/* One query over TCP to server i. Returns the answer length, -2 at the
- * deadline, -1 on failure (reason in a->detail). */
-static ssize_t
-tcp_exchange(struct resolver *r, size_t i, const unsigned char *q, size_t qlen, size_t qsec_len,
-	     uint64_t deadline, unsigned char *resp, struct resolver_answer *a,
-	     uint64_t *next_progress)
+/* Wait until q is answered or the deadline passes, calling the progress
+ * callback at least every RESOLVER_PROGRESS_MS. One thread at a time
+ * polls unbound's pipe and runs ub_process() (which may deliver other
+ * threads' answers); the others sleep on r->cond. Returns q->done; when
+ * false, q is marked abandoned (caller holds the ctx read lock). */
+static bool
+wait_answer(struct resolver *r, struct ub_ctx *ctx, struct query *q, uint64_t deadline)
 {
-	const struct ns *ns = &r->ns[i];
-	unsigned char hdr[2];
-	unsigned char out[2 + RESOLVER_QUERY_MAX];
-	ssize_t ret = -1;
-	int fd = socket(ns->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-	stat_add(&r->stats.tcp);
-	a->tcp = true;
-	if (fd < 0) {
-		detail(a, "TCP socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)&ns->sa, ns->salen) != 0 && errno != EINPROGRESS) {
-		detail(a, "TCP to %s: %s", ns->text, strerror(errno));
-		goto out;
-	}
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	int rc = wait_fds(&p, 1, deadline, next_progress);
-	if (rc <= 0) {
-		ret = rc == 0 ? -2 : -1;
-		detail(a, "TCP connect to %s: %s", ns->text,
-		       rc == 0 ? "timed out" : strerror(errno));
-		goto out;
-	}
-	int soerr = 0;
-	socklen_t sl = sizeof(soerr);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
-		detail(a, "TCP connect to %s: %s", ns->text, strerror(soerr ? soerr : errno));
-		goto out;
-	}
-	out[0] = (unsigned char)(qlen >> 8);
-	out[1] = (unsigned char)qlen;
-	memcpy(out + 2, q, qlen);
-	stat_add(&r->stats.sent);
-	if ((rc = tcp_io(fd, out, qlen + 2, true, deadline, next_progress)) != 0 ||
-	    (rc = tcp_io(fd, hdr, 2, false, deadline, next_progress)) != 0) {
-		ret = rc == -2 ? -2 : -1;
-		detail(a, "TCP to %s: %s", ns->text, rc == -2 ? "timed out" : "connection failed");
-		goto out;
-	}
-	size_t alen = (size_t)hdr[0] << 8 | hdr[1];
-	if ((rc = tcp_io(fd, resp, alen, false, deadline, next_progress)) != 0) {
-		ret = rc == -2 ? -2 : -1;
-		detail(a, "TCP from %s: %s", ns->text, rc == -2 ? "timed out" : "short answer");
-		goto out;
-	}
-	if (!resolver_wire_matches(q, qsec_len, resp, alen)) {
-		detail(a, "TCP from %s: answer does not match the query", ns->text);
-		goto out;
-	}
-	ret = (ssize_t)alen;
-out:
-	close(fd);
-	return ret;
-}
-
-/* Index of the server that sent from sa, or -1. */
-static int
-ns_index(const struct resolver *r, const struct sockaddr_storage *sa)
-{
-	for (size_t i = 0; i < r->n_ns; i++) {
-		const struct sockaddr_storage *n = &r->ns[i].sa;
-		if (n->ss_family != sa->ss_family)
-			continue;
-		if (sa->ss_family == AF_INET) {
-			const struct sockaddr_in *x = (const void *)n, *y = (const void *)sa;
-			if (x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr)
-				return (int)i;
-		} else if (sa->ss_family == AF_INET6) {
-			const struct sockaddr_in6 *x = (const void *)n, *y = (const void *)sa;
-			if (x->sin6_port == y->sin6_port &&
-			    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0)
-				return (int)i;
-		}
-	}
-	return -1;
-}
-
-/* The exchange: UDP to every server in turn, TCP on truncation. Returns
- * the answer length in resp (status undecided, the caller parses it), or
- * -1 with a->status (TIMEOUT, SERVFAIL, ERROR) and a->detail set. */
-static ssize_t
-exchange(struct resolver *r, const unsigned char *qname, size_t qname_len, uint16_t type,
-	 uint64_t deadline, unsigned char *resp, struct resolver_answer *a)
-{
-	unsigned char q[RESOLVER_QUERY_MAX];
-	unsigned char q_plain[RESOLVER_QUERY_MAX]; /* without EDNS, for FORMERR servers */
-	size_t qsec_len;
-	uint16_t id;
-	int fds[2] = {-1, -1}; /* AF_INET, AF_INET6 */
-	bool sent[RESOLVER_MAX_NS] = {false}, failed[RESOLVER_MAX_NS] = {false};
-	bool plain[RESOLVER_MAX_NS] = {false};
-	size_t n_failed = 0, next = 0;
-	ssize_t ret = -1;
-	uint64_t t_start = now_ms();
-	uint64_t next_progress = t_start + RESOLVER_PROGRESS_MS;
-	char lastfail[RESOLVER_DETAIL_MAX] = "";
-
-	if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
-		id = (uint16_t)(now_ms() ^ (uintptr_t)&id); /* never happens on Linux >= 3.17 */
-	size_t qlen = resolver_wire_query(q, id, qname, qname_len, type, true, &qsec_len);
-	size_t plen = resolver_wire_query(q_plain, id, qname, qname_len, type, false, &qsec_len);
-
-	for (size_t i = 0; i < r->n_ns; i++) {
-		int fam = r->ns[i].sa.ss_family == AF_INET6;
-		if (fds[fam] >= 0)
-			continue;
-		fds[fam] =
-		    socket(r->ns[i].sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fds[fam] < 0) {
-			detail(a, "UDP socket: %s", strerror(errno));
-			a->status = RESOLVER_ERROR;
-			goto out;
-		}
-	}
-
-	uint64_t try_ms = r->timeout_ms / (2u * r->n_ns);
-	if (try_ms < RESOLVER_MIN_TRY_MS)
-		try_ms = RESOLVER_MIN_TRY_MS;
-	uint64_t next_send = 0;
-
-	for (;;) {
+	uint64_t next_progress = now_ms() + RESOLVER_PROGRESS_MS;
+	pthread_mutex_lock(&r->lock);
+	while (!q->done) {
 		uint64_t now = now_ms();
 		if (now >= deadline)
 			break;
-		if (now >= next_send) {
-			/* next server that has not failed, round robin */
-			size_t k;
-			for (k = 0; k < r->n_ns && failed[(next + k) % r->n_ns]; k++)
-				;
-			size_t i = (next + k) % r->n_ns;
-			next = i + 1;
-			const struct ns *ns = &r->ns[i];
-			int fd = fds[ns->sa.ss_family == AF_INET6];
-			ssize_t s =
-			    plain[i]
-				? sendto(fd, q_plain, plen, 0, (const void *)&ns->sa, ns->salen)
-				: sendto(fd, q, qlen, 0, (const void *)&ns->sa, ns->salen);
-			stat_add(&r->stats.sent);
-			if (s < 0 && errno != EAGAIN) {
-				snprintf(lastfail, sizeof(lastfail), "send to %s: %s", ns->text,
-					 strerror(errno));
-				if (!failed[i]) {
-					failed[i] = true;
-					n_failed++;
-				}
-				if (n_failed == r->n_ns)
-					goto allfailed;
-				continue;
-			}
-			sent[i] = true;
-			next_send = now + try_ms;
-		}
-		uint64_t until = next_send < deadline ? next_send : deadline;
-		struct pollfd pfd[2];
-		nfds_t np = 0;
-		for (int f = 0; f < 2; f++)
-			if (fds[f] >= 0)
-				pfd[np++] = (struct pollfd){.fd = fds[f], .events = POLLIN};
-		int rc = wait_fds(pfd, np, until, &next_progress);
-		if (rc < 0) {
-			detail(a, "poll: %s", strerror(errno));
-			a->status = RESOLVER_ERROR;
-			goto out;
-		}
-		if (rc == 0)
+		if (now >= next_progress) {
+			pthread_mutex_unlock(&r->lock);
+			progress();
+			next_progress = now + RESOLVER_PROGRESS_MS;
+			pthread_mutex_lock(&r->lock);
 			continue;
-		for (nfds_t f = 0; f < np; f++) {
-			if ((pfd[f].revents & POLLIN) == 0)
-				continue;
-			for (;;) {
-				struct sockaddr_storage from;
-				socklen_t fl = sizeof(from);
-				ssize_t k = recvfrom(pfd[f].fd, resp, RESOLVER_MSG_MAX, 0,
-						     (struct sockaddr *)&from, &fl);
-				if (k < 0)
-					break; /* EAGAIN, or an ICMP error: keep waiting */
-				int i = ns_index(r, &from);
-				if (i < 0 || !sent[i] || failed[i] ||
-				    !resolver_wire_matches(plain[i] ? q_plain : q, qsec_len, resp,
-							   (size_t)k))
-					continue; /* not ours: spoofed, late or stray */
-				int rcode = resp[3] & 0x0f;
-				if (rcode == ns_r_formerr && !plain[i]) {
-					plain[i] = true; /* retry without EDNS, now */
-					next = (size_t)i;
-					next_send = 0;
-					continue;
-				}
-				if (rcode != ns_r_noerror && rcode != ns_r_nxdomain) {
-					snprintf(lastfail, sizeof(lastfail), "%s from %s",
-						 rcode == ns_r_servfail	 ? "SERVFAIL"
-						 : rcode == ns_r_refused ? "REFUSED"
-						 : rcode == ns_r_formerr ? "FORMERR"
-									 : "error rcode",
-						 r->ns[i].text);
-					failed[i] = true;
-					if (++n_failed == r->n_ns)
-						goto allfailed;
-					next_send = 0; /* ask the next server now */
-					continue;
-				}
-				if (resp[2] & 0x02) { /* TC: the whole answer over TCP */
-					ssize_t t =
-					    tcp_exchange(r, (size_t)i, plain[i] ? q_plain : q,
-							 plain[i] ? plen : qlen, qsec_len, deadline,
-							 resp, a, &next_progress);
-					if (t >= 0) {
-						ret = t;
-						goto out;
-					}
-					bw_strlcpy(lastfail, a->detail, sizeof(lastfail));
-					if (t == -2)
-						goto timeout;
-					failed[i] = true;
-					if (++n_failed == r->n_ns)
-						goto allfailed;
-					next_send = 0;
-					continue;
-				}
-				ret = k;
-				goto out;
-			}
+		}
+		uint64_t until = deadline < next_progress ? deadline : next_progress;
+		if (!r->driving) {
+			r->driving = true;
+			pthread_mutex_unlock(&r->lock);
+			struct pollfd pfd = {.fd = ub_fd(ctx), .events = POLLIN};
+			if (poll(&pfd, 1, (int)(until - now)) > 0)
+				(void)ub_process(ctx); /* callbacks take r->lock */
+			pthread_mutex_lock(&r->lock);
+			r->driving = false;
+			pthread_cond_broadcast(&r->cond); /* someone else may drive now */
+		} else {
+			struct timespec ts = mono_after(until - now);
+			(void)pthread_cond_timedwait(&r->cond, &r->lock, &ts);
 		}
 	}
-timeout:
-	a->status = RESOLVER_TIMEOUT;
-	stat_add(&r->stats.timeouts);
-	unsigned waited = (unsigned)(now_ms() - t_start);
-	if (lastfail[0] != '\0')
-		detail(a, "no usable answer within %u ms (%s)", waited, lastfail);
-	else if (r->n_ns == 1)
-		detail(a, "no answer from %s within %u ms", r->ns[0].text, waited);
-	else
-		detail(a, "no answer from %zu nameservers within %u ms", r->n_ns, waited);
-	goto out;
-allfailed:
-	a->status = RESOLVER_SERVFAIL;
-	stat_add(&r->stats.servfails);
-	bw_strlcpy(a->detail, lastfail, sizeof(a->detail));
-out:
-	for (int f = 0; f < 2; f++)
-		if (fds[f] >= 0)
-			close(fds[f]);
-	return ret;
-}
-
-/* ---- cache -------------------------------------------------------------- */
-
-/* FNV-1a over the lowercased name and the type. */
-static size_t
-cache_hash(const char *lname, uint16_t type)
-{
-	uint32_t h = 2166136261u;
-	for (const char *p = lname; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 16777619u;
-	}
-	h ^= type;
-	h *= 16777619u;
-	return h & (RESOLVER_CACHE_BUCKETS - 1);
-}
-
-/* Unlink e from its chain and the age list (caller holds the lock). */
-static void
-cache_unlink_locked(struct resolver *r, struct cache_ent *e)
-{
-	struct cache_ent **pp = &r->buckets[cache_hash(e->name, e->type)];
-	while (*pp != NULL && *pp != e)
-		pp = &(*pp)->next;
-	if (*pp == e)
-		*pp = e->next;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		r->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		r->newest = e->older;
-	r->n_cached--;
-}
-
-/* Copy rr/data of an entry or answer into fresh blocks for out. */
-static int
-copy_records(const struct resolver_rr *rr, size_t n, const unsigned char *data, size_t dlen,
-	     struct resolver_answer *out)
-{
-	out->rr = NULL;
-	out->data = NULL;
-	if (n > 0) {
-		out->rr = malloc(n * sizeof(*rr));
-		out->data = malloc(dlen);
-		if (out->rr == NULL || out->data == NULL) {
-			resolver_answer_free(out);
-			return -1;
-		}
-		memcpy(out->rr, rr, n * sizeof(*rr));
-		memcpy(out->data, data, dlen);
-		for (size_t i = 0; i < n; i++)
-			out->rr[i].data = out->data + out->rr[i].off;
-	}
-	out->n = n;
-	out->data_len = n > 0 ? dlen : 0;
-	return 0;
-}
-
-/* A fresh cached answer for (lname, type) copied into out, or false. */
-static bool
-cache_get(struct resolver *r, const char *lname, uint16_t type, struct resolver_answer *out)
-{
-	bool hit = false;
-	uint64_t now = now_ms();
-	pthread_mutex_lock(&r->lock);
-	struct cache_ent *e = r->buckets[cache_hash(lname, type)];
-	while (e != NULL && !(e->type == type && strcmp(e->name, lname) == 0))
-		e = e->next;
-	if (e != NULL && e->expires_ms <= now) {
-		cache_unlink_locked(r, e);
-		cache_ent_free(e);
-		e = NULL;
-	}
-	if (e != NULL && copy_records(e->rr, e->n, e->data, e->data_len, out) == 0) {
-		out->status = e->status;
-		out->rcode = e->rcode;
-		out->ttl = (uint32_t)((e->expires_ms - now + 999) / 1000);
-		out->cached = true;
-		hit = true;
-	}
+	bool done = q->done;
+	if (!done)
+		q->abandoned = true;
 	pthread_mutex_unlock(&r->lock);
-	return hit;
-}
-
-/* Remember an answer for min(its TTL, cache_ttl); failures are dropped
- * silently (the cache is an optimisation). */
-static void
-cache_put(struct resolver *r, const char *lname, uint16_t type, const struct resolver_answer *a)
-{
-	uint32_t ttl = a->ttl < r->cache_ttl ? a->ttl : r->cache_ttl;
-	if (ttl == 0)
-		return;
-	size_t nl = strlen(lname);
-	struct cache_ent *e = calloc(1, sizeof(*e) + nl + 1);
-	if (e == NULL)
-		return;
-	memcpy(e->name, lname, nl + 1);
-	e->type = type;
-	e->status = a->status;
-	e->rcode = a->rcode;
-	e->expires_ms = now_ms() + (uint64_t)ttl * 1000u;
-	struct resolver_answer tmp = {0};
-	if (copy_records(a->rr, a->n, a->data, a->data_len, &tmp) != 0) {
-		free(e);
-		return;
-	}
-	e->rr = tmp.rr;
-	e->data = tmp.data;
-	e->n = tmp.n;
-	e->data_len = tmp.data_len;
-
-	pthread_mutex_lock(&r->lock);
-	size_t h = cache_hash(lname, type);
-	for (struct cache_ent *o = r->buckets[h]; o != NULL; o = o->next) {
-		if (o->type == type && strcmp(o->name, lname) == 0) {
-			cache_unlink_locked(r, o);
-			cache_ent_free(o);
-			break;
-		}
-	}
-	uint64_t now = now_ms();
-	while (r->n_cached >= RESOLVER_CACHE_MAX && r->oldest != NULL) {
-		/* evict expired entries from the old end, else the oldest */
-		struct cache_ent *victim = r->oldest;
-		for (struct cache_ent *x = r->oldest; x != NULL; x = x->newer)
-			if (x->expires_ms <= now) {
-				victim = x;
-				break;
-			}
-		cache_unlink_locked(r, victim);
-		cache_ent_free(victim);
-	}
-	e->next = r->buckets[h];
-	r->buckets[h] = e;
-	e->older = r->newest;
-	if (r->newest)
-		r->newest->newer = e;
-	else
-		r->oldest = e;
-	r->newest = e;
-	r->n_cached++;
-	pthread_mutex_unlock(&r->lock);
+	return done;
 }
 
 /* ---- the query ---------------------------------------------------------- */
 
-/* One lookup: cache, then the servers under b's deadline (or its own). */
+/* Copy unbound's explanation into the detail, printable only. */
+static void
+detail_bogus(struct resolver_answer *out, const char *why)
+{
+	char clean[RESOLVER_DETAIL_MAX - 32];
+	size_t i = 0;
+	for (; why != NULL && why[i] != '\0' && i + 1 < sizeof(clean); i++)
+		clean[i] = (why[i] >= 0x20 && why[i] < 0x7f) ? why[i] : '?';
+	clean[i] = '\0';
+	detail(out, "DNSSEC validation failed (bogus): %s", i ? clean : "no reason given");
+}
+
+/* Map unbound's result for (name, type) into out. */
+static void
+fill(struct resolver *r, struct ub_result *res, const char *name, uint16_t type,
+     struct resolver_answer *out)
+{
+	out->rcode = res->rcode;
+	out->secure = res->secure != 0;
+	if (res->bogus) {
+		out->status = RESOLVER_BOGUS;
+		out->secure = false;
+		stat_add(&r->stats.bogus);
+		detail_bogus(out, res->why_bogus);
+		return;
+	}
+	if (out->secure)
+		stat_add(&r->stats.secure);
+	uint32_t ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;
+	out->ttl = ttl < r->cache_ttl ? ttl : r->cache_ttl;
+	switch (res->rcode) {
+	case 0:
+		if (!res->havedata) {
+			out->status = RESOLVER_NODATA;
+			return;
+		}
+		size_t n = 0;
+		while (res->data[n] != NULL)
+			n++;
+		if (resolver_rdata_decode(type, res->data, res->len, n, ttl, out) != 0) {
+			out->status = RESOLVER_ERROR;
+			detail(out, "out of memory");
+			return;
+		}
+		out->status = out->n > 0 ? RESOLVER_OK : RESOLVER_NODATA;
+		if (out->n == 0)
+			detail(out, "%s: no record of the type decoded", name);
+		return;
+	case 3:
+		out->status = RESOLVER_NXDOMAIN;
+		return;
+	default:
+		out->status = RESOLVER_SERVFAIL;
+		stat_add(&r->stats.servfails);
+		detail(out, "%s: the nameservers failed (%s, rcode %d)", name,
+		       res->rcode == 2 ? "SERVFAIL" : "error", res->rcode);
+		return;
+	}
+}
+
+/* One lookup under b's deadline (or its own). */
 enum resolver_status
 resolver_query_within(struct resolver *r, const struct resolver_budget *b, const char *name,
 		      uint16_t type, struct resolver_answer *out)
 {
-	unsigned char qname[NS_MAXCDNAME + 2];
-	char lname[RESOLVER_NAME_MAX + 2];
-	unsigned char *resp = NULL;
 	uint64_t t0 = now_ms();
+	int id = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->rcode = -1;
 	stat_add(&r->stats.queries);
-
-	int ql = resolver_wire_name(name, qname, sizeof(qname));
-	if (ql < 0) {
+	if (!resolver_name_ok(name)) {
 		out->status = RESOLVER_BADNAME;
 		detail(out, "not a valid DNS name");
 		return out->status;
 	}
-	/* the cache key: lowercased, without a trailing dot */
-	size_t nl = bw_strlcpy(lname, name, sizeof(lname));
-	if (nl > 0 && lname[nl - 1] == '.')
-		lname[nl - 1] = '\0';
-	bw_lower(lname);
-
-	if (r->cache_ttl > 0 && cache_get(r, lname, type, out)) {
-		stat_add(&r->stats.cache_hits);
-		return out->status;
-	}
-
 	uint64_t deadline = resolver_budget_started(b) ? b->deadline_ms : t0 + r->timeout_ms;
 	if (deadline <= t0) {
 		out->status = RESOLVER_TIMEOUT;
@@ -908,23 +607,44 @@ resolver_query_within(struct resolver *r, const struct resolver_budget *b, const
 		stat_add(&r->stats.timeouts);
 		return out->status;
 	}
-	resp = malloc(RESOLVER_MSG_MAX);
-	if (resp == NULL) {
+	struct query *q = calloc(1, sizeof(*q));
+	if (q == NULL) {
 		out->status = RESOLVER_ERROR;
 		detail(out, "out of memory");
 		return out->status;
 	}
-	ssize_t len = exchange(r, qname, (size_t)ql, type, deadline, resp, out);
-	if (len >= 0) {
-		bool tcp = out->tcp;
-		resolver_wire_parse(resp, (size_t)len, lname, type, out);
-		out->tcp = tcp;
-		if (r->cache_ttl > 0 && !resolver_status_temporary(out->status))
-			cache_put(r, lname, type, out);
-		if (out->status == RESOLVER_SERVFAIL)
-			stat_add(&r->stats.servfails);
+	q->r = r;
+	pthread_rwlock_rdlock(&r->ctx_lock);
+	struct ub_ctx *ctx = r->ctx;
+	int rc = ub_resolve_async(ctx, name, type, 1 /* IN */, q, on_answer, &id);
+	if (rc != 0) {
+		pthread_rwlock_unlock(&r->ctx_lock);
+		free(q);
+		out->status = RESOLVER_ERROR;
+		detail(out, "unbound: %s", ub_strerror(rc));
+		return out->status;
 	}
-	free(resp);
+	if (!wait_answer(r, ctx, q, deadline)) {
+		/* cancelled: the callback never runs, q is ours; otherwise the
+		 * callback (running or to come) frees it */
+		if (ub_cancel(ctx, id) == 0)
+			free(q);
+		pthread_rwlock_unlock(&r->ctx_lock);
+		out->status = RESOLVER_TIMEOUT;
+		stat_add(&r->stats.timeouts);
+		detail(out, "%s: no answer within %u ms", name, (unsigned)(now_ms() - t0));
+		out->elapsed_ms = (unsigned)(now_ms() - t0);
+		return out->status;
+	}
+	pthread_rwlock_unlock(&r->ctx_lock);
+	if (q->err != 0 || q->res == NULL) {
+		out->status = RESOLVER_ERROR;
+		detail(out, "unbound: %s", ub_strerror(q->err));
+	} else {
+		fill(r, q->res, name, type, out);
+	}
+	ub_resolve_free(q->res);
+	free(q);
 	out->elapsed_ms = (unsigned)(now_ms() - t0);
 	return out->status;
 }

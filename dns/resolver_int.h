@@ -1,10 +1,10 @@
 /*
- * resolver_int.h - internals of the stub resolver shared by resolver.c
- * (transport, cache) and resolver_wire.c (the DNS wire format), and by
- * tests and fuzz harnesses of the parser. Not for other modules: they use
- * resolver.h.
+ * resolver_int.h - internals of the resolver shared by resolver.c (the
+ * unbound glue) and resolver_rdata.c (decoding the RDATA unbound hands
+ * back), and by the fuzz harness of the decoder. Not for other modules:
+ * they use resolver.h.
  *
- * Everything here is I/O-free and bounded by the buffer lengths passed in.
+ * Everything here is I/O-free and bounded by the lengths passed in.
  */
 #ifndef BW_RESOLVER_INT_H
 #define BW_RESOLVER_INT_H
@@ -15,30 +15,19 @@
 
 #include "dns/resolver.h"
 
-#define RESOLVER_MSG_MAX 65535 /* largest DNS message (TCP length field) */
-#define RESOLVER_QUERY_MAX 512 /* header + 255-byte name + 4 + OPT */
-#define RESOLVER_CNAME_HOPS 8  /* CNAMEs followed inside one answer */
+/* The name can be asked: A-labels (printable ASCII, no spaces, no
+ * escapes), labels of 1..63 bytes, at most RESOLVER_NAME_MAX bytes without
+ * the optional trailing dot. */
+bool resolver_name_ok(const char *name);
 
-/* Encode name (presentation form, A-labels, no escapes, optional trailing
- * dot) as wire labels into out; returns the wire length, or -1 when the
- * name cannot be asked (empty, label > 63, name > RESOLVER_NAME_MAX). */
-int resolver_wire_name(const char *name, unsigned char *out, size_t outlen);
-
-/* Build a query (RD set, class IN, an EDNS0 OPT advertising
- * RESOLVER_UDP_PAYLOAD when edns) into q[RESOLVER_QUERY_MAX]; returns its
- * length and sets *qsec_len to the question section's length. */
-size_t resolver_wire_query(unsigned char *q, uint16_t id, const unsigned char *qname,
-			   size_t qname_len, uint16_t type, bool edns, size_t *qsec_len);
-
-/* The message a (alen bytes) answers query q: same ID, QR set, opcode
- * QUERY, one question equal to ours ignoring ASCII case. */
-bool resolver_wire_matches(const unsigned char *q, size_t qsec_len, const unsigned char *a,
-			   size_t alen);
-
-/* Decode a matched answer to (qname, type) into out: status OK / NODATA /
- * NXDOMAIN with the records (CNAMEs followed), or SERVFAIL when it does not
- * parse, ERROR when memory runs out. out must be zeroed by the caller. */
-void resolver_wire_parse(const unsigned char *resp, size_t len, const char *qname, uint16_t type,
-			 struct resolver_answer *out);
+/* Decode the n RDATA blobs (data[i], len[i]) of type into out (zeroed by
+ * the caller): TXT character-strings concatenated, A/AAAA bytes, MX/PTR/
+ * CNAME targets in presentation form (MX preference in pref), other types
+ * raw. A malformed RDATA is skipped; at most RESOLVER_MAX_RR records and
+ * RESOLVER_ANSWER_MAX bytes are kept. Sets out->n, out->rr, out->data
+ * (rr[i].data pointers included). Returns 0, or -1 when memory runs out
+ * (out is then left empty). */
+int resolver_rdata_decode(uint16_t type, char *const *data, const int *len, size_t n,
+			  uint32_t ttl, struct resolver_answer *out);
 
 #endif

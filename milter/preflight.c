@@ -45,8 +45,15 @@ preflight_new(const struct bw_settings *set, char *err, size_t errlen)
 		return NULL;
 	}
 	/* no nameservers configured: the system's (resolv.conf) */
-	p->res = resolver_new(set->nameservers, set->n_nameservers, set->dns_timeout,
-			      set->dns_cache_ttl, err, errlen);
+	const struct resolver_conf rconf = {
+	    .nameservers = set->nameservers,
+	    .n_nameservers = set->n_nameservers,
+	    .timeout_s = set->dns_timeout,
+	    .cache_ttl = set->dns_cache_ttl,
+	    .dnssec = set->dns_dnssec,
+	    .trust_anchor = set->dns_trust_anchor,
+	};
+	p->res = resolver_new(&rconf, err, errlen);
 	if (p->res == NULL) {
 		free(p);
 		return NULL;

@@ -241,6 +241,13 @@ parse_nameservers(struct conf_ctx *c, const config_setting_t *g)
 	struct bw_settings *s = &c->r->set;
 	const config_setting_t *l = NULL;
 
+	/* dns.dnssec: true or false (the table has no boolean type) */
+	const config_setting_t *b = conf_member(g, "dnssec");
+	if (b != NULL && config_setting_type(b) != CONFIG_TYPE_BOOL)
+		conf_err(c, b, "expected true or false, got %s",
+			 conf_type_name(config_setting_type(b)));
+	else if (b != NULL)
+		s->dns_dnssec = config_setting_get_bool(b) != 0;
 	conf_strlist(c, g, S_DNS_NAMESERVERS, &l);
 	if (l == NULL)
 		return;

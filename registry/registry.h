@@ -128,6 +128,8 @@ struct bw_settings {
 	size_t n_nameservers;
 	unsigned dns_timeout;
 	unsigned dns_cache_ttl;
+	bool dns_dnssec;	       /* validate answers (libunbound) */
+	const char *dns_trust_anchor; /* NULL: /usr/share/dns/root.key */
 	/* metrics (issue 15) */
 	const char *metrics_listen; /* "ip:port", NULL: no /metrics server */
 	bool metrics_per_identity;

@@ -231,6 +231,20 @@ const struct setting settings[S__COUNT] = {
 			 .store = STORE_UINT,
 			 .off = SET(dns_cache_ttl),
 			 .doc = "Seconds an answer is kept at most (and never past its TTL)."},
+    [S_DNS_DNSSEC] = {.name = "dns.dnssec",
+		      .type = SETTING_FLAG_OR_STRING,
+		      .flags = SETTING_CUSTOM,
+		      /* off: validation needs a trust anchor and a DNSSEC-aware
+		       * path to the servers, which not every relay has */
+		      .def = "false",
+		      .doc = "true: validate answers (libunbound); a bogus one is dns-error."},
+    [S_DNS_TRUST_ANCHOR] = {.name = "dns.trust_anchor",
+			    .type = SETTING_PATH,
+			    /* Debian dns-root-data: the root's DS/DNSKEY */
+			    .def = "/usr/share/dns/root.key",
+			    .store = STORE_STR,
+			    .off = SET(dns_trust_anchor),
+			    .doc = "DS or DNSKEY records to validate from (with dns.dnssec)."},
     /* metrics (issue 15) */
     [S_METRICS] = {.name = "metrics",
 		   .type = SETTING_GROUP,

@@ -50,9 +50,24 @@ static char g_log[128];
 static pid_t g_server = -1;
 static int g_blackhole = -1; /* a UDP socket nobody reads */
 static char g_dead_ns[64];
+/* libunbound keeps its cache bounds and server timing in process-wide
+ * variables, set by the context created last: every resolver of a
+ * process must share dns.cache_ttl (the milter and bulkwardenctl have
+ * one), so every resolver here uses 300 s. g_nocache has its own cache,
+ * which the tests that count queries do not share with g_res. */
 static struct resolver *g_res;	   /* timeout 2 s, cache 300 s */
-static struct resolver *g_nocache; /* timeout 2 s, no cache */
+static struct resolver *g_nocache; /* timeout 2 s, a second cache */
 static struct spf_checker *g_spf;
+
+/* A resolver without DNSSEC (resolver_new() with these dns.* settings). */
+static struct resolver *
+mkres(const char *const *ns, size_t n, unsigned timeout_s, unsigned cache_ttl, char *err,
+      size_t errlen)
+{
+	const struct resolver_conf c = {
+	    .nameservers = ns, .n_nameservers = n, .timeout_s = timeout_s, .cache_ttl = cache_ttl};
+	return resolver_new(&c, err, errlen);
+}
 
 /* ---- zone --------------------------------------------------------------- */
 
@@ -67,6 +82,7 @@ static const char *zone_lines[] = {
     "refused.r.test REFUSED",
     "timeout.r.test TIMEOUT",
     "timeout2.r.test TIMEOUT",
+    "timeout3.r.test TIMEOUT",
     "tconly.r.test TCPONLY",
     "tconly.r.test TXT forced over tcp",
     "alias.r.test CNAME txt.r.test",
@@ -298,8 +314,8 @@ setup(void **state)
 	snprintf(g_dead_ns, sizeof(g_dead_ns), "127.0.0.1:%d", ntohs(sa.sin_port));
 
 	const char *ns[1] = {g_ns};
-	g_res = resolver_new(ns, 1, TIMEOUT_S, 300, err, sizeof(err));
-	g_nocache = resolver_new(ns, 1, TIMEOUT_S, 0, err, sizeof(err));
+	g_res = mkres(ns, 1, TIMEOUT_S, 300, err, sizeof(err));
+	g_nocache = mkres(ns, 1, TIMEOUT_S, 300, err, sizeof(err));
 	if (g_res == NULL || g_nocache == NULL)
 		return -1;
 	g_spf = spf_new(g_res);
@@ -387,8 +403,9 @@ test_resolver_servfail(void **state)
 	assert_non_null(strstr(a.detail, "SERVFAIL"));
 	assert_true(resolver_status_temporary(a.status));
 	resolver_answer_free(&a);
+	/* unbound answers SERVFAIL for any upstream error rcode (REFUSED too) */
 	assert_int_equal(resolver_txt(g_nocache, "refused.r.test", &a), RESOLVER_SERVFAIL);
-	assert_non_null(strstr(a.detail, "REFUSED"));
+	assert_non_null(strstr(a.detail, "SERVFAIL"));
 	resolver_answer_free(&a);
 }
 
@@ -410,8 +427,8 @@ test_resolver_timeout_bound(void **state)
 	/* every RESOLVER_PROGRESS_MS: the milter's smfi_progress() keeps the MTA waiting */
 	assert_true(progress_calls >= TIMEOUT_S * 1000 / RESOLVER_PROGRESS_MS - 1);
 	assert_true(resolver_status_temporary(a.status));
-	/* the first send and one resend at timeout/2 */
-	assert_int_equal(count_queries("udp", "timeout.r.test", "TXT"), 2);
+	/* asked, resent on unbound's own schedule, and nothing after the deadline */
+	assert_true(count_queries("udp", "timeout.r.test", "TXT") >= 1);
 	resolver_answer_free(&a);
 }
 
@@ -422,7 +439,7 @@ test_resolver_dead_server(void **state)
 	char err[128];
 	struct resolver_answer a;
 	const char *ns[1] = {g_dead_ns};
-	struct resolver *r = resolver_new(ns, 1, TIMEOUT_S, 300, err, sizeof(err));
+	struct resolver *r = mkres(ns, 1, TIMEOUT_S, 300, err, sizeof(err));
 	assert_non_null(r);
 	uint64_t t0 = ms_now();
 	assert_int_equal(resolver_txt(r, "txt.r.test", &a), RESOLVER_TIMEOUT);
@@ -441,13 +458,17 @@ test_resolver_failover(void **state)
 	char err[128];
 	struct resolver_answer a;
 	const char *ns[2] = {g_dead_ns, g_ns};
-	struct resolver *r = resolver_new(ns, 2, 4, 0, err, sizeof(err));
+	struct resolver *r = mkres(ns, 2, 4, 300, err, sizeof(err));
 	assert_non_null(r);
 	uint64_t t0 = ms_now();
 	assert_int_equal(resolver_txt(r, "txt.r.test", &a), RESOLVER_OK);
 	uint64_t el = ms_now() - t0;
-	/* the dead one gets timeout/(2n) = 1 s, then the live one answers */
-	assert_true(el >= 900 && el < 2000);
+	/* unbound picks one of the two (it keeps no memory of a dead server:
+	 * see resolver.c) and moves on after 3/4 of the budget split between
+	 * them, 1.5 s: the live one answers inside the 4 s budget */
+	print_message("    timeout 4000 ms, dead + live nameserver: %llu ms\n",
+		      (unsigned long long)el);
+	assert_true(el < 4000);
 	resolver_answer_free(&a);
 	resolver_free(r);
 }
@@ -458,13 +479,12 @@ test_resolver_tcp(void **state)
 	(void)state;
 	struct resolver_answer a;
 	assert_int_equal(resolver_txt(g_nocache, "tconly.r.test", &a), RESOLVER_OK);
-	assert_true(a.tcp);
 	assert_string_equal((const char *)a.rr[0].data, "forced over tcp");
 	resolver_answer_free(&a);
-	assert_int_equal(count_queries("tcp", "tconly.r.test", "TXT"), 1);
+	assert_true(count_queries("tcp", "tconly.r.test", "TXT") >= 1);
 
 	assert_int_equal(resolver_txt(g_nocache, "big.r.test", &a), RESOLVER_OK);
-	assert_true(a.tcp);
+	assert_true(count_queries("tcp", "big.r.test", "TXT") >= 1);
 	assert_int_equal(a.rr[0].len, 2000);
 	assert_int_equal(a.rr[0].data[1999], 'a' + 1999 % 26);
 	resolver_answer_free(&a);
@@ -518,9 +538,14 @@ test_resolver_cache(void **state)
 	struct resolver_answer a;
 	struct resolver_stats s0, s1;
 	resolver_get_stats(g_res, &s0);
+	int asked = 0;
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(resolver_txt(g_res, "cache.r.test", &a), RESOLVER_OK);
-		assert_int_equal(a.cached, i > 0);
+		/* unbound may send the first query twice (a resend); then no more */
+		if (i == 0)
+			asked = count_queries(NULL, "cache.r.test", "TXT");
+		assert_true(asked >= 1 && asked <= 2);
+		assert_int_equal(count_queries(NULL, "cache.r.test", "TXT"), asked); /* cached */
 		assert_true(a.ttl <= 60); /* record TTL 60 bounds cache_ttl 300 */
 		assert_string_equal((const char *)a.rr[0].data, "cache me");
 		resolver_answer_free(&a);
@@ -528,22 +553,25 @@ test_resolver_cache(void **state)
 	/* negative answers are cached too */
 	assert_int_equal(resolver_txt(g_res, "nothere.r.test", &a), RESOLVER_NXDOMAIN);
 	resolver_answer_free(&a);
+	int neg = count_queries(NULL, "nothere.r.test", "TXT");
+	assert_true(neg >= 1 && neg <= 2);
 	assert_int_equal(resolver_txt(g_res, "nothere.r.test", &a), RESOLVER_NXDOMAIN);
-	assert_true(a.cached);
 	resolver_answer_free(&a);
+	assert_int_equal(count_queries(NULL, "nothere.r.test", "TXT"), neg);
 	resolver_get_stats(g_res, &s1);
-	assert_int_equal(s1.cache_hits - s0.cache_hits, 3);
-	assert_int_equal(count_queries(NULL, "cache.r.test", "TXT"), 1);
-	assert_int_equal(count_queries(NULL, "nothere.r.test", "TXT"), 1);
-	/* temporary failures never are */
+	assert_int_equal(s1.queries - s0.queries, 5);
+	assert_int_equal(count_queries(NULL, "cache.r.test", "TXT"), asked);
+	/* temporary failures stay temporary */
 	assert_int_equal(resolver_txt(g_res, "servfail.r.test", &a), RESOLVER_SERVFAIL);
 	resolver_answer_free(&a);
+	/* unbound keeps a failure a few seconds (no retry storm); it stays a
+	 * temporary failure, never a cached answer */
 	assert_int_equal(resolver_txt(g_res, "servfail.r.test", &a), RESOLVER_SERVFAIL);
-	assert_false(a.cached);
+	assert_true(resolver_status_temporary(a.status));
 	resolver_answer_free(&a);
 	resolver_cache_flush(g_res);
 	assert_int_equal(resolver_txt(g_res, "cache.r.test", &a), RESOLVER_OK);
-	assert_false(a.cached);
+	assert_true(count_queries(NULL, "cache.r.test", "TXT") > asked); /* asked again */
 	resolver_answer_free(&a);
 }
 
@@ -558,8 +586,11 @@ test_resolver_budget(void **state)
 	uint64_t t0 = ms_now();
 	resolver_budget_start(&b, g_nocache);
 	assert_true(resolver_budget_started(&b));
-	/* two lookups passed the same budget share its one deadline */
-	assert_int_equal(resolver_txt_within(g_nocache, &b, "timeout.r.test", &a), RESOLVER_TIMEOUT);
+	/* two lookups passed the same budget share its one deadline; a name
+	 * not asked before: unbound remembers a failed name for a few seconds
+	 * and then answers SERVFAIL (dns-error too) at once */
+	assert_int_equal(resolver_txt_within(g_nocache, &b, "timeout3.r.test", &a),
+			 RESOLVER_TIMEOUT);
 	resolver_answer_free(&a);
 	assert_int_equal(resolver_budget_left_ms(g_nocache, &b), 0);
 	assert_int_equal(resolver_txt_within(g_nocache, &b, "timeout2.r.test", &a), RESOLVER_TIMEOUT);
@@ -597,17 +628,17 @@ test_resolver_config(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *ns[1] = {bad[i]};
 		err[0] = '\0';
-		assert_null(resolver_new(ns, 1, 1, 0, err, sizeof(err)));
+		assert_null(mkres(ns, 1, 1, 300, err, sizeof(err)));
 		assert_non_null(strstr(err, "dns.nameservers"));
 	}
 	assert_int_equal(resolver_nameserver_check("10.0.0.1:5353", err, sizeof(err)), 0);
 	assert_int_equal(resolver_nameserver_check("10.0.0.1:", err, sizeof(err)), -1);
 	const char *good[] = {"127.0.0.1", "[::1]:5353", "::1", "192.0.2.1:53"};
-	struct resolver *r = resolver_new(good, 4, 0, 0, err, sizeof(err));
+	struct resolver *r = mkres(good, 4, 0, 300, err, sizeof(err));
 	assert_non_null(r);
 	assert_int_equal(resolver_timeout(r), RESOLVER_DEFAULT_TIMEOUT);
 	resolver_free(r);
-	r = resolver_new(NULL, 0, 1, 0, err, sizeof(err)); /* system servers */
+	r = mkres(NULL, 0, TIMEOUT_S, 300, err, sizeof(err)); /* system servers */
 	assert_non_null(r);
 	resolver_free(r);
 }
@@ -757,6 +788,8 @@ test_spf_cache_and_input(void **state)
 	(void)state;
 	struct spf_result r;
 	assert_int_equal(spf_check(g_spf, "soft.spf.test", "192.0.2.1", &r), 0);
+	if (r.result != SPF_RES_PASS)
+		print_error("soft.spf.test: %s (%s)\n", spf_res_name(r.result), r.explanation);
 	assert_int_equal(r.result, SPF_RES_PASS);
 	assert_int_equal(spf_check(g_spf, "SOFT.spf.test", "192.0.2.1", &r), 0);
 	assert_true(r.cached);
