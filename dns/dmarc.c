@@ -3,14 +3,11 @@
  * Public Suffix List), record parsing, policy ranking and alignment
  * prediction (see dmarc.h for the contract).
  *
- * Public Suffix List: the file is read once (at most DMARC_PSL_FILE_MAX
- * bytes) into an open-addressing hash set of rules ("co.uk", "*.ck",
- * "!www.ck"), Unicode rules converted to A-labels with libidn2. Lookup
- * follows publicsuffix.org's algorithm: the matching rule with the most
- * labels wins, "*" is the default, an exception rule beats everything.
- * The set is immutable once published; readers load the pointer
- * atomically. It is freed only by dmarc_psl_free()/dmarc_psl_load(),
- * which the caller runs while no lookup is in flight.
+ * Public Suffix List: libpsl (psl_load_file() of Debian's publicsuffix
+ * file, psl_registrable_domain()). The context is immutable once
+ * published; readers load the pointer atomically. It is freed only by
+ * dmarc_psl_free()/dmarc_psl_load(), which the caller runs while no
+ * lookup is in flight.
  *
  * Parser: a single bounded pass over the TXT string (at most
  * DMARC_RECORD_MAX bytes, DMARC_TAGS_MAX tags); no allocation; values are
@@ -34,19 +31,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
-#include <idn2.h>
+#include <libpsl.h>
 
 #include "dns/dmarc.h"
 #include "base/util.h"
 
-struct psl {
-	char **slot; /* NULL = empty */
-	size_t mask;
-	size_t n;
-};
-
-static struct psl *g_psl;   /* atomic pointer */
+static psl_ctx_t *g_psl;    /* atomic pointer */
 static bool g_psl_explicit; /* dmarc_psl_load() ran: no lazy load */
 static pthread_once_t g_psl_once = PTHREAD_ONCE_INIT;
 
@@ -164,154 +156,38 @@ is_under(const char *id, const char *org)
 	return li > lo && id[li - lo - 1] == '.' && strcmp(id + li - lo, org) == 0;
 }
 
-/* ---- Public Suffix List ------------------------------------------------- */
+/* ---- Public Suffix List (libpsl) -------------------------------------- */
 
-/* FNV-1a hash of a string. */
-static uint32_t
-fnv(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-/* The rule set contains key. */
-static bool
-psl_has(const struct psl *p, const char *key)
-{
-	for (size_t i = fnv(key) & p->mask;; i = (i + 1) & p->mask) {
-		if (p->slot[i] == NULL)
-			return false;
-		if (strcmp(p->slot[i], key) == 0)
-			return true;
-	}
-}
-
-/* Free a rule set. */
-static void
-psl_destroy(struct psl *p)
-{
-	if (p == NULL)
-		return;
-	for (size_t i = 0; p->slot && i <= p->mask; i++)
-		free(p->slot[i]);
-	free(p->slot);
-	free(p);
-}
-
-/* Add a rule (takes ownership of rule; duplicates are dropped). */
-static void
-psl_add(struct psl *p, char *rule)
-{
-	size_t i;
-	for (i = fnv(rule) & p->mask; p->slot[i] != NULL; i = (i + 1) & p->mask) {
-		if (strcmp(p->slot[i], rule) == 0) {
-			free(rule);
-			return;
-		}
-	}
-	p->slot[i] = rule;
-	p->n++;
-}
-
-/* One PSL line -> normalized rule ("!" / "*." prefix kept), or NULL. */
-static char *
-psl_rule(char *line)
-{
-	char *s = line + strspn(line, " \t");
-	s[strcspn(s, " \t\r\n")] = '\0';
-	if (*s == '\0' || strncmp(s, "//", 2) == 0)
-		return NULL;
-	const char *prefix = "";
-	if (*s == '!') {
-		prefix = "!";
-		s++;
-	} else if (strncmp(s, "*.", 2) == 0) {
-		prefix = "*.";
-		s += 2;
-	}
-	char *ascii = NULL;
-	bool is_ascii = true;
-	for (const char *q = s; *q; q++)
-		if ((unsigned char)*q >= 0x80)
-			is_ascii = false;
-	if (!is_ascii) {
-		if (idn2_to_ascii_8z(s, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) != IDN2_OK)
-			return NULL;
-		s = ascii;
-	}
-	size_t need = strlen(prefix) + strlen(s) + 1;
-	char *rule = malloc(need);
-	if (rule != NULL) {
-		snprintf(rule, need, "%s%s", prefix, s);
-		bw_lower(rule);
-	}
-	idn2_free(ascii);
-	return rule;
-}
-
-/* Read the PSL file into a new rule set and publish it. */
+/* Read the PSL file with libpsl and publish it. */
 int
 dmarc_psl_load(const char *path, char *err, size_t errlen)
 {
 	if (path == NULL)
 		path = DMARC_PSL_PATH;
-	FILE *f = fopen(path, "re");
-	char line[1024];
-	struct psl *p = NULL;
-	size_t cap = 1u << 15; /* 32768 slots: the 2023 list has ~9,300 rules */
-
 	__atomic_store_n(&g_psl_explicit, true, __ATOMIC_RELEASE);
-	if (f == NULL) {
+	if (access(path, R_OK) != 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	p = calloc(1, sizeof(*p));
-	if (p == NULL || (p->slot = calloc(cap, sizeof(*p->slot))) == NULL)
-		goto oom;
-	p->mask = cap - 1;
-	size_t bytes = 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		bytes += strlen(line);
-		if (bytes > DMARC_PSL_FILE_MAX) {
-			snprintf(err, errlen, "%s: larger than %d bytes", path, DMARC_PSL_FILE_MAX);
-			goto fail;
-		}
-		char *rule = psl_rule(line);
-		if (rule == NULL)
-			continue;
-		if (p->n + 1 > cap / 2) {
-			free(rule);
-			snprintf(err, errlen, "%s: more than %zu rules", path, cap / 2);
-			goto fail;
-		}
-		psl_add(p, rule);
-	}
-	fclose(f);
-	if (p->n == 0) {
-		snprintf(err, errlen, "%s: no rules", path);
-		psl_destroy(p);
+	psl_ctx_t *p = psl_load_file(path);
+	if (p == NULL) {
+		snprintf(err, errlen, "cannot load %s (libpsl)", path);
 		return -1;
 	}
-	struct psl *old = __atomic_exchange_n(&g_psl, p, __ATOMIC_ACQ_REL);
-	psl_destroy(old);
+	if (psl_suffix_count(p) <= 0) {
+		snprintf(err, errlen, "%s: no rules", path);
+		psl_free(p);
+		return -1;
+	}
+	psl_free(__atomic_exchange_n(&g_psl, p, __ATOMIC_ACQ_REL));
 	return 0;
-oom:
-	snprintf(err, errlen, "out of memory");
-fail:
-	fclose(f);
-	psl_destroy(p);
-	return -1;
 }
 
-/* Unpublish and free the rule set. */
+/* Unpublish and free the list. */
 void
 dmarc_psl_free(void)
 {
-	psl_destroy(__atomic_exchange_n(&g_psl, NULL, __ATOMIC_ACQ_REL));
+	psl_free(__atomic_exchange_n(&g_psl, NULL, __ATOMIC_ACQ_REL));
 }
 
 /* First use without dmarc_psl_load(): try the default path once. */
@@ -323,8 +199,8 @@ psl_lazy(void)
 		(void)dmarc_psl_load(NULL, err, sizeof(err));
 }
 
-/* The published rule set (lazily loaded from the default path), or NULL. */
-static const struct psl *
+/* The published list (lazily loaded from the default path), or NULL. */
+static const psl_ctx_t *
 psl_get(void)
 {
 	if (!__atomic_load_n(&g_psl_explicit, __ATOMIC_ACQUIRE))
@@ -332,31 +208,19 @@ psl_get(void)
 	return __atomic_load_n(&g_psl, __ATOMIC_ACQUIRE);
 }
 
-/* Organizational Domain by the PSL: the public suffix plus one label. */
+/* Organizational Domain by the PSL: the registrable domain (public suffix
+ * plus one label, libpsl's "*" default rule included); a name that is
+ * itself a public suffix is its own. */
 bool
 dmarc_psl_org_domain(const char *domain, char *out)
 {
-	char d[DMARC_DOMAIN_MAX + 1], key[DMARC_DOMAIN_MAX + 3];
-	const struct psl *p = psl_get();
+	char d[DMARC_DOMAIN_MAX + 1];
+	const psl_ctx_t *p = psl_get();
 	out[0] = '\0';
 	if (p == NULL || !norm_domain(domain, d))
 		return false;
-	size_t n = count_labels(d), best = 1, exception = 0;
-	for (size_t k = 1; k <= n; k++) {
-		const char *s = suffix_of(d, k);
-		snprintf(key, sizeof(key), "!%s", s);
-		if (psl_has(p, key))
-			exception = k;
-		if (psl_has(p, s) && k > best)
-			best = k;
-		if (k >= 2) {
-			snprintf(key, sizeof(key), "*.%s", suffix_of(d, k - 1));
-			if (psl_has(p, key) && k > best)
-				best = k;
-		}
-	}
-	size_t ps = exception ? exception - 1 : best; /* labels of the public suffix */
-	bw_strlcpy(out, n > ps ? suffix_of(d, ps + 1) : d, DMARC_DOMAIN_MAX + 1);
+	const char *reg = psl_registrable_domain(p, d);
+	bw_strlcpy(out, reg != NULL ? reg : d, DMARC_DOMAIN_MAX + 1);
 	return true;
 }
 

@@ -427,20 +427,6 @@ resolver_free(struct resolver *r)
 	free(r);
 }
 
-/* Release an answer's records; the answer may be reused. */
-void
-resolver_answer_free(struct resolver_answer *a)
-{
-	if (a == NULL)
-		return;
-	free(a->rr);
-	free(a->data);
-	a->rr = NULL;
-	a->data = NULL;
-	a->n = 0;
-	a->data_len = 0;
-}
-
 /* ---- waiting ------------------------------------------------------------ */
 
 /* unbound's callback: hand the result to the asker, or drop it when the

@@ -53,6 +53,20 @@ obuf_room(struct obuf *b, size_t n, bool *oom)
 	return true;
 }
 
+/* Release an answer's records; the answer may be reused. */
+void
+resolver_answer_free(struct resolver_answer *a)
+{
+	if (a == NULL)
+		return;
+	free(a->rr);
+	free(a->data);
+	a->rr = NULL;
+	a->data = NULL;
+	a->n = 0;
+	a->data_len = 0;
+}
+
 /* A name may be asked: see resolver_int.h. */
 bool
 resolver_name_ok(const char *name)
