@@ -8,7 +8,8 @@ BW_PACKAGES="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-
  chromium python3-jsonschema python3-pil fonts-dejavu-core rsyslog python3-yaml time bc
  m4 libwrap0 sasl2-bin libsasl2-modules util-linux
  build-essential dpkg-dev debhelper lintian systemd man-db logrotate adduser
- libmicrohttpd-dev prometheus"
+ libmicrohttpd-dev prometheus
+ libunbound-dev libpsl-dev publicsuffix dns-root-data ldnsutils"
 
 # Install the packages that are not installed yet (apt-get only when needed).
 bw_install_deps() {

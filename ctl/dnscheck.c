@@ -66,6 +66,7 @@ struct row {
 	const struct dmarc_record *dmarc;
 	int policy, required; /* dmarc: effective and required, -1 unset */
 	int aligned;	      /* alignment: 0/1, -1 unset */
+	const char *dnssec;   /* with dns.dnssec: signed, unsigned, bogus */
 };
 
 struct run {
@@ -115,10 +116,12 @@ emit(struct run *run, const struct row *r)
 		run->failed++;
 	if (!run->c->json) {
 		char e1[CTL_ESC_MAX], e2[CTL_ESC_MAX], e3[CTL_ESC_MAX], e4[CTL_ESC_MAX];
-		printf("%-16s  %-9s  %-28s  %-22s  %-9s  %s\n",
+		printf("%-16s  %-9s  %-28s  %-22s  %-9s  %s%s%s%s\n",
 		       out_esc(r->identity, e1, sizeof(e1)), r->check,
 		       out_esc(r->domain, e2, sizeof(e2)), out_esc(r->subject, e3, sizeof(e3)),
-		       st_name(r->st, false), out_esc(r->detail, e4, sizeof(e4)));
+		       st_name(r->st, false), out_esc(r->detail, e4, sizeof(e4)),
+		       r->dnssec ? " [DNSSEC " : "", r->dnssec ? r->dnssec : "",
+		       r->dnssec ? "]" : "");
 		fflush(stdout);
 		return;
 	}
@@ -129,6 +132,8 @@ emit(struct run *run, const struct row *r)
 	jbuf_str(&j, "subject", r->subject);
 	jbuf_str(&j, "status", st_name(r->st, true));
 	jbuf_str(&j, "detail", r->detail);
+	if (r->dnssec != NULL)
+		jbuf_str(&j, "dnssec", r->dnssec);
 	if (r->spf != NULL) {
 		jbuf_str(&j, "ip", r->subject);
 		jbuf_str(&j, "result", spf_res_name(r->spf->result));
@@ -208,6 +213,8 @@ check_spf(struct run *run, const struct bw_identity *id, const struct bw_setting
 			struct row r = row_new(id, "spf", dom, ips[i]);
 			spf_check(run->spf, dom, ips[i], &res);
 			r.spf = &res;
+			if (resolver_dnssec(run->res))
+				r.dnssec = spf_dnssec_name(res.dnssec);
 			r.st = res.result == SPF_RES_PASS   ? ST_OK
 			       : res.class == SPF_CLASS_DNS ? ST_DNS
 							    : ST_FAIL;
@@ -343,6 +350,8 @@ check_dkim_key(struct run *run, const struct bw_identity *id, const struct bw_dk
 	r.st = ST_FAIL;
 	say(qname, sizeof(qname), "%s._domainkey.%s", key->selector, key->domain);
 	enum resolver_status st = resolver_txt(run->res, qname, &a);
+	if (resolver_dnssec(run->res))
+		r.dnssec = st == RESOLVER_BOGUS ? "bogus" : a.secure ? "signed" : "unsigned";
 	if (resolver_status_temporary(st)) {
 		r.st = ST_DNS;
 		say(r.detail, sizeof(r.detail), "%s TXT: %s (%s)", qname, resolver_status_name(st),
@@ -442,6 +451,11 @@ check_dmarc(struct run *run, const struct bw_identity *id, const char *from, con
 	}
 	dmarc_lookup(run->res, from, &rec);
 	r.dmarc = &rec;
+	if (resolver_dnssec(run->res))
+		r.dnssec = rec.bogus ? "bogus"
+			   : rec.status == DMARC_FOUND
+			       ? (rec.record_secure ? "signed" : "unsigned")
+			       : (rec.queries > 0 && rec.secure == rec.queries ? "signed" : "unsigned");
 	r.required = (int)id->min_dmarc_policy;
 	if (rec.status == DMARC_DNS_ERROR) {
 		r.st = ST_DNS;

@@ -441,6 +441,7 @@ copy_fields(struct dmarc_record *dst, const struct dmarc_record *src)
 	dst->pct = src->pct;
 	dst->testing = src->testing;
 	dst->psd = src->psd;
+	dst->record_secure = src->record_secure;
 	dst->n_rua = src->n_rua;
 	memcpy(dst->rua, src->rua, sizeof(dst->rua));
 	memcpy(dst->text, src->text, sizeof(dst->text));
@@ -460,6 +461,8 @@ query_level(struct resolver *r, const struct resolver_budget *b, const char *tar
 	snprintf(qname, sizeof(qname), "_dmarc.%s", target); /* long: resolver says badname */
 	enum resolver_status st = resolver_txt_within(r, b, qname, &a);
 	out->queries++;
+	out->secure += a.secure;
+	out->bogus |= st == RESOLVER_BOGUS;
 	if (resolver_status_temporary(st)) {
 		out->status = DMARC_DNS_ERROR;
 		note(out->detail, sizeof(out->detail), "%s TXT: %s (%s)", qname,
@@ -475,6 +478,7 @@ query_level(struct resolver *r, const struct resolver_budget *b, const char *tar
 		dmarc++;
 		if (rc == DMARC_PARSE_OK && dmarc == 1) {
 			*rec = tmp;
+			rec->record_secure = a.secure;
 			found = 1;
 		} else if (rc == DMARC_PARSE_NO_POLICY) {
 			found = 0;

@@ -108,6 +108,9 @@ struct dmarc_record {
 	enum dmarc_policy legacy_p;
 	char legacy_domain[DMARC_DOMAIN_MAX + 1];
 	unsigned queries;	       /* DNS queries made */
+	unsigned secure;	       /* of them, answers DNSSEC-validated */
+	bool record_secure;	       /* the applied record's answer was validated */
+	bool bogus;		       /* an answer failed DNSSEC validation */
 	char detail[DMARC_DETAIL_MAX]; /* DNS error, ignored records, notes */
 };
 

@@ -69,6 +69,8 @@ struct spf_eval {
 	bool dns_failed;
 	char dns_detail[SPF_EXPL_MAX];
 	struct resolver_budget budget; /* the caller's, or one of its own */
+	unsigned answers, secure; /* DNS answers, and how many were validated */
+	bool bogus;
 };
 
 struct spf_cent {
@@ -285,6 +287,9 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type, int shou
 		}
 		enum resolver_status st =
 		    resolver_query_within(c->res, &ev->budget, domain, (uint16_t)type, &a);
+		ev->answers++;
+		ev->secure += a.secure;
+		ev->bogus |= st == RESOLVER_BOGUS;
 		if (term && (st == RESOLVER_NODATA || st == RESOLVER_NXDOMAIN) &&
 		    ++ev->voids > SPF_VOID_LIMIT) {
 			ev->aborted = true;
@@ -651,6 +656,10 @@ spf_check_within(struct spf_checker *c, const struct resolver_budget *b, const c
 	tl_eval = ev;
 	SPF_request_query_mailfrom(req, &resp);
 	tl_eval = NULL;
+	out->dnssec = !resolver_dnssec(c->res) ? SPF_DNSSEC_OFF
+		      : ev->bogus		    ? SPF_DNSSEC_BOGUS
+		      : ev->answers > 0 && ev->secure == ev->answers ? SPF_DNSSEC_SIGNED
+								     : SPF_DNSSEC_UNSIGNED;
 
 	SPF_result_t r = resp ? SPF_response_result(resp) : SPF_RESULT_TEMPERROR;
 	if (ev->aborted) {
@@ -713,4 +722,21 @@ loopback:
 	say(out->explanation, SPF_EXPL_MAX,
 	    "loopback address %s cannot be an egress IP (libspf2 passes it unconditionally)", ip);
 	return -1;
+}
+
+/* Name of a DNSSEC state, for dns-check and events. */
+const char *
+spf_dnssec_name(enum spf_dnssec d)
+{
+	switch (d) {
+	case SPF_DNSSEC_SIGNED:
+		return "signed";
+	case SPF_DNSSEC_UNSIGNED:
+		return "unsigned";
+	case SPF_DNSSEC_BOGUS:
+		return "bogus";
+	case SPF_DNSSEC_OFF:
+		break;
+	}
+	return "off";
 }

@@ -45,6 +45,14 @@ enum spf_res {
 	SPF_RES_PERMERROR,
 };
 
+/* DNSSEC state of an evaluation's answers (dns.dnssec). */
+enum spf_dnssec {
+	SPF_DNSSEC_OFF = 0,  /* dns.dnssec is off: nothing validated */
+	SPF_DNSSEC_SIGNED,   /* every answer used was validated */
+	SPF_DNSSEC_UNSIGNED, /* some answer was not signed (insecure) */
+	SPF_DNSSEC_BOGUS,    /* an answer failed validation: temperror */
+};
+
 /* What a non-pass means for the milter. */
 enum spf_class {
 	SPF_CLASS_PASS = 0, /* authorized */
@@ -61,6 +69,7 @@ struct spf_result {
 	unsigned lookups; /* DNS-querying terms evaluated */
 	unsigned void_lookups;
 	bool cached;			/* from the (domain, ip) cache */
+	enum spf_dnssec dnssec;
 	char explanation[SPF_EXPL_MAX]; /* one printable line: why */
 };
 
@@ -88,5 +97,7 @@ const char *spf_res_name(enum spf_res r);
 /* "pass", "policy", "broken", "dns", "input". */
 const char *spf_class_name(enum spf_class c);
 void spf_cache_flush(struct spf_checker *c);
+/* "off", "signed", "unsigned", "bogus". */
+const char *spf_dnssec_name(enum spf_dnssec d);
 
 #endif

@@ -18,6 +18,10 @@ dot needed):
     name TCPONLY            UDP answers for this name come back truncated
     name DELAY 1500         answer this name after 1500 ms
 
+    @signed FILE ORIGIN     serve a DNSSEC-signed zone (BIND master file,
+                            e.g. ldns-signzone output) with its RRSIGs and
+                            NSEC denials to queries with the DO bit
+
 Names not listed are NXDOMAIN; listed names without the asked type NODATA.
 A CNAME is followed inside the zone.  UDP answers larger than the client's
 EDNS size (512 without EDNS) are truncated (TC) so the client retries on TCP.
@@ -31,6 +35,7 @@ import threading
 import time
 
 import dns.flags
+import dns.zone
 import dns.message
 import dns.name
 import dns.rcode
@@ -45,6 +50,7 @@ log_lock = threading.Lock()
 RECORD_TYPES = {"TXT", "A", "AAAA", "MX", "CNAME", "PTR", "NS"}
 zone = {}     # name -> type -> [rdata text]
 special = {}  # name -> {"TIMEOUT": True, "DELAY": ms, ...}
+signed = []   # dns.zone.Zone objects (absolute names)
 
 
 def quote_txt(data):
@@ -63,6 +69,9 @@ with open(zone_file) as f:
         if not line or line.startswith("#"):
             continue
         parts = line.split(None, 2)
+        if parts[0] == "@signed":
+            signed.append(dns.zone.from_file(parts[1], origin=parts[2], relativize=False))
+            continue
         name = parts[0].lower().rstrip(".") + "."
         kind = parts[1].upper()
         if kind in ("TIMEOUT", "SERVFAIL", "REFUSED", "TCPONLY"):
@@ -83,6 +92,58 @@ def log(transport, name, rtype):
     with log_lock:
         with open(log_file, "a") as f:
             f.write("%s %s %s\n" % (transport, name, rtype))
+
+
+def add_signed(section, z, name, rdtype, do):
+    """Append name's rrset of rdtype (and its RRSIG when DO) to section."""
+    node = z.get_node(name)
+    if node is None:
+        return False
+    rds = node.get_rdataset(dns.rdataclass.IN, rdtype)
+    if rds is None:
+        return False
+    section.append(dns.rrset.from_rdata_list(name, rds.ttl, list(rds)))
+    if do:
+        sig = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.RRSIG, rdtype)
+        if sig is not None:
+            section.append(dns.rrset.from_rdata_list(name, sig.ttl, list(sig)))
+    return True
+
+
+def covering_nsec(z, name):
+    """The NSEC owner name that covers name (the greatest owner <= name)."""
+    best = None
+    for owner, node in z.nodes.items():
+        if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC) is None:
+            continue
+        if owner <= name and (best is None or owner > best):
+            best = owner
+    return best
+
+
+def answer_signed(q, r, z, qname, rdtype):
+    """Authoritative answer from a signed zone, DNSSEC records on DO."""
+    do = bool(q.ednsflags & dns.flags.DO)
+    if q.edns >= 0:
+        r.use_edns(0, dns.flags.DO if do else 0, 1232)
+    if add_signed(r.answer, z, qname, rdtype, do):
+        return r
+    node = z.get_node(qname)
+    add_signed(r.authority, z, z.origin, dns.rdatatype.SOA, do)
+    if node is not None:  # NODATA: the name's own NSEC
+        if do:
+            add_signed(r.authority, z, qname, dns.rdatatype.NSEC, do)
+        return r
+    r.set_rcode(dns.rcode.NXDOMAIN)
+    if do:
+        encloser = qname.parent()
+        while encloser != z.origin and z.get_node(encloser) is None:
+            encloser = encloser.parent()
+        owners = {covering_nsec(z, qname), covering_nsec(z, dns.name.from_text("*", encloser))}
+        for owner in owners:
+            if owner is not None:
+                add_signed(r.authority, z, owner, dns.rdatatype.NSEC, do)
+    return r
 
 
 def answer(wire, transport):
@@ -111,6 +172,9 @@ def answer(wire, transport):
     if sp.get("REFUSED"):
         r.set_rcode(dns.rcode.REFUSED)
         return r
+    for z in signed:
+        if qq.name.is_subdomain(z.origin):
+            return answer_signed(q, r, z, qq.name.canonicalize(), qq.rdtype)
     cur = name
     for _ in range(8):
         if cur not in zone:
