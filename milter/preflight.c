@@ -100,6 +100,8 @@ preflight_spf(struct preflight *p, const struct resolver_budget *b, const char *
 	}
 	metrics_dns(r.class != SPF_CLASS_DNS, (long long)time(NULL));
 	bw_strlcpy(out->result, spf_res_name(r.result), sizeof(out->result));
+	if (r.dnssec != SPF_DNSSEC_OFF)
+		bw_strlcpy(out->dnssec, spf_dnssec_name(r.dnssec), sizeof(out->dnssec));
 	out->verdict = r.class == SPF_CLASS_PASS  ? POLICY_AUTH_PASS
 		       : r.class == SPF_CLASS_DNS ? POLICY_AUTH_DNSERR
 						  : POLICY_AUTH_FAIL;
@@ -121,6 +123,13 @@ preflight_dmarc(struct preflight *p, const struct resolver_budget *b, const char
 	}
 	enum dmarc_status st = dmarc_lookup_within(p->res, b, from_domain, rec);
 	metrics_dns(st != DMARC_DNS_ERROR, (long long)time(NULL));
+	if (resolver_dnssec(p->res))
+		bw_strlcpy(out->dnssec,
+			   rec->bogus			 ? "bogus"
+			   : st == DMARC_FOUND		 ? (rec->record_secure ? "signed" : "unsigned")
+			   : rec->secure == rec->queries ? "signed"
+							 : "unsigned",
+			   sizeof(out->dnssec));
 	if (st == DMARC_DNS_ERROR) {
 		out->verdict = POLICY_AUTH_DNSERR;
 		detail(out->detail, sizeof(out->detail), "lookup failed: %s", rec->detail);

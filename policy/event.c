@@ -77,9 +77,13 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 	if (v->spf_done && v->spf_result[0] != '\0') {
 		jbuf_str(j, "bulkwarden.spf.result", v->spf_result);
 		jbuf_str(j, "bulkwarden.spf.egress_ip", v->spf_ip);
+		if (v->spf_dnssec[0] != '\0')
+			jbuf_str(j, "bulkwarden.spf.dnssec", v->spf_dnssec);
 	}
 	if (v->dmarc_done) {
 		jbuf_bool(j, "bulkwarden.dmarc.found", v->dmarc.found);
+		if (v->dmarc.dnssec[0] != '\0')
+			jbuf_str(j, "bulkwarden.dmarc.dnssec", v->dmarc.dnssec);
 		if (v->dmarc.found) {
 			jbuf_str(j, "bulkwarden.dmarc.domain", v->dmarc.domain);
 			jbuf_str(j, "bulkwarden.dmarc.policy", v->dmarc.policy);

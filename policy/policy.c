@@ -232,6 +232,10 @@ check_spf(const struct registry *r, const struct policy_env *env, struct verdict
 		struct policy_spf sp;
 		memset(&sp, 0, sizeof(sp));
 		env->spf(env->ctx, v->mail_domain, ips[i], &sp);
+		/* "signed" only while every answer so far was */
+		if (sp.dnssec[0] != '\0' &&
+		    (v->spf_dnssec[0] == '\0' || strcmp(v->spf_dnssec, "signed") == 0))
+			bw_strlcpy(v->spf_dnssec, sp.dnssec, sizeof(v->spf_dnssec));
 		if (sp.verdict == POLICY_AUTH_PASS)
 			continue;
 		v->spf_pass = false;

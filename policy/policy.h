@@ -46,6 +46,7 @@ enum policy_auth { POLICY_AUTH_PASS, POLICY_AUTH_FAIL, POLICY_AUTH_DNSERR };
 struct policy_spf {
 	enum policy_auth verdict;
 	char result[16]; /* pass, fail, softfail, neutral, none, permerror, temperror */
+	char dnssec[12]; /* "" (dns.dnssec off), signed, unsigned, bogus */
 	char detail[VERDICT_DETAIL_MAX - 48];
 };
 
@@ -56,6 +57,7 @@ struct policy_dmarc {
 	char policy[16];              /* effective p= ("" when no record) */
 	char domain[DOMAIN_MAX + 1];  /* where the record is */
 	char method[16];              /* exact, psl, treewalk */
+	char dnssec[12];              /* "" (dns.dnssec off), signed, unsigned, bogus */
 	char detail[VERDICT_DETAIL_MAX - 48];
 };
 
@@ -137,6 +139,7 @@ struct verdict {
 	char mail_from[POLICY_PATH_MAX];
 	char mail_domain[DOMAIN_MAX + 1];
 	char spf_result[16], spf_ip[64];
+	char spf_dnssec[12]; /* worst of the egress addresses' answers; "" off */
 	struct hdr_facts hdrs;
 	struct policy_dmarc dmarc;
 	struct verdict_check checks[VERDICT_MAX_CHECKS];

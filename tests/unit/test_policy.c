@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "policy/event.h"
 #include "policy/policy.h"
 #include "tests/unit/fixture.h"
 
@@ -67,6 +68,7 @@ static enum policy_auth spf_verdict = POLICY_AUTH_PASS, dmarc_verdict = POLICY_A
 static int spf_calls, dmarc_calls;
 static char last_spf_ip[64];
 static bool dmarc_saw_spf_pass;
+static const char *fake_dnssec = ""; /* what the fake answers say of DNSSEC */
 
 static void
 fake_spf(void *ctx, const char *domain, const char *ip, struct policy_spf *out)
@@ -78,6 +80,7 @@ fake_spf(void *ctx, const char *domain, const char *ip, struct policy_spf *out)
 				: spf_verdict == POLICY_AUTH_FAIL ? "fail" : "temperror",
 		   sizeof(out->result));
 	bw_strlcpy(out->detail, "fake", sizeof(out->detail));
+	bw_strlcpy(out->dnssec, fake_dnssec, sizeof(out->dnssec));
 }
 
 static void
@@ -90,6 +93,7 @@ fake_dmarc(void *ctx, const char *from, const char *const *dkim, size_t n, const
 	out->found = dmarc_verdict != POLICY_AUTH_DNSERR;
 	bw_strlcpy(out->policy, "reject", sizeof(out->policy));
 	bw_strlcpy(out->detail, "fake", sizeof(out->detail));
+	bw_strlcpy(out->dnssec, fake_dnssec, sizeof(out->dnssec));
 }
 
 static const struct policy_env env = {fake_suspended, fake_reserve, NULL, NULL, NULL};
@@ -624,6 +628,48 @@ test_spf_dmarc(void **unused)
 	registry_release(r);
 }
 
+/* The decision event says whether the SPF and DMARC answers were
+ * DNSSEC-validated (dns.dnssec), and says nothing of it when it is off. */
+static void
+test_dnssec_event(void **unused)
+{
+	static char text[8192];
+	static struct jbuf j;
+	snprintf(text, sizeof(text), "relay = { egress_ips = [\"192.0.2.25\"]; };\n%s",
+		 fixture_conf);
+	struct registry *r = fixture_load(text);
+	assert_non_null(r);
+	static const char *const states[] = {"", "signed", "unsigned"};
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		struct verdict v;
+		struct mail_facts f = {.login = "svc-strict", .client_ip = "192.0.2.1",
+				       .mail_from = "<s@strict.example.com>", .now = now_2026_06};
+		struct event_msg m = {.event_id = "e1", .queue_id = "", .client_ip = "192.0.2.1",
+				      .stage = "eoh", .action = "accept", .xcode = ""};
+		char want[96];
+		spf_verdict = dmarc_verdict = POLICY_AUTH_PASS;
+		fake_dnssec = states[i];
+		policy_begin(&v);
+		policy_mail(r, &dns_env, &f, &v);
+		assert_int_equal(policy_header(&v, "From", "s@strict.example.com"), 0);
+		assert_int_equal(policy_header(&v, "Date", "x"), 0);
+		assert_int_equal(policy_header(&v, "Message-ID", "<1@s>"), 0);
+		policy_eoh(r, &dns_env, &v);
+		event_decision(&j, r, &v, &m);
+		if (states[i][0] == '\0') {
+			assert_null(strstr(j.buf, "dnssec"));
+		} else {
+			snprintf(want, sizeof(want), "\"bulkwarden.spf.dnssec\":\"%s\"", states[i]);
+			assert_non_null(strstr(j.buf, want));
+			snprintf(want, sizeof(want), "\"bulkwarden.dmarc.dnssec\":\"%s\"", states[i]);
+			assert_non_null(strstr(j.buf, want));
+		}
+		policy_end(&v);
+	}
+	fake_dnssec = "";
+	registry_release(r);
+}
+
 static int
 setup(void **unused)
 {
@@ -654,6 +700,7 @@ main(void)
 		cmocka_unit_test(test_tempfail_reply),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_spf_dmarc),
+		cmocka_unit_test(test_dnssec_event),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
