@@ -54,9 +54,9 @@ struct resolver {
 	char anchor[512];
 	pthread_rwlock_t ctx_lock; /* lookups read; resolver_cache_flush() swaps */
 	struct ub_ctx *ctx;
-	pthread_mutex_t lock; /* driving, queries' done/abandoned */
-	pthread_cond_t cond;  /* an answer arrived, or the driver left */
-	bool driving;	      /* a thread is reading unbound's answer pipe */
+	pthread_mutex_t lock;	     /* driving, queries' done/abandoned */
+	pthread_cond_t cond;	     /* an answer arrived, or the driver left */
+	bool driving;		     /* a thread is reading unbound's answer pipe */
 	struct resolver_stats stats; /* updated with __atomic builtins */
 };
 
@@ -136,10 +136,14 @@ const char *
 resolver_status_name(enum resolver_status st)
 {
 	static const char *const names[] = {
-	    [RESOLVER_OK] = "ok",	    [RESOLVER_NODATA] = "nodata",
-	    [RESOLVER_NXDOMAIN] = "nxdomain", [RESOLVER_SERVFAIL] = "servfail",
-	    [RESOLVER_TIMEOUT] = "timeout", [RESOLVER_BADNAME] = "badname",
-	    [RESOLVER_ERROR] = "error",	    [RESOLVER_BOGUS] = "bogus",
+	    [RESOLVER_OK] = "ok",
+	    [RESOLVER_NODATA] = "nodata",
+	    [RESOLVER_NXDOMAIN] = "nxdomain",
+	    [RESOLVER_SERVFAIL] = "servfail",
+	    [RESOLVER_TIMEOUT] = "timeout",
+	    [RESOLVER_BADNAME] = "badname",
+	    [RESOLVER_ERROR] = "error",
+	    [RESOLVER_BOGUS] = "bogus",
 	};
 	if ((unsigned)st < sizeof(names) / sizeof(names[0]) && names[st] != NULL)
 		return names[st];
@@ -305,7 +309,8 @@ ctx_make(const struct resolver *r, char *err, size_t errlen)
 	for (size_t i = 0; i < r->n_ns; i++) {
 		rc = ub_ctx_set_fwd(ctx, r->fwd[i]);
 		if (rc != 0) {
-			snprintf(err, errlen, "dns.nameservers: %s: %s", r->fwd[i], ub_strerror(rc));
+			snprintf(err, errlen, "dns.nameservers: %s: %s", r->fwd[i],
+				 ub_strerror(rc));
 			goto fail;
 		}
 	}
@@ -317,7 +322,8 @@ ctx_make(const struct resolver *r, char *err, size_t errlen)
 	if (r->dnssec) {
 		rc = ub_ctx_add_ta_file(ctx, r->anchor);
 		if (rc != 0) {
-			snprintf(err, errlen, "dns.trust_anchor %s: %s", r->anchor, ub_strerror(rc));
+			snprintf(err, errlen, "dns.trust_anchor %s: %s", r->anchor,
+				 ub_strerror(rc));
 			goto fail;
 		}
 	}

@@ -62,7 +62,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RESOLVER_MAX_NS REGISTRY_MAX_NS /* nameservers used (more are an error) */
+#define RESOLVER_MAX_NS REGISTRY_MAX_NS	 /* nameservers used (more are an error) */
 #define RESOLVER_NAME_MAX 253		 /* presentation form, no trailing dot */
 #define RESOLVER_MAX_RR 256		 /* records kept per answer */
 #define RESOLVER_ANSWER_MAX (256 * 1024) /* decoded bytes kept per answer */

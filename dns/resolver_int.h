@@ -27,7 +27,7 @@ bool resolver_name_ok(const char *name);
  * RESOLVER_ANSWER_MAX bytes are kept. Sets out->n, out->rr, out->data
  * (rr[i].data pointers included). Returns 0, or -1 when memory runs out
  * (out is then left empty). */
-int resolver_rdata_decode(uint16_t type, char *const *data, const int *len, size_t n,
-			  uint32_t ttl, struct resolver_answer *out);
+int resolver_rdata_decode(uint16_t type, char *const *data, const int *len, size_t n, uint32_t ttl,
+			  struct resolver_answer *out);
 
 #endif

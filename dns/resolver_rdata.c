@@ -190,8 +190,8 @@ resolver_rdata_decode(uint16_t type, char *const *data, const int *len, size_t n
 		if (len[i] < 0)
 			continue;
 		memset(rr, 0, sizeof(*rr));
-		long l = decode_one(type, (const unsigned char *)data[i], (size_t)len[i], rr, &b,
-				    &oom);
+		long l =
+		    decode_one(type, (const unsigned char *)data[i], (size_t)len[i], rr, &b, &oom);
 		if (oom)
 			goto fail;
 		if (l < 0) {

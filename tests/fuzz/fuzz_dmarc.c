@@ -53,8 +53,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_text(r.rua, sizeof(r.rua), "rua");
 	check_text(r.text, sizeof(r.text), "text");
 	if (rc == DMARC_PARSE_OK) {
-		if (r.pct > 100 || (unsigned)r.p > DMARC_P_REJECT || (unsigned)r.sp > DMARC_P_REJECT ||
-		    (unsigned)r.np > DMARC_P_REJECT || (unsigned)r.psd > DMARC_PSD_N)
+		if (r.pct > 100 || (unsigned)r.p > DMARC_P_REJECT ||
+		    (unsigned)r.sp > DMARC_P_REJECT || (unsigned)r.np > DMARC_P_REJECT ||
+		    (unsigned)r.psd > DMARC_PSD_N)
 			die("value out of range");
 		if (r.p_implied && (r.p != DMARC_P_NONE || r.n_rua == 0))
 			die("implied p=none without rua");

@@ -64,8 +64,12 @@ check(uint16_t type, const struct resolver_answer *a, size_t n_in)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint16_t types[] = {RESOLVER_T_TXT,  RESOLVER_T_A,	  RESOLVER_T_AAAA,
-					 RESOLVER_T_MX,	  RESOLVER_T_PTR, RESOLVER_T_CNAME,
+	static const uint16_t types[] = {RESOLVER_T_TXT,
+					 RESOLVER_T_A,
+					 RESOLVER_T_AAAA,
+					 RESOLVER_T_MX,
+					 RESOLVER_T_PTR,
+					 RESOLVER_T_CNAME,
 					 99 /* SPF: raw */};
 	char *blobs[FUZZ_RECORDS + 1] = {0};
 	int lens[FUZZ_RECORDS + 1] = {0};
