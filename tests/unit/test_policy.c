@@ -645,11 +645,11 @@ test_dnssec_event(void **unused)
 		struct mail_facts f = {.login = "svc-strict", .client_ip = "192.0.2.1",
 				       .mail_from = "<s@strict.example.com>", .now = now_2026_06};
 		struct event_msg m = {.event_id = "e1", .queue_id = "", .client_ip = "192.0.2.1",
-				      .stage = "eoh", .action = "accept", .xcode = ""};
+				      .stage = "eoh", .outcome = POLICY_OUT_ACCEPT, .xcode = ""};
 		char want[96];
 		spf_verdict = dmarc_verdict = POLICY_AUTH_PASS;
 		fake_dnssec = states[i];
-		policy_begin(&v);
+		policy_verdict_reset(&v);
 		policy_mail(r, &dns_env, &f, &v);
 		assert_int_equal(policy_header(&v, "From", "s@strict.example.com"), 0);
 		assert_int_equal(policy_header(&v, "Date", "x"), 0);
