@@ -29,15 +29,24 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 	       const struct event_msg *m)
 {
 	char rev[BW_REVISION_HEX + 1];
-	const char *reason = "all checks passed";
+	const char *reason = NULL, *first = NULL;
+	enum bw_check decider = policy_decider(v);
 
-	if (v->decider != BW_CHK__COUNT) {
-		for (size_t i = 0; i < v->n_checks; i++)
-			if (v->checks[i].id == v->decider && v->checks[i].failed) {
-				reason = v->checks[i].detail;
-				break;
-			}
+	/* the deciding check's detail; else the first failure: nothing that
+	 * failed (a recipient refused past the limit) passes for success */
+	for (size_t i = 0; i < v->n_checks; i++) {
+		const struct verdict_check *k = &v->checks[i];
+		if (!k->failed)
+			continue;
+		if (first == NULL)
+			first = k->detail;
+		if (k->id == decider) {
+			reason = k->detail;
+			break;
+		}
 	}
+	if (reason == NULL)
+		reason = first != NULL ? first : "all checks passed";
 	memcpy(rev, r->revision, BW_REVISION_HEX);
 	rev[BW_REVISION_HEX] = '\0';
 

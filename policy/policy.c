@@ -71,6 +71,8 @@ policy_verdict_reset(struct verdict *v)
 	memset(p + at, 0, sizeof(*v) - at);
 	v->would = BW_ACT_ACCEPT;
 	v->decider = BW_CHK__COUNT;
+	v->enforced = BW_ACT_ACCEPT;
+	v->enforced_by = BW_CHK__COUNT;
 }
 
 /* The i-th entry of the reset table. */
@@ -92,11 +94,30 @@ policy_end(struct verdict *v)
 	v->hdrs.from = NULL;
 }
 
-/* Configured action of check c for this message. */
+/* Configured action of check c for this message. A suspension is never
+ * waved through: its action is reject or tempfail whatever a registry
+ * (which the loader checks too) says. */
 static enum bw_action
 action_of(const struct registry *r, const struct verdict *v, enum bw_check c)
 {
-	return v->identity ? v->identity->actions[c] : r->set.actions[c];
+	enum bw_action a = v->identity ? v->identity->actions[c] : r->set.actions[c];
+	if (c == BW_CHK_SUSPENDED && a < BW_ACT_TEMPFAIL)
+		a = BW_ACT_REJECT;
+	return a;
+}
+
+/* Make the last recorded check apply in monitor mode too (SPEC §3: a
+ * suspension is enforced in every mode). Only refusals are enforced. */
+static void
+enforce_last(struct verdict *v, enum bw_check c)
+{
+	if (v->n_checks == 0)
+		return;
+	const struct verdict_check *k = &v->checks[v->n_checks - 1];
+	if (k->id == c && k->failed && k->action >= BW_ACT_TEMPFAIL && k->action > v->enforced) {
+		v->enforced = k->action;
+		v->enforced_by = k->id;
+	}
 }
 
 /* Append a check result; detail is printf-formatted and bounded. */
@@ -152,7 +173,13 @@ policy_pass(const struct registry *r, struct verdict *v, enum bw_check c, const 
 enum bw_action
 policy_effective(const struct verdict *v)
 {
-	return v->monitor ? BW_ACT_ACCEPT : v->would;
+	return v->monitor ? v->enforced : v->would;
+}
+
+enum bw_check
+policy_decider(const struct verdict *v)
+{
+	return v->monitor && v->enforced != BW_ACT_ACCEPT ? v->enforced_by : v->decider;
 }
 
 /* Reject and tempfail end the stage; quarantine waits for end of message. */
@@ -317,10 +344,13 @@ policy_mail(const struct registry *r, const struct policy_env *env, const struct
 		char reason[VERDICT_DETAIL_MAX - 16] = "";
 		int s = env->suspended(env->ctx, id->id, reason, sizeof(reason));
 		if (s < 0) {
+			/* unknown is not "not suspended": monitor mode enforces it too */
 			record(r, v, BW_CHK_STATE_ERROR, true, "suspension state unavailable");
+			enforce_last(v, BW_CHK_STATE_ERROR);
 		} else if (s > 0) {
 			v->suspended = true;
 			record(r, v, BW_CHK_SUSPENDED, true, "suspended: %s", reason);
+			enforce_last(v, BW_CHK_SUSPENDED);
 		} else {
 			record(r, v, BW_CHK_SUSPENDED, false, "not suspended");
 		}
@@ -348,6 +378,7 @@ policy_mail(const struct registry *r, const struct policy_env *env, const struct
 		int q = env->reserve(env->ctx, id, f->now, over, sizeof(over));
 		if (q == 0) {
 			v->reserved = true;
+			v->reserved_at = f->now;
 			record(r, v, BW_CHK_RATE_LIMIT, false, "within limits");
 		} else if (q > 0) {
 			record(r, v, BW_CHK_RATE_LIMIT, true, "%s", over);
@@ -383,7 +414,9 @@ policy_rcpt(const struct registry *r, struct verdict *v)
 			record(r, v, BW_CHK_RECIPIENTS, true, "more than %u recipients", limit);
 		return BW_ACT_ACCEPT;
 	}
-	/* Refuse this recipient only; the message itself goes on. */
+	/* Refuse this recipient only; the message itself goes on, but its
+	 * event names the refusal (as record() names an accept-action
+	 * failure) unless a stronger check decides. */
 	if (++v->rcpt_refused == 1) {
 		if (v->n_checks < VERDICT_MAX_CHECKS) {
 			struct verdict_check *k = &v->checks[v->n_checks++];
@@ -391,6 +424,8 @@ policy_rcpt(const struct registry *r, struct verdict *v)
 			k->failed = true;
 			k->action = a;
 		}
+		if (v->decider == BW_CHK__COUNT)
+			v->decider = BW_CHK_RECIPIENTS;
 	}
 	for (size_t i = 0; i < v->n_checks; i++)
 		if (v->checks[i].id == BW_CHK_RECIPIENTS)
@@ -651,7 +686,9 @@ void
 policy_refusal(const struct verdict *v, enum bw_action a, const char *ref, const char **rcode,
 	       const char **xcode, char *text, size_t len)
 {
-	enum bw_check c = v->decider == BW_CHK__COUNT ? BW_CHK_INTERNAL_ERROR : v->decider;
+	enum bw_check c = policy_decider(v);
+	if (c == BW_CHK__COUNT)
+		c = BW_CHK_INTERNAL_ERROR;
 	policy_reply(v, c, a, ref, rcode, xcode, text, len);
 }
 

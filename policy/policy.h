@@ -126,10 +126,15 @@ struct verdict {
 	enum bw_action would;    /* what enforce mode does (reset: accept) */
 	enum bw_check decider;   /* check that set `would` (reset: BW_CHK__COUNT) */
 	bool monitor;            /* global or identity monitor mode */
+	/* What monitor mode still enforces (SPEC §3: a suspension, or not
+	 * knowing whether there is one): ACCEPT, TEMPFAIL or REJECT. */
+	enum bw_action enforced;
+	enum bw_check enforced_by; /* valid when enforced != accept */
 	const struct bw_identity *identity;
 	enum bw_life life;
 	bool suspended;
 	bool reserved;           /* counted against the limits (release if not sent) */
+	long long reserved_at;   /* when (the limit windows it counts in) */
 	unsigned rcpt_accepted, rcpt_refused;
 	bool non_smtp;
 	bool spf_done, spf_pass;  /* every egress address passes */
@@ -192,8 +197,12 @@ void policy_fail_as(const struct registry *r, struct verdict *v, enum bw_check c
 /* Record a check that passed outside the policy. */
 void policy_pass(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail);
 
-/* The action the milter applies (accept in monitor mode). */
+/* The action the milter applies (in monitor mode: accept, unless the
+ * identity is suspended or its suspension state is unknown). */
 enum bw_action policy_effective(const struct verdict *v);
+/* The check whose reply the client sees for policy_effective(), or the
+ * would-be decider in monitor mode; BW_CHK__COUNT when nothing failed. */
+enum bw_check policy_decider(const struct verdict *v);
 /* SMTP reply for check c under action a, for smfi_setreply: rcode, xcode
  * and text ("[check] ... (ref ID)"). Text carries no client-supplied data. */
 void policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const char *ref,

@@ -20,16 +20,17 @@
 static struct registry *reg;
 static long long now_2026_06; /* pinned clock */
 
-/* The fake overlay: "newsletter" suspended when suspend_news is set; the
- * store "fails" when store_down is set. */
+/* The fake overlay: "newsletter" suspended when suspend_news is set (and
+ * the identity suspend_also names); the store "fails" when store_down is set. */
 static int suspend_news, store_down;
+static const char *suspend_also = "";
 
 static int
 fake_suspended(void *ctx, const char *id, char *reason, size_t len)
 {
 	if (store_down)
 		return -1;
-	if (suspend_news && strcmp(id, "newsletter") == 0) {
+	if ((suspend_news && strcmp(id, "newsletter") == 0) || strcmp(id, suspend_also) == 0) {
 		bw_strlcpy(reason, "phishing campaign SEC-99", len);
 		return 1;
 	}
@@ -241,6 +242,121 @@ test_global_monitor(void **unused)
 	registry_release(r);
 }
 
+/* The reason the decision event gives for v. */
+static const char *
+event_reason(const struct registry *r, const struct verdict *v, char *buf, size_t len)
+{
+	static struct jbuf j;
+	struct event_msg em = {.event_id = "e1", .queue_id = "Q", .client_ip = "10.20.0.5",
+			       .stage = "eom", .action = "accept", .xcode = ""};
+	event_decision(&j, r, v, &em);
+	const char *p = strstr(j.buf, "\"event.reason\":\"");
+	assert_non_null(p);
+	p += strlen("\"event.reason\":\"");
+	size_t n = strcspn(p, "\"");
+	snprintf(buf, len, "%.*s", (int)n, p);
+	return buf;
+}
+
+/* SPEC §3: monitor mode accepts everything except a suspended identity,
+ * which is refused with the suspension's action (reject or tempfail). */
+struct monitor_row {
+	const char *name;
+	bool global;               /* global monitor mode (else the trial identity's) */
+	const char *login, *ip, *mail_from;
+	const char *suspended;     /* identity the overlay reports suspended, "" none */
+	int down;                  /* the store is unreachable */
+	int susp_action;           /* forced into the identity's actions, -1: leave */
+	enum bw_action want;
+	const char *want_decider; /* check whose reply the client gets, NULL: none */
+};
+
+static const struct monitor_row monitor_rows[] = {
+	{"identity monitor, not suspended", false, "svc-trial", "192.0.2.1", "<t@trial.example.com>",
+	 "", 0, -1, BW_ACT_ACCEPT, NULL},
+	{"identity monitor, suspended", false, "svc-trial", "192.0.2.1", "<t@trial.example.com>",
+	 "trial", 0, -1, BW_ACT_REJECT, "suspended"},
+	{"identity monitor, suspended, other checks fail too", false, "svc-trial", "192.0.2.1",
+	 "<t@evil.example>", "trial", 0, -1, BW_ACT_REJECT, "suspended"},
+	{"identity monitor, suspension action tempfail", false, "svc-trial", "192.0.2.1",
+	 "<t@evil.example>", "trial", 0, BW_ACT_TEMPFAIL, BW_ACT_TEMPFAIL, "suspended"},
+	{"identity monitor, suspension action accept is refused anyway", false, "svc-trial",
+	 "192.0.2.1", "<t@trial.example.com>", "trial", 0, BW_ACT_ACCEPT, BW_ACT_REJECT,
+	 "suspended"},
+	{"identity monitor, suspension action quarantine is refused anyway", false, "svc-trial",
+	 "192.0.2.1", "<t@trial.example.com>", "trial", 0, BW_ACT_QUARANTINE, BW_ACT_REJECT,
+	 "suspended"},
+	{"identity monitor, suspension state unknown", false, "svc-trial", "192.0.2.1",
+	 "<t@trial.example.com>", "", 1, -1, BW_ACT_TEMPFAIL, "state-error"},
+	{"global monitor, not suspended", true, "svc-news", "10.20.0.5", "<n@news.example.com>", "",
+	 0, -1, BW_ACT_ACCEPT, NULL},
+	{"global monitor, suspended", true, "svc-news", "10.20.0.5", "<n@news.example.com>",
+	 "newsletter", 0, -1, BW_ACT_REJECT, "suspended"},
+	{"global monitor, unregistered still accepted", true, "svc-nobody", "10.20.0.5",
+	 "<n@news.example.com>", "", 0, -1, BW_ACT_ACCEPT, NULL},
+};
+
+/* The fixture registry with global monitor mode. */
+static struct registry *
+monitor_registry(void)
+{
+	static char text[8192];
+	const char *p = strstr(fixture_conf, "mode = \"enforce\"");
+	assert_non_null(p);
+	size_t pre = (size_t)(p - fixture_conf);
+	snprintf(text, sizeof(text), "%.*smode = \"monitor\"%s", (int)pre, fixture_conf,
+		 p + strlen("mode = \"enforce\""));
+	return fixture_load(text);
+}
+
+static void
+test_monitor_suspended(void **unused)
+{
+	struct registry *global = monitor_registry();
+	assert_non_null(global);
+	for (size_t i = 0; i < sizeof(monitor_rows) / sizeof(monitor_rows[0]); i++) {
+		const struct monitor_row *t = &monitor_rows[i];
+		struct registry *r = t->global ? global : reg;
+		struct bw_identity *id = (struct bw_identity *)registry_by_login(r, t->login);
+		enum bw_action saved = id ? id->actions[BW_CHK_SUSPENDED] : BW_ACT_ACCEPT;
+		struct verdict v;
+		struct mail_facts f = {.login = t->login, .client_ip = t->ip,
+				       .mail_from = t->mail_from, .now = now_2026_06};
+		char buf[VERDICT_DETAIL_MAX];
+		f.have_addr = cidr_parse_addr(t->ip, &f.addr);
+		print_message("row: %s\n", t->name);
+		if (id != NULL && t->susp_action >= 0)
+			id->actions[BW_CHK_SUSPENDED] = (enum bw_action)t->susp_action;
+		suspend_also = t->suspended;
+		store_down = t->down;
+		policy_begin(&v);
+		enum bw_action a = policy_mail(r, &env, &f, &v);
+		assert_true(v.monitor);
+		assert_int_equal(a, t->want);
+		assert_int_equal(policy_effective(&v), t->want);
+		if (t->want_decider == NULL) {
+			assert_true(policy_decider(&v) == v.decider);
+		} else {
+			assert_string_equal(check_info(policy_decider(&v))->id, t->want_decider);
+			const char *rc, *xc;
+			char text[256];
+			policy_reply(&v, policy_decider(&v), a, "ref1", &rc, &xc, text,
+				     sizeof(text));
+			assert_string_equal(rc, a == BW_ACT_REJECT ? "550" : "451");
+			assert_non_null(strstr(text, t->want_decider));
+			/* the event says why it was refused */
+			assert_non_null(strstr(event_reason(r, &v, buf, sizeof(buf)),
+					       t->down ? "unavailable" : "phishing"));
+		}
+		policy_end(&v);
+		if (id != NULL)
+			id->actions[BW_CHK_SUSPENDED] = saved;
+	}
+	suspend_also = "";
+	store_down = 0;
+	registry_release(global);
+}
+
 /* Attribute as newsletter (or another login) and feed headers. */
 static enum bw_action
 run_headers(const char *login, const char *mail_from, const char *const *hdrs, struct verdict *v)
@@ -407,6 +523,10 @@ test_recipients(void **unused)
 	assert_int_equal(v.rcpt_refused, 2);
 	assert_int_equal(v.would, BW_ACT_ACCEPT);
 	assert_int_equal(check_failed(&v, "recipients"), 1);
+	/* the message goes on, but its event does not say "all checks passed" */
+	char why[VERDICT_DETAIL_MAX];
+	assert_string_equal(event_reason(reg, &v, why, sizeof(why)),
+			    "2 recipient(s) refused past the limit of 3");
 	const char *rc, *xc;
 	char text[256];
 	policy_reply(&v, BW_CHK_RECIPIENTS, BW_ACT_REJECT, "abc", &rc, &xc, text, sizeof(text));
@@ -693,6 +813,7 @@ main(void)
 		cmocka_unit_test(test_mail),
 		cmocka_unit_test(test_monitor_keeps_would),
 		cmocka_unit_test(test_global_monitor),
+		cmocka_unit_test(test_monitor_suspended),
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_from_oversized),
 		cmocka_unit_test(test_recipients),
