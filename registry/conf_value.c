@@ -520,6 +520,13 @@ conf_actions(struct conf_ctx *c, const config_setting_t *g, enum bw_action *acts
 			    "\"%s\" is not an action (reject | tempfail | quarantine | accept)", v);
 			continue;
 		}
+		if (chk == BW_CHK_SUSPENDED && act < BW_ACT_TEMPFAIL) {
+			/* SPEC §3: a suspension is enforced in every mode */
+			conf_err(c, m, "\"%s\" is not allowed: a suspension is always enforced "
+				       "(reject | tempfail)",
+				 v);
+			continue;
+		}
 		if (floor != NULL && act < floor[chk]) {
 			conf_err(c, m, "\"%s\" loosens the baseline (policy.actions.%s is \"%s\")",
 				 v, config_setting_name(m), check_action_name(floor[chk]));

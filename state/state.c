@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -165,6 +166,21 @@ check_id(struct state *s, const char *id)
 		return false;
 	}
 	return true;
+}
+
+bool
+state_same_actor(const char *a, const char *b)
+{
+	size_t na, nb;
+	while (*a == ' ' || *a == '\t')
+		a++;
+	while (*b == ' ' || *b == '\t')
+		b++;
+	for (na = strlen(a); na > 0 && (a[na - 1] == ' ' || a[na - 1] == '\t'); na--)
+		;
+	for (nb = strlen(b); nb > 0 && (b[nb - 1] == ' ' || b[nb - 1] == '\t'); nb--)
+		;
+	return na == nb && strncasecmp(a, b, na) == 0;
 }
 
 int

@@ -82,12 +82,17 @@ const char *state_backend_name(const struct state *s);
  * so the self-declared actor can be checked against the account. */
 void state_set_origin(struct state *s, const char *origin);
 
-/* Suspend id (replacing an existing suspension) and append the audit
- * record, atomically. rec (may be NULL) receives the appended record. */
+/* Suspend id and append the audit record, atomically; rec (may be NULL)
+ * receives the appended record. Never shortens or lifts a suspension in
+ * force: a new one ending later (until 0: never) extends it, keeping who
+ * suspended it and since when; one ending no later changes nothing and
+ * returns 1 (state_error() says why). 0 done, -1 error. */
 int state_suspend(struct state *s, const char *id, const char *reason, const char *by,
 		  const char *ticket, long long until, long long now, struct state_audit *rec);
 /* Lift a suspension and append the audit record, atomically. Returns 1 if
- * id was suspended, 0 if it was not (nothing written), -1 on error. */
+ * id was suspended, 0 if it was not (nothing written), -1 on error,
+ * including a reinstatement by whoever suspended it (compared without
+ * case and surrounding blanks): the exception path needs a second person. */
 int state_reinstate(struct state *s, const char *id, const char *reason, const char *by,
 		    const char *ticket, long long now, struct state_audit *rec);
 /* Lift every suspension whose until <= now, each with an "expire" audit

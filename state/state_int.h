@@ -71,6 +71,13 @@ struct state {
 	char origin[STATE_ORIGIN_MAX]; /* state_set_origin(), "" when unset */
 };
 
+/* The exception path (SPEC §6), which every backend's suspend and
+ * reinstate keep inside their transaction: suspending a suspended identity
+ * only extends the suspension in force (returns 1, nothing written, when it
+ * would not end later); reinstate refuses (-1) an actor that
+ * state_same_actor() finds equal to whoever suspended it. */
+bool state_same_actor(const char *a, const char *b);
+
 /* Record why the last call failed (newlines are replaced by spaces). */
 void state_set_error(struct state *s, const char *fmt, ...) BW_PRINTF(2, 3);
 /* Format an audit record's detail into buf (STATE_TEXT_MAX bytes), followed

@@ -155,6 +155,20 @@ susp_del(struct sqlite_state *ss, const char *id)
 	return rc == SQLITE_DONE ? 0 : state_sqlite_fail(ss, rc, "delete the suspension");
 }
 
+/* Does a suspension ending at until (0: never) outlast one ending at old? */
+static bool
+outlasts(long long until, long long old)
+{
+	return old != 0 && (until == 0 || until > old);
+}
+
+/*
+ * Suspend id. A suspension in force is never shortened or lifted here
+ * (SPEC §6): a new one that ends later (or never) extends it, keeping who
+ * suspended it, since when and why (the reinstate rule and the record of
+ * the first decision stay as they were; the extension is its own audit
+ * record); one that ends no later changes nothing and returns 1.
+ */
 static int
 sq_suspend(struct state *s, const char *id, const char *reason, const char *by, const char *ticket,
 	   long long until, long long now, struct state_audit *rec)
@@ -163,22 +177,36 @@ sq_suspend(struct state *s, const char *id, const char *reason, const char *by, 
 	struct state_suspension old;
 	char t1[STATE_TIME_MAX], t2[STATE_TIME_MAX], prev[STATE_TEXT_MAX] = "";
 	sqlite3_stmt *q;
+	bool extend = false;
 	int rc;
 
 	if (state_sqlite_begin(ss) != 0)
 		return -1;
 	if ((rc = susp_get(ss, id, &old)) < 0)
 		return state_sqlite_abort(ss);
-	if (rc == 1 && (old.until == 0 || old.until > now))
-		snprintf(prev, sizeof(prev), "; replaces the suspension since %s by %s",
-			 state_time_str(old.since, t2), old.by); /* truncation acceptable */
+	if (rc == 1 && (old.until == 0 || old.until > now)) {
+		if (!outlasts(until, old.until)) {
+			state_sqlite_exec(ss, ST_ROLLBACK, "rollback");
+			state_set_error(s,
+					"%s is already suspended %s%s (since %s by %s); a suspension is "
+					"never shortened: only reinstate lifts it",
+					id, old.until ? "until " : "until reinstated",
+					old.until ? state_time_str(old.until, t1) : "",
+					state_time_str(old.since, t2), old.by);
+			return 1;
+		}
+		extend = true;
+		snprintf(prev, sizeof(prev), "; extends the suspension since %s by %s (until %s)",
+			 state_time_str(old.since, t2), old.by,
+			 state_time_str(old.until, t1)); /* truncation acceptable */
+	}
 	if ((q = state_sqlite_stmt(ss, ST_SUSP_PUT)) == NULL)
 		return state_sqlite_abort(ss);
 	state_sqlite_bind_text(q, 1, id);
-	state_sqlite_bind_text(q, 2, reason);
-	state_sqlite_bind_text(q, 3, by);
-	state_sqlite_bind_text(q, 4, ticket);
-	sqlite3_bind_int64(q, 5, now);
+	state_sqlite_bind_text(q, 2, extend ? old.reason : reason);
+	state_sqlite_bind_text(q, 3, extend ? old.by : by);
+	state_sqlite_bind_text(q, 4, extend ? old.ticket : ticket);
+	sqlite3_bind_int64(q, 5, extend ? old.since : now);
 	sqlite3_bind_int64(q, 6, until);
 	rc = sqlite3_step(q);
 	sqlite3_reset(q);
@@ -213,6 +241,12 @@ sq_reinstate(struct state *s, const char *id, const char *reason, const char *by
 		state_sqlite_exec(ss, ST_ROLLBACK,
 				  "rollback"); /* nothing to lift (expiry does it) */
 		return 0;
+	}
+	if (state_same_actor(by, old.by)) {
+		state_sqlite_exec(ss, ST_ROLLBACK, "rollback");
+		state_set_error(s, "%s was suspended by %s: someone else must reinstate it", id,
+				old.by);
+		return -1;
 	}
 	if (susp_del(ss, id) != 0)
 		return state_sqlite_abort(ss);

@@ -162,7 +162,19 @@ assert e["bulkwarden.audit.prev_hash"] == "0" * 64 and len(e["bulkwarden.audit.h
 assert e["event.reason"] == "spam complaints" and e["event.id"] and e["@timestamp"]
 ' "$events" 2>"$dir/err"; then ok "suspend wrote the audit event"; else ko "suspend audit event: $(cat "$dir/err")"; fi
 run suspend newsletter --reason "still bad" --by bob --json
-json "a second suspend replaces the first (--json record)" "d['seq'] == 2 and 'replaces the suspension' in d['detail'] and 'until reinstated' in d['detail']"
+json "a longer second suspend extends the first (--json record)" "d['seq'] == 2 and 'extends the suspension since' in d['detail'] and 'by alice@example.com' in d['detail'] and 'until reinstated' in d['detail']"
+# SPEC §6: suspend never shortens or lifts the suspension in force, and the
+# one who suspended cannot reinstate
+run suspend newsletter --reason "false alarm" --by mallory --until 2s
+expect "a timed suspend does not shorten an indefinite one" 1 "already suspended until reinstated .*never shortened"
+run suspend newsletter --reason "again" --by bob
+expect "an equal suspend changes nothing" 1 "already suspended until reinstated"
+run reinstate newsletter --reason "done" --by alice@example.com --ticket SEC-9
+expect "whoever suspended cannot reinstate" 1 "suspended by alice@example.com: someone else must reinstate it"
+run reinstate newsletter --reason "done" --by " Alice@Example.com" --ticket SEC-9
+expect "whoever suspended cannot reinstate, whatever the case" 1 "someone else must reinstate it"
+sleep 2
+run list --json; json "the indefinite suspension is still in force, as alice made it" "[x for x in d if x['id'] == 'newsletter'][0]['suspension']['by'] == 'alice@example.com' and 'until' not in [x for x in d if x['id'] == 'newsletter'][0]['suspension']"
 
 usage "reinstate without --ticket" reinstate newsletter --reason r --by a
 usage "reinstate without --by" reinstate newsletter --reason r --ticket T
@@ -219,15 +231,19 @@ run list; if ! echo "$out$err" | grep -q $'\033'; then ok "list prints no raw co
 run audit --json; json "JSON keeps the exact value" "d[-1]['reason'] == 'x\x1b[31mred\nX-Forged: 1\\\\' and d[-1]['actor'] == 'eve\r'"
 run reinstate trial --reason done --by alice --ticket T; expect "reinstate trial" 0 ""
 
-# several bulkwardenctl processes writing at once
-for k in 1 2 3 4; do
-	( for i in 1 2 3 4 5; do
-		"$CTL" -c "$conf" suspend receipts --reason "load $k.$i" --by "w$k" >/dev/null 2>>"$dir/conc.err" || echo fail >>"$dir/conc.fail"
+# several bulkwardenctl processes writing at once: each suspends and
+# reinstates (as another person) its own identity three times
+k=0
+for cid in newsletter receipts trial unowned; do
+	k=$((k + 1))
+	( for i in 1 2 3; do
+		"$CTL" -c "$conf" suspend "$cid" --reason "load $k.$i" --by "w$k" >/dev/null 2>>"$dir/conc.err" || echo fail >>"$dir/conc.fail"
+		"$CTL" -c "$conf" reinstate "$cid" --reason "load $k.$i" --by "r$k" --ticket "T$k" >/dev/null 2>>"$dir/conc.err" || echo fail >>"$dir/conc.fail"
 	done ) &
 done
 wait
 run audit --verify
-if [ ! -e "$dir/conc.fail" ] && echo "$out" | grep -q "intact: 28 records"; then ok "four concurrent writers: every change recorded, chain intact"; else ko "concurrent writers: $out $(cat "$dir/conc.err" 2>/dev/null)"; fi
+if [ ! -e "$dir/conc.fail" ] && echo "$out" | grep -q "intact: 32 records"; then ok "four concurrent writers: every change recorded, chain intact"; else ko "concurrent writers: $out $(cat "$dir/conc.err" 2>/dev/null)"; fi
 
 # ---- tampering --------------------------------------------------------------------
 cp "$db" "$dir/good.db"
@@ -248,7 +264,7 @@ verify_tampered() {
 verify_tampered "reason rewritten" 3 "UPDATE audit SET reason = 'routine' WHERE seq = 3"
 verify_tampered "actor rewritten" 1 "UPDATE audit SET actor = 'mallory' WHERE seq = 1"
 verify_tampered "record deleted" 2 "DELETE FROM audit WHERE seq = 2"
-verify_tampered "last record deleted" 28 "DELETE FROM audit WHERE seq = 28"
+verify_tampered "last record deleted" 32 "DELETE FROM audit WHERE seq = 32"
 verify_tampered "records swapped" 4 "UPDATE audit SET seq = -1 WHERE seq = 4" "UPDATE audit SET seq = 4 WHERE seq = 5" "UPDATE audit SET seq = 5 WHERE seq = -1"
 verify_tampered "hash replaced" 6 "UPDATE audit SET hash = '$(printf 'f%.0s' $(seq 64))' WHERE seq = 6"
 cp "$dir/good.db" "$db"; rm -f "$db-wal" "$db-shm"
@@ -256,7 +272,7 @@ sql "$db" "UPDATE audit SET ticket = 'NONE' WHERE seq = 2"
 run --json audit --verify; json "tampering in --verify --json" "d['ok'] is False and d['bad_seq'] == 2 and 'altered' in d['why']"
 [ $rc -eq 1 ] && ok "--verify --json exits 1 on a break" || ko "--verify --json exit $rc"
 cp "$dir/good.db" "$db"; rm -f "$db-wal" "$db-shm"
-run audit --verify; expect "the untouched copy verifies again" 0 "intact: 28"
+run audit --verify; expect "the untouched copy verifies again" 0 "intact: 32"
 
 # ---- store errors -------------------------------------------------------------------
 # a lock held by another process: writers give up after the busy timeout, readers go on

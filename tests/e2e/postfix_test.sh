@@ -541,7 +541,7 @@ if "$BULKWARDENCTL" -c "$T/bw.conf" suspend newsletter --reason "credential leak
     else
         fail "suspended identity refused with 550 5.7.1 [suspended] at MAIL FROM" "MAIL FROM reply: ${r:-none}"
     fi
-    "$BULKWARDENCTL" -c "$T/bw.conf" reinstate newsletter --reason "keys rotated" --by soc@example.com \
+    "$BULKWARDENCTL" -c "$T/bw.conf" reinstate newsletter --reason "keys rotated" --by ciso@example.com \
         --ticket INC-9 >/dev/null 2>&1 || fail "bulkwardenctl reinstate"
 else
     fail "suspended identity refused with 550 5.7.1 [suspended] at MAIL FROM" \

@@ -92,7 +92,21 @@ if ctl suspend newsletter --reason "phishing report INC-7" --by soc@example.com 
 else
 	ko "bulkwardenctl suspend newsletter"
 fi
-if ctl reinstate newsletter --reason "credentials rotated" --by soc@example.com --ticket INC-7 >/dev/null; then
+# monitor mode does not soften a suspension (SPEC §3)
+if ctl suspend trial --reason "vendor breach INC-8" --by soc@example.com >/dev/null; then
+	lua "$here/state/suspended_monitor.lua"
+else
+	ko "bulkwardenctl suspend trial"
+fi
+# the one who suspended cannot reinstate (SPEC §6); someone else can
+if ! ctl reinstate trial --reason "mine" --by soc@example.com --ticket INC-8 >/dev/null 2>&1 &&
+   ctl reinstate trial --reason "vendor cleared" --by ciso@example.com --ticket INC-8 >/dev/null; then
+	sleep 1
+	lua "$here/cases/monitor.lua"
+else
+	ko "reinstate trial: refused to its suspender, done by another"
+fi
+if ctl reinstate newsletter --reason "credentials rotated" --by ciso@example.com --ticket INC-7 >/dev/null; then
 	sleep 1
 	lua "$here/cases/accept.lua"
 else

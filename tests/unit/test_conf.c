@@ -324,6 +324,11 @@ static const struct err_row err_rows[] = {
      "policy.actions.internal-error", "milter.on_internal_error"},
     {"bad action value", MAIN("policy = { actions = { spf = \"drop\"; }; }; " MARK "\n"),
      "policy.actions.spf", "\"drop\" is not an action"},
+    {"suspended cannot be accepted", MAIN("policy = { actions = { suspended = \"accept\"; }; }; " MARK "\n"),
+     "policy.actions.suspended", "\"accept\" is not allowed: a suspension is always enforced"},
+    {"suspended cannot be quarantined",
+     MAIN("policy = { actions = { suspended = \"quarantine\"; }; }; " MARK "\n"),
+     "policy.actions.suspended", "\"quarantine\" is not allowed"},
     {"duplicate key in a group",
      MAIN("log = {\n  target = \"file\";\n  target = \"syslog\"; " MARK "\n};\n"), "(syntax)",
      "duplicate setting name"},
@@ -553,6 +558,10 @@ static const struct err_row err_rows[] = {
      MAIN("policy = { min_dmarc_policy = \"quarantine\"; };\n" ONE_ID(
 	 "    min_dmarc_policy = \"none\"; " MARK "\n")),
      "identities.[0].min_dmarc_policy", "loosens the baseline"},
+    {"suspended cannot be accepted per identity, under a tempfail baseline",
+     MAIN("policy = { actions = { suspended = \"tempfail\"; }; };\n" ONE_ID(
+	 "    actions = { suspended = \"accept\"; }; " MARK "\n")),
+     "identities.[0].actions.suspended", "\"accept\" is not allowed"},
     {"unknown check id in identity actions",
      MAIN(ONE_ID("    actions = { spam = \"reject\"; }; " MARK "\n")),
      "identities.[0].actions.spam", "unknown check id"},

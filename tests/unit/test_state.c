@@ -255,28 +255,61 @@ test_suspend_semantics(void **unused)
 	assert_int_equal(sp.until, 0);
 	assert_true(is_suspended(s, "newsletter", T0 + 86400 * 365, NULL));
 
-	/* a second suspend replaces the first and says so */
+	/* a second suspend never shortens the one in force (SPEC §6): an
+	 * --until replacing an indefinite suspension changes nothing */
 	assert_int_equal(
 	    state_suspend(s, "newsletter", "still spamming", "bob", NULL, T0 + 7200, T0 + 60, &rec),
-	    0);
-	assert_non_null(strstr(rec.detail, "replaces the suspension"));
-	assert_non_null(strstr(rec.detail, "until 2026-01-15T02:00:00Z"));
-	assert_true(is_suspended(s, "newsletter", T0 + 100, &sp));
-	assert_string_equal(sp.reason, "still spamming");
-	assert_string_equal(sp.ticket, "");
-	/* until is exclusive: at until the suspension no longer holds */
-	assert_true(is_suspended(s, "newsletter", T0 + 7199, NULL));
-	assert_false(is_suspended(s, "newsletter", T0 + 7200, NULL));
+	    1);
+	assert_non_null(strstr(state_error(s), "already suspended until reinstated"));
+	assert_true(is_suspended(s, "newsletter", T0 + 7200, &sp));
+	assert_string_equal(sp.by, "alice");
+	assert_int_equal(sp.until, 0);
+	assert_int_equal(state_suspend(s, "newsletter", "again", "bob", NULL, 0, T0 + 60, NULL), 1);
+
+	/* whoever suspended cannot reinstate, however the name is written */
+	assert_int_equal(state_reinstate(s, "newsletter", "mine", "alice", "SEC-2", T0 + 90, NULL),
+			 -1);
+	assert_non_null(strstr(state_error(s), "suspended by alice: someone else"));
+	assert_int_equal(
+	    state_reinstate(s, "newsletter", "mine", " ALICE\t", "SEC-2", T0 + 90, NULL), -1);
+	assert_true(is_suspended(s, "newsletter", T0 + 90, NULL));
 
 	/* reinstate: 1 when it was suspended, 0 otherwise (nothing written) */
 	assert_int_equal(
 	    state_reinstate(s, "newsletter", "fixed", "carol", "SEC-2", T0 + 120, &rec), 1);
-	assert_int_equal(rec.seq, 3);
+	assert_int_equal(rec.seq, 2);
 	assert_string_equal(rec.action, "reinstate");
 	assert_false(is_suspended(s, "newsletter", T0 + 120, NULL));
 	assert_int_equal(
 	    state_reinstate(s, "newsletter", "again", "carol", "SEC-2", T0 + 130, &rec), 0);
 	assert_int_equal(state_reinstate(s, "never", "x", "carol", "SEC-2", T0 + 130, NULL), 0);
+
+	/* a timed suspension: a shorter one changes nothing, a longer one or
+	 * an indefinite one extends it, keeping who suspended it and since when */
+	assert_int_equal(
+	    state_suspend(s, "promo", "complaints", "alice", "SEC-5", T0 + 7200, T0 + 140, NULL), 0);
+	assert_int_equal(
+	    state_suspend(s, "promo", "shorter", "bob", "SEC-6", T0 + 3600, T0 + 150, NULL), 1);
+	assert_int_equal(
+	    state_suspend(s, "promo", "same", "bob", "SEC-6", T0 + 7200, T0 + 150, NULL), 1);
+	assert_true(is_suspended(s, "promo", T0 + 7199, &sp));
+	assert_int_equal(sp.until, T0 + 7200);
+	/* until is exclusive: at until the suspension no longer holds */
+	assert_false(is_suspended(s, "promo", T0 + 7200, NULL));
+	assert_int_equal(
+	    state_suspend(s, "promo", "worse", "bob", "SEC-6", T0 + 10800, T0 + 160, &rec), 0);
+	assert_non_null(strstr(rec.detail, "until 2026-01-15T03:00:00Z"));
+	assert_non_null(strstr(rec.detail, "extends the suspension since"));
+	assert_true(is_suspended(s, "promo", T0 + 10799, &sp));
+	assert_string_equal(sp.by, "alice");
+	assert_string_equal(sp.reason, "complaints");
+	assert_int_equal(sp.since, T0 + 140);
+	assert_int_equal(
+	    state_suspend(s, "promo", "for good", "bob", "SEC-6", 0, T0 + 170, NULL), 0);
+	assert_true(is_suspended(s, "promo", T0 + 99999999, &sp));
+	/* the extender is not whoever suspended it: bob may reinstate */
+	assert_int_equal(state_reinstate(s, "promo", "ok", "alice", "SEC-7", T0 + 180, NULL), -1);
+	assert_int_equal(state_reinstate(s, "promo", "ok", "bob", "SEC-7", T0 + 180, NULL), 1);
 
 	/* the store does not refuse an until in the past (bulkwardenctl does):
 	 * such a suspension is simply not active, and expiry lifts it */
@@ -303,7 +336,7 @@ test_suspend_semantics(void **unused)
 	long long n = 0, bad = -1;
 	char why[256];
 	assert_int_equal(state_audit_verify(s, &n, &bad, why, sizeof(why)), 0);
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 11);
 	state_close(s);
 }
 
@@ -355,7 +388,7 @@ test_version(void **unused)
 	assert_int_equal(state_suspend(b, "newsletter", "r", "x", "", 0, T0, NULL), 0);
 	assert_int_equal(state_version(a, &v2), 0);
 	assert_true(v2 != v1); /* another connection's commit */
-	assert_int_equal(state_reinstate(a, "newsletter", "r", "x", "t", T0, NULL), 1);
+	assert_int_equal(state_reinstate(a, "newsletter", "r", "y", "t", T0, NULL), 1);
 	assert_int_equal(state_version(a, &v3), 0);
 	assert_true(v3 != v2); /* our own commit */
 	/* a read-only expiry check commits nothing */
@@ -655,7 +688,7 @@ writer(int k)
 	for (int i = 0; i < WRITES_PER_WRITER; i++) {
 		struct state_counts d = {.messages = 1, .recipients = 2, .accepted = 1};
 		if (state_suspend(s, id, "load test", "test", "T", 0, T0 + i, NULL) != 0 ||
-		    state_reinstate(s, id, "load test", "test", "T", T0 + i, NULL) != 1 ||
+		    state_reinstate(s, id, "load test", "test2", "T", T0 + i, NULL) != 1 ||
 		    state_counters_add(s, id, T0, &d) != 0) {
 			fprintf(stderr, "writer %d: %s\n", k, state_error(s));
 			failures++;
@@ -722,7 +755,7 @@ crash_writer(void)
 	for (long long i = 0;; i++) {
 		state_suspend(s, "crash", "r", "a", "", 0, T0 + i, NULL);
 		state_counters_add_many(s, d, CRASH_BATCH);
-		state_reinstate(s, "crash", "r", "a", "t", T0 + i, NULL);
+		state_reinstate(s, "crash", "r", "b", "t", T0 + i, NULL);
 	}
 }
 

@@ -117,7 +117,7 @@ test_sync(void **unused)
 	long long ms = wait_suspended(ov, "news", 1, 1000);
 	print_message("suspension seen after %lld ms\n", ms);
 	assert_true(ms >= 0);
-	assert_int_equal(state_reinstate(ctl, "news", "ok", "soc", "T-1", now, NULL), 1);
+	assert_int_equal(state_reinstate(ctl, "news", "ok", "ciso", "T-1", now, NULL), 1);
 	assert_true(wait_suspended(ov, "news", 0, 1000) >= 0);
 
 	/* counters reach the store within a flush period */
