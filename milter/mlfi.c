@@ -150,11 +150,11 @@ msg_count(struct msgctx *m, enum policy_outcome o, long long now)
 		return;
 	if (o == POLICY_OUT_ABORT) {
 		if (m->v.reserved)
-			overlay_release(overlay, id->id, now);
+			overlay_release(overlay, id->id, m->v.reserved_at, now);
 		return;
 	}
-	overlay_finish(overlay, id->id, m->v.reserved, (enum bw_action)o, m->v.rcpt_accepted,
-		       (uint64_t)m->size, now);
+	overlay_finish(overlay, id->id, m->v.reserved, m->v.reserved_at, (enum bw_action)o,
+		       m->v.rcpt_accepted, (uint64_t)m->size, now);
 }
 
 /* Emit the message's decision event, count it, and clean up. */

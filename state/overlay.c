@@ -8,7 +8,11 @@
  *
  * Counting: hour_sent/day_sent are messages counted toward the limits
  * (accepted or quarantined, plus reservations in flight) in the current
- * UTC hour and day; they reset when the window rolls over. Store deltas
+ * UTC hour and day; they reset when the window rolls over. A reservation
+ * given back (the message was refused or abandoned) comes off the windows
+ * it was taken in only: one taken at 10:59:59 and released at 11:00:01
+ * leaves 11:00's count alone, or each hour boundary would let in-flight
+ * messages open room beyond the limit. Store deltas
  * accumulate per entry for the current hour; a delta still pending when its
  * hour ends moves to the spill list so it is flushed under the right hour.
  */
@@ -263,21 +267,28 @@ count(struct state_counts *c, enum bw_action outcome, unsigned rcpts, uint64_t b
 	}
 }
 
+/* Give back a reservation taken at `at` to the windows (already rolled to
+ * now) that counted it; a window that has rolled over since forgot it. */
+static void
+give_back(struct entry *e, long long at)
+{
+	if (at - at % 3600 == e->hour && e->hour_sent > 0)
+		e->hour_sent--;
+	if (at - at % 86400 == e->day && e->day_sent > 0)
+		e->day_sent--;
+}
+
 void
-overlay_finish(struct overlay *o, const char *id, bool reserved, enum bw_action outcome,
-	       unsigned rcpts, uint64_t bytes, long long now)
+overlay_finish(struct overlay *o, const char *id, bool reserved, long long reserved_at,
+	       enum bw_action outcome, unsigned rcpts, uint64_t bytes, long long now)
 {
 	pthread_mutex_lock(&o->lock);
 	struct entry *e = get(o, id, true);
 	if (e != NULL) {
 		roll(o, e, now);
 		bool sent = outcome == BW_ACT_ACCEPT || outcome == BW_ACT_QUARANTINE;
-		if (reserved && !sent) { /* give the reservation back */
-			if (e->hour_sent > 0)
-				e->hour_sent--;
-			if (e->day_sent > 0)
-				e->day_sent--;
-		}
+		if (reserved && !sent)
+			give_back(e, reserved_at);
 		count(&e->pending, outcome, rcpts, bytes);
 		count(&e->interval, outcome, rcpts, bytes);
 	}
@@ -285,16 +296,13 @@ overlay_finish(struct overlay *o, const char *id, bool reserved, enum bw_action 
 }
 
 void
-overlay_release(struct overlay *o, const char *id, long long now)
+overlay_release(struct overlay *o, const char *id, long long reserved_at, long long now)
 {
 	pthread_mutex_lock(&o->lock);
 	struct entry *e = get(o, id, false);
 	if (e != NULL) {
 		roll(o, e, now);
-		if (e->hour_sent > 0)
-			e->hour_sent--;
-		if (e->day_sent > 0)
-			e->day_sent--;
+		give_back(e, reserved_at);
 	}
 	pthread_mutex_unlock(&o->lock);
 }

@@ -42,11 +42,13 @@ void overlay_set_stale(struct overlay *o);
  * exceed a limit. Windows are the UTC clock hour and day. */
 int overlay_reserve(struct overlay *o, const char *id, uint64_t per_hour, uint64_t per_day,
 		    long long now, char *why, size_t len);
-/* The message ended: drop its reservation (if any) and count its outcome. */
-void overlay_finish(struct overlay *o, const char *id, bool reserved, enum bw_action outcome,
-		    unsigned rcpts, uint64_t bytes, long long now);
-/* The transaction was abandoned: drop its reservation, count nothing. */
-void overlay_release(struct overlay *o, const char *id, long long now);
+/* The message ended: drop its reservation (if any, taken at reserved_at:
+ * the `now` given to overlay_reserve) and count its outcome. */
+void overlay_finish(struct overlay *o, const char *id, bool reserved, long long reserved_at,
+		    enum bw_action outcome, unsigned rcpts, uint64_t bytes, long long now);
+/* The transaction was abandoned: drop its reservation (taken at
+ * reserved_at), count nothing. */
+void overlay_release(struct overlay *o, const char *id, long long reserved_at, long long now);
 /* Seed the counts from the store (startup): messages counted toward the
  * limits in the current hour and day. */
 void overlay_seed(struct overlay *o, const char *id, long long now, uint64_t hour_sent,

@@ -93,14 +93,61 @@ test_release(void **unused)
 	char why[128];
 	assert_int_equal(overlay_reserve(o, "news", 1, 0, T0, why, sizeof(why)), 0);
 	/* refused later (end of headers): the slot comes back */
-	overlay_finish(o, "news", true, BW_ACT_REJECT, 1, 100, T0);
+	overlay_finish(o, "news", true, T0, BW_ACT_REJECT, 1, 100, T0);
 	assert_int_equal(overlay_reserve(o, "news", 1, 0, T0, why, sizeof(why)), 0);
 	/* abandoned transaction: slot comes back, nothing counted */
-	overlay_release(o, "news", T0);
+	overlay_release(o, "news", T0, T0);
 	assert_int_equal(overlay_reserve(o, "news", 1, 0, T0, why, sizeof(why)), 0);
 	/* quarantined counts as sent */
-	overlay_finish(o, "news", true, BW_ACT_QUARANTINE, 2, 100, T0);
+	overlay_finish(o, "news", true, T0, BW_ACT_QUARANTINE, 2, 100, T0);
 	assert_int_equal(overlay_reserve(o, "news", 1, 0, T0, why, sizeof(why)), 1);
+	overlay_free(o);
+}
+
+/*
+ * The hour boundary: reservations taken in hour H and given back in H+1
+ * must not come off H+1's count. per_hour = 2: two in flight at the end of
+ * H, two taken in H+1, then the two of H refused or abandoned: H+1 is
+ * full, not open for two more (4 accepted in one hour before the fix).
+ * The same for the day.
+ */
+static void
+test_release_across_windows(void **unused)
+{
+	const long long end_h = HOUR0 + 3599, h1 = HOUR0 + 3600;
+	const long long end_d = T0 - T0 % 86400 + 86399, d1 = end_d + 1;
+	char why[128];
+	for (int abandon = 0; abandon < 2; abandon++) {
+		struct overlay *o = overlay_new();
+		print_message("%s\n", abandon ? "abandoned" : "refused");
+		for (int k = 0; k < 2; k++)
+			assert_int_equal(overlay_reserve(o, "news", 2, 0, end_h, why, sizeof(why)), 0);
+		for (int k = 0; k < 2; k++)
+			assert_int_equal(overlay_reserve(o, "news", 2, 0, h1 + 1, why, sizeof(why)), 0);
+		for (int k = 0; k < 2; k++) {
+			if (abandon)
+				overlay_release(o, "news", end_h, h1 + 2);
+			else
+				overlay_finish(o, "news", true, end_h, BW_ACT_REJECT, 1, 10, h1 + 2);
+		}
+		assert_int_equal(overlay_reserve(o, "news", 2, 0, h1 + 3, why, sizeof(why)), 1);
+		assert_non_null(strstr(why, "2 messages this hour, limit 2"));
+		/* one of H+1 given back: room for exactly one */
+		overlay_finish(o, "news", true, h1 + 1, BW_ACT_TEMPFAIL, 1, 10, h1 + 4);
+		assert_int_equal(overlay_reserve(o, "news", 2, 0, h1 + 5, why, sizeof(why)), 0);
+		assert_int_equal(overlay_reserve(o, "news", 2, 0, h1 + 6, why, sizeof(why)), 1);
+		overlay_free(o);
+	}
+	/* per_day = 2 across midnight */
+	struct overlay *o = overlay_new();
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(overlay_reserve(o, "news", 0, 2, end_d, why, sizeof(why)), 0);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(overlay_reserve(o, "news", 0, 2, d1, why, sizeof(why)), 0);
+	for (int k = 0; k < 2; k++)
+		overlay_release(o, "news", end_d, d1 + 1);
+	assert_int_equal(overlay_reserve(o, "news", 0, 2, d1 + 2, why, sizeof(why)), 1);
+	assert_non_null(strstr(why, "2 messages today, limit 2"));
 	overlay_free(o);
 }
 
@@ -110,11 +157,11 @@ test_deltas(void **unused)
 	struct overlay *o = overlay_new();
 	struct overlay_delta *d;
 	size_t n;
-	overlay_finish(o, "news", false, BW_ACT_ACCEPT, 3, 1000, T0);
-	overlay_finish(o, "news", false, BW_ACT_REJECT, 1, 10, T0);
-	overlay_finish(o, "promo", false, BW_ACT_TEMPFAIL, 1, 5, T0);
+	overlay_finish(o, "news", false, 0, BW_ACT_ACCEPT, 3, 1000, T0);
+	overlay_finish(o, "news", false, 0, BW_ACT_REJECT, 1, 10, T0);
+	overlay_finish(o, "promo", false, 0, BW_ACT_TEMPFAIL, 1, 5, T0);
 	/* next hour for news: its pending counts spill under the old hour */
-	overlay_finish(o, "news", false, BW_ACT_QUARANTINE, 2, 50, T0 + 3600);
+	overlay_finish(o, "news", false, 0, BW_ACT_QUARANTINE, 2, 50, T0 + 3600);
 	assert_int_equal(overlay_take_deltas(o, &d, &n), 0);
 	assert_int_equal(n, 3);
 	struct state_counts news0 = {0}, news1 = {0}, promo = {0};
@@ -178,7 +225,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suspensions), cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_release),     cmocka_unit_test(test_deltas),
+		cmocka_unit_test(test_release),     cmocka_unit_test(test_release_across_windows),
+		cmocka_unit_test(test_deltas),
 		cmocka_unit_test(test_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

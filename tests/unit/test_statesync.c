@@ -122,7 +122,7 @@ test_sync(void **unused)
 
 	/* counters reach the store within a flush period */
 	for (int i = 0; i < 5; i++)
-		overlay_finish(ov, "news", false, BW_ACT_ACCEPT, 2, 100, time(NULL));
+		overlay_finish(ov, "news", false, 0, BW_ACT_ACCEPT, 2, 100, time(NULL));
 	long long t0 = ms_now();
 	while (stored_messages(ctl, "news") < 5 && ms_now() - t0 < 2500)
 		usleep(50000);
@@ -146,7 +146,7 @@ test_sync(void **unused)
 	struct state_audit rec = {.ts = time(NULL), .action = "config-reload", .actor = "bulkwarden",
 				  .reason = "test", .detail = "revision x"};
 	statesync_audit(sync, &rec);
-	overlay_finish(ov, "news", false, BW_ACT_REJECT, 1, 10, time(NULL));
+	overlay_finish(ov, "news", false, 0, BW_ACT_REJECT, 1, 10, time(NULL));
 	statesync_stop(sync);
 	assert_int_equal(stored_messages(ctl, "news"), 6);
 	long long n, bad;
@@ -174,12 +174,12 @@ test_crash_bound(void **unused)
 		if (st == NULL || ov == NULL || statesync_start(st, ov, 60, err, sizeof(err)) == NULL)
 			_exit(2);
 		for (int i = 0; i < 100; i++)
-			overlay_finish(ov, "crash", false, BW_ACT_ACCEPT, 1, 1, time(NULL));
+			overlay_finish(ov, "crash", false, 0, BW_ACT_ACCEPT, 1, 1, time(NULL));
 		usleep((STATESYNC_FLUSH_MS + 300) * 1000); /* at least one flush */
 		if (write(p[1], "x", 1) != 1)
 			_exit(3);
 		for (int i = 0; i < 100; i++)
-			overlay_finish(ov, "crash", false, BW_ACT_ACCEPT, 1, 1, time(NULL));
+			overlay_finish(ov, "crash", false, 0, BW_ACT_ACCEPT, 1, 1, time(NULL));
 		pause();
 		_exit(0);
 	}
