@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "base/util.h"
+#include "policy/listunsub.h"
 #include "policy/policy.h"
 
 #define NET_MATCH_MAX 64 /* identities sharing one client network considered */
@@ -475,21 +476,6 @@ policy_header(struct verdict *v, const char *name, const char *value)
 	return 0;
 }
 
-/* RFC 8058: some <https://...> URI in List-Unsubscribe. */
-static bool
-has_https_uri(const char *lu)
-{
-	for (const char *p = strchr(lu, '<'); p != NULL; p = strchr(p + 1, '<')) {
-		const char *q = p + 1;
-		while (*q == ' ' || *q == '\t')
-			q++;
-		if (strncasecmp(q, "https://", 8) == 0 && q[8] != '\0' && q[8] != '>' &&
-		    strchr(q, '>') != NULL)
-			return true;
-	}
-	return false;
-}
-
 /* The List-Unsubscribe-Post value, whitespace trimmed, is exactly the
  * RFC 8058 key/value pair. */
 static bool
@@ -579,17 +565,21 @@ policy_eoh(const struct registry *r, const struct policy_env *env, struct verdic
 	    env != NULL && env->dmarc != NULL)
 		check_dmarc(r, env, v);
 	if (v->identity != NULL && v->identity->class == BW_CLASS_MARKETING) {
-		const char *bad = NULL;
+		const char *bad = NULL, *why = NULL;
 		if (h->lu_count != 1)
 			bad = h->lu_count ? "several List-Unsubscribe fields" : "no List-Unsubscribe";
-		else if (h->lu_oversized || !has_https_uri(h->lu))
-			bad = "List-Unsubscribe has no https URI";
+		else if (h->lu_oversized)
+			bad = "List-Unsubscribe too long";
+		else if (!listunsub_https(h->lu, strlen(h->lu), &why))
+			bad = why;
 		else if (h->lup_count != 1)
 			bad = h->lup_count ? "several List-Unsubscribe-Post fields"
 					   : "no List-Unsubscribe-Post";
 		else if (!one_click(h->lup))
 			bad = "List-Unsubscribe-Post is not List-Unsubscribe=One-Click";
-		if (bad)
+		if (why != NULL && bad == why)
+			record(r, v, BW_CHK_LIST_UNSUBSCRIBE, true, "List-Unsubscribe: %s", why);
+		else if (bad)
 			record(r, v, BW_CHK_LIST_UNSUBSCRIBE, true, "%s", bad);
 		else
 			record(r, v, BW_CHK_LIST_UNSUBSCRIBE, false, "RFC 8058 one-click");
