@@ -15,15 +15,22 @@
  * malformed UTF-8 and controls outside comments/quoted-pairs are errors).
  *
  * Display names and comments are also read as a human would read them
- * (unquoted, RFC 2047 encoded-words decoded, full-width '@' and '.' folded):
- * any address shown there that differs from the real mailbox makes the field
- * ADDR_HIDDEN, the classic "ceo@bank.example" <attacker@evil.example> spoof.
+ * (unquoted, then policy/addrshow.c: encoded-words decoded from their
+ * charset, look-alikes of '@' and '.' folded): any address shown there that
+ * differs from the real mailbox makes the field ADDR_HIDDEN, the classic
+ * "ceo@bank.example" <attacker@evil.example> spoof; so does a bidirectional
+ * control anywhere in the field, which can make a reader show text
+ * reversed ("elpmaxe.knab@oec" as "ceo@bank.example"). The scratch buffer
+ * for decoded text is on the stack too (2 x ADDR_FIELD_MAX in all).
  */
+#include "config.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "policy/addr.h"
+#include "policy/addrshow.h"
 
 enum { T_END = 0, T_ATOM = 256, T_QSTR, T_DLIT }; /* other tokens are their special char */
 enum copy_mode { CP_RAW, CP_UNQUOTE, CP_NOWSP };
@@ -34,14 +41,6 @@ struct tok {
 	bool ws;		    /* whitespace or a comment came before it */
 };
 
-/* Addresses seen in display names and comments: remembering the first is
- * enough, because a second different one cannot equal the mailbox too. */
-struct hid {
-	bool set, hit;
-	char loc[ADDR_LOCAL_MAX + 1];
-	char dom[ADDR_DOMAIN_MAX + 1];
-};
-
 struct psr {
 	const unsigned char *p, *end;
 	struct tok cur;
@@ -50,8 +49,9 @@ struct psr {
 	bool quiet;	/* classify() lookahead: do not read comments for hidden addresses */
 	bool badphrase; /* a display name held '@' or a domain literal */
 	size_t tlen;	/* display-name text in text[0, tlen); comment text follows it */
-	struct hid hid;
+	struct addrshow hid; /* what display names and comments show */
 	char text[ADDR_FIELD_MAX];
+	char shown[ADDR_FIELD_MAX]; /* their encoded-words decoded */
 };
 
 struct sbuf {
@@ -195,230 +195,17 @@ text_put(struct psr *ps, size_t *n, const void *s, size_t k)
 	*n += k;
 }
 
-/* Fold the full-width and small look-alikes of '@' and '.' to ASCII, in place. */
-static size_t
-fold_lookalikes(char *t, size_t n)
-{
-	static const struct {
-		char u[4];
-		char a;
-	} map[] = {{"\xef\xbc\xa0", '@'}, {"\xef\xb9\xab", '@'}, {"\xef\xbc\x8e", '.'},
-		   {"\xe3\x80\x82", '.'}, {"\xef\xbd\xa1", '.'}, {"\xef\xb9\x92", '.'}};
-	size_t r = 0, w = 0, i;
-
-	while (r < n) {
-		for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-			if (n - r >= 3 && memcmp(t + r, map[i].u, 3) == 0)
-				break;
-		if (i < sizeof(map) / sizeof(map[0])) {
-			t[w++] = map[i].a;
-			r += 3;
-		} else {
-			t[w++] = t[r++];
-		}
-	}
-	return w;
-}
-
-/* ASCII lowercase of c. */
-static unsigned
-lower(unsigned c)
-{
-	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
-}
-
-/* Index of byte c in the digit alphabet abc (hex or base64), or -1. */
-static int
-digit(const char *abc, unsigned c)
-{
-	const char *p = c != 0 ? strchr(abc, (int)c) : NULL;
-
-	return p != NULL ? (int)(p - abc) : -1;
-}
-
-/* Decode RFC 2047 encoded-words ("=?cs?Q?..?=", "=?cs?B?..?=") in place and
- * return the new length. Decoding never grows the text, so the write index
- * stays behind the read index. The charset is ignored: '@' and '.' are ASCII
- * in every charset a mail reader would show. Whitespace between two
- * encoded-words is dropped, as a reader does. */
-static size_t
-ew_decode(char *t, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t r = 0, w = 0, last_w = (size_t)-1;
-
-	while (r < n) {
-		size_t q = r + 2, ts, te, i;
-		int enc;
-
-		if (t[r] != '=' || r + 1 >= n || t[r + 1] != '?')
-			goto literal;
-		while (q < n && t[q] != '?' && t[q] != ' ')
-			q++;
-		if (q == r + 2 || q + 2 >= n || t[q] != '?' || t[q + 2] != '?')
-			goto literal;
-		enc = t[q + 1] | 0x20;
-		if (enc != 'q' && enc != 'b')
-			goto literal;
-		for (ts = te = q + 3; te + 1 < n && !(t[te] == '?' && t[te + 1] == '='); te++)
-			;
-		if (te + 1 >= n)
-			goto literal;
-		if (last_w != (size_t)-1) { /* only whitespace copied since the last one? */
-			for (i = last_w; i < w && (t[i] == ' ' || t[i] == '\t'); i++)
-				;
-			if (i == w)
-				w = last_w;
-		}
-		if (enc == 'q') {
-			for (i = ts; i < te; i++) {
-				int hi, lo;
-				if (t[i] == '_') {
-					t[w++] = ' ';
-				} else if (t[i] == '=' && i + 2 < te &&
-					   (hi = digit(hex, lower((unsigned char)t[i + 1]))) >= 0 &&
-					   (lo = digit(hex, lower((unsigned char)t[i + 2]))) >= 0) {
-					t[w++] = (char)(hi << 4 | lo);
-					i += 2;
-				} else {
-					t[w++] = t[i];
-				}
-			}
-		} else {
-			uint32_t acc = 0;
-			int bits = 0, v;
-			for (i = ts; i < te; i++) {
-				if ((v = digit(b64, (unsigned char)t[i])) < 0)
-					continue;
-				acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-				if ((bits += 6) >= 8) {
-					bits -= 8;
-					t[w++] = (char)(acc >> bits & 0xff);
-				}
-			}
-		}
-		r = te + 2;
-		last_w = w;
-		continue;
-	literal:
-		t[w++] = t[r++];
-	}
-	return w;
-}
-
-/* A byte that may appear in the local part of an address a reader sees. */
-static bool
-is_lchar(unsigned c)
-{
-	return c >= 0x80 || c == '.' || is_atext(c);
-}
-
-/* A byte that may appear in the domain of an address a reader sees. */
-static bool
-is_dchar(unsigned c)
-{
-	return c >= 0x80 || c == '.' || c == '-' || c == '_' || is_alnum(c);
-}
-
-/* d looks like a domain name: "x.tld", no empty label, a TLD of 2+ chars
- * starting with a letter (or a UTF-8 byte). */
-static bool
-domain_shaped(const unsigned char *d, size_t n)
-{
-	size_t dot = n;
-
-	if (n == 0 || d[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (d[i] != '.')
-			continue;
-		if (i + 1 < n && d[i + 1] == '.')
-			return false;
-		dot = i;
-	}
-	return dot < n && n - dot - 1 >= 2 &&
-	       (d[dot + 1] >= 0x80 || ((d[dot + 1] | 0x20) >= 'a' && (d[dot + 1] | 0x20) <= 'z'));
-}
-
-/* Case-insensitive (ASCII) equality of a[0, an) and b[0, bn). */
-static bool
-eq_ci(const char *a, size_t an, const char *b, size_t bn)
-{
-	if (an != bn)
-		return false;
-	for (size_t i = 0; i < an; i++) {
-		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-			return false;
-	}
-	return true;
-}
-
-/* Note an address seen in a display name or comment. */
-static void
-hid_cand(struct hid *h, const char *l, size_t ln, const char *d, size_t dn)
-{
-	if (ln > ADDR_LOCAL_MAX || dn > ADDR_DOMAIN_MAX) { /* cannot be the mailbox */
-		h->hit = true;
-	} else if (!h->set) {
-		memcpy(h->loc, l, ln);
-		h->loc[ln] = '\0';
-		memcpy(h->dom, d, dn);
-		h->dom[dn] = '\0';
-		h->set = true;
-	} else if (!eq_ci(h->loc, strlen(h->loc), l, ln) || !eq_ci(h->dom, strlen(h->dom), d, dn)) {
-		h->hit = true;
-	}
-}
-
-/* Find every local@domain.tld shape in t[0, n). Linear: scans stop at '@'. */
-static void
-hid_scan(struct hid *h, const char *t, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)t;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t ls = i, de = i + 1;
-		if (u[i] != '@')
-			continue;
-		while (ls > 0 && is_lchar(u[ls - 1]))
-			ls--;
-		while (de < n && is_dchar(u[de]))
-			de++;
-		while (ls < i && u[ls] == '.')
-			ls++;
-		while (de > i + 1 && u[de - 1] == '.')
-			de--;
-		if (ls < i && domain_shaped(u + i + 1, de - i - 1))
-			hid_cand(h, t + ls, i - ls, t + i + 1, de - i - 1);
-	}
-}
-
 /* Read display-name or comment text t[0, n) as a reader would, in place. */
 static void
 hid_text(struct psr *ps, char *t, size_t n)
 {
-	size_t i;
+	enum addr_status st;
+	const char *why;
 
 	if (ps->quiet || n == 0)
 		return;
-	n = fold_lookalikes(t, n);
-	hid_scan(&ps->hid, t, n);
-	for (i = 0; i + 1 < n && !(t[i] == '=' && t[i + 1] == '?'); i++)
-		;
-	if (i + 1 < n) {
-		n = fold_lookalikes(t, ew_decode(t, n));
-		hid_scan(&ps->hid, t, n);
-	}
-}
-
-/* The hidden-address verdict against the real mailbox. */
-static bool
-hid_differs(const struct hid *h, const struct addr_mailbox *m)
-{
-	return h->hit || (h->set && !(eq_ci(h->loc, strlen(h->loc), m->local, strlen(m->local)) &&
-				      eq_ci(h->dom, strlen(h->dom), m->domain, strlen(m->domain))));
+	if ((why = addrshow_text(&ps->hid, t, n, ps->shown, sizeof(ps->shown), &st)) != NULL)
+		fail(ps, st, why);
 }
 
 /* Consume a comment (iteratively, nesting counted) and read its text. */
@@ -871,8 +658,11 @@ addr_parse_from(const char *value, size_t len, struct addr_result *out)
 	parse_list(&ps, out);
 	if (ps.err != ADDR_OK)
 		return finish(out, ps.err, ps.why);
+	if (ps.hid.bidi || addrshow_has_bidi(value, len))
+		return finish(out, out->count ? ADDR_HIDDEN : ADDR_SYNTAX,
+			      "bidirectional control character in From");
 	if (ps.badphrase)
-		return out->count && hid_differs(&ps.hid, &out->mbox)
+		return out->count && addrshow_differs(&ps.hid, &out->mbox)
 			   ? finish(out, ADDR_HIDDEN, hidden)
 			   : finish(out, ADDR_SYNTAX, "invalid display name");
 	if (out->count == 0)
@@ -882,7 +672,7 @@ addr_parse_from(const char *value, size_t len, struct addr_result *out)
 			      out->count - 2 < sizeof(multi) / sizeof(multi[0])
 				  ? multi[out->count - 2]
 				  : "From holds more than 9 addresses");
-	if (hid_differs(&ps.hid, &out->mbox))
+	if (addrshow_differs(&ps.hid, &out->mbox))
 		return finish(out, ADDR_HIDDEN, hidden);
 	return finish(out, ADDR_OK, "ok");
 }
@@ -939,6 +729,8 @@ addr_parse_path(const char *s, struct addr_result *out)
 	}
 	if (p == e)
 		return finish(out, ADDR_EMPTY, "null sender");
+	if (addrshow_has_bidi((const char *)p, (size_t)(e - p))) /* as in From */
+		return finish(out, ADDR_SYNTAX, "bidirectional control character in address");
 	while (p < e && *p == '@') { /* source route: @d1,@d2: */
 		for (q = ++p; q < e && *q != ',' && *q != ':'; q++)
 			;

@@ -5,8 +5,11 @@
  *
  * I/O-free and allocation-free: the caller owns the input (read only, never
  * past len) and the addr_result; every output is bounded by the constants
- * below. Input is untrusted wire data. Scratch space (about ADDR_FIELD_MAX
- * bytes) lives on the stack of addr_parse_from().
+ * below. Input is untrusted wire data. Scratch space (about 2 x
+ * ADDR_FIELD_MAX bytes: the display-name text and its decoded form) lives
+ * on the stack of addr_parse_from(). Encoded-words are converted from their
+ * charset with iconv(3) (policy/addrshow.c). A bidirectional control
+ * character anywhere refuses the field (ADDR_HIDDEN) or the path.
  */
 #ifndef BW_ADDR_H
 #define BW_ADDR_H

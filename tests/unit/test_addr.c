@@ -189,6 +189,40 @@ static const struct from_case from_cases[] = {
     {L("\"user@localhost\" <a@b.c>"), ADDR_OK, "a", "b.c", 1}, /* no TLD: not address-shaped */
     BAD("a@b <c@d.e>", ADDR_SYNTAX),            /* '@' in phrase, nothing address-shaped */
     BAD("a@b.c <a@b.c>", ADDR_SYNTAX),          /* same address but not a valid phrase */
+    /* what a reader shows: encoded-words in their own charset, look-alikes
+     * of '@' and '.', bidirectional controls */
+    BAD("=?UTF-16BE?B?AGMAZQBvAEAAYgBhAG4AawAuAGUAeABhAG0AcABsAGU=?= <x@evil.example>", ADDR_HIDDEN), /* UTF-16BE encoded-word */
+    BAD("=?UTF-16LE?B?YwBlAG8AQABiAGEAbgBrAC4AZQB4AGEAbQBwAGwAZQA=?= <x@evil.example>", ADDR_HIDDEN), /* UTF-16LE */
+    BAD("=?UTF-16?B?//5jAGUAbwBAAGIAYQBuAGsALgBlAHgAYQBtAHAAbABlAA==?= <x@evil.example>", ADDR_HIDDEN), /* UTF-16 with a BOM */
+    BAD("=?UTF-7?Q?ceo+AEA-bank.example?= <x@evil.example>", ADDR_HIDDEN), /* UTF-7 '@' */
+    BAD("=?utf-7?B?Y2VvK0FFQS1iYW5rK0FDNC1leGFtcGxl?= <x@evil.example>", ADDR_HIDDEN), /* UTF-7 '@' and '.', base64 */
+    BAD("=?ISO-2022-JP?B?Y2VvGyRCIXcbKEJiYW5rLmV4YW1wbGU=?= <x@evil.example>", ADDR_HIDDEN), /* ISO-2022-JP full-width '@' */
+    BAD("=?ISO-2022-JP?Q?ceo=1B$B!w=1B=28Bbank.example?= <x@evil.example>", ADDR_HIDDEN), /* the same, Q-encoded */
+    BAD("x@evil.example (ceo\x1b" "$B!w\x1b" "\\(Bbank.example)", ADDR_HIDDEN), /* raw ISO-2022-JP in a comment */
+    BAD("=?utf-8*en?q?ceo=40bank.example?= <x@evil.example>", ADDR_HIDDEN), /* RFC 2231 language tag */
+    BAD("=?utf-8?q?ceo=EF=B9=ABbank.example?= <x@evil.example>", ADDR_HIDDEN), /* small '@' encoded */
+    BAD("\"ceo\xef" "\xb9" "\xab" "bank.example\" <x@evil.example>", ADDR_HIDDEN), /* U+FE6B small '@' */
+    BAD("ceo\xef" "\xb9" "\xab" "bank.example <x@evil.example>", ADDR_HIDDEN), /* small '@' in an atom */
+    BAD("\"ceo@bank\xe2" "\x80" "\xa4" "example\" <x@evil.example>", ADDR_HIDDEN), /* U+2024 one dot leader */
+    BAD("\"ceo@bank\xc2" "\xb7" "example\" <x@evil.example>", ADDR_HIDDEN), /* U+00B7 middle dot */
+    BAD("\"ceo\xe2" "\x93" "\x90" "bank\xef" "\xbc" "\x8e" "example\" <x@evil.example>", ADDR_HIDDEN), /* circled a, full-width dot */
+    BAD("\"\xe2" "\x80" "\xae" "elpmaxe.knab@oec\xe2" "\x80" "\xac" "\" <x@evil.example>", ADDR_HIDDEN), /* RLO reverses the text */
+    BAD("\"\xe2" "\x80" "\xae" "elpmaxe.knab\" <x@evil.example>", ADDR_HIDDEN), /* any bidi control in a display name */
+    BAD("News\xe2" "\x80" "\x8f" " <x@evil.example>", ADDR_HIDDEN), /* RLM */
+    BAD("\"News\xe2" "\x81" "\xa7" "\" <x@evil.example>", ADDR_HIDDEN), /* RLI */
+    BAD("x@evil.example (\xe2" "\x80" "\xae" ")", ADDR_HIDDEN), /* bidi control in a comment */
+    BAD("=?utf-8?q?=E2=80=AEelpmaxe.knab=40oec?= <x@evil.example>", ADDR_HIDDEN), /* encoded RLO */
+    BAD("\"\xe2" "\x80" "\xae" "abc\"@news.example", ADDR_HIDDEN), /* bidi control in the local part */
+    BAD("=?x-no-such-charset?q?ceo=40bank.example?= <x@evil.example>", ADDR_SYNTAX), /* unknown charset: refused, not guessed */
+    BAD("=?UTF-16BE?B?AGNl?= <x@evil.example>", ADDR_SYNTAX), /* odd UTF-16 bytes do not decode */
+    BAD("=?ISO-2022-JP?B?Gy?= <x@evil.example>", ADDR_SYNTAX), /* broken escape */
+    BAD("x@evil.example (\x1b" "$B\xc3" "\xbf" "\x1b" "\\(B)", ADDR_SYNTAX), /* undecodable escape text in a comment */
+    OK("=?ISO-8859-1?Q?Caf=E9?= <a@b.c>", "a", "b.c"), /* Latin-1 display name */
+    OK("=?UTF-16BE?B?AEMAYQBmAOkAIABOAGUAdwBz?= <a@b.c>", "a", "b.c"), /* UTF-16 display name, no address */
+    OK("=?UTF-16BE?B?AGEAQABiAC4AYw==?= <a@b.c>", "a", "b.c"), /* UTF-16 display name showing the mailbox itself */
+    OK("=?ISO-2022-JP?B?GyRCRnxLXBsoQg==?= <a@b.c>", "a", "b.c"), /* Japanese display name */
+    OK("\"News \xc2" "\xb7" " Weekly\" <a@b.c>", "a", "b.c"), /* middle dot with no address around it */
+    OK("\"Caf\xc3" "\xa9" "\xe2" "\x80" "\x8d" "\" <a@b.c>", "a", "b.c"), /* a joiner is not a bidi control */
 };
 /* clang-format on */
 
@@ -264,6 +298,7 @@ static const struct path_case path_cases[] = {
     {"<@a.example:>", ADDR_SYNTAX, NULL, NULL},
     {"<@a.example,user@c.example>", ADDR_SYNTAX, NULL, NULL},
     {"<a@[1.2.3.4>", ADDR_SYNTAX, NULL, NULL},
+    {"<\xe2\x80\x8fr@example.com>", ADDR_SYNTAX, NULL, NULL}, /* RLM: refused as in From */
     {"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@b.c>", ADDR_TOOLONG, NULL,
      NULL},
     {"<a@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.c>", ADDR_TOOLONG, NULL,
