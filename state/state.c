@@ -140,11 +140,12 @@ valid_id(const char *id)
 	return true;
 }
 
-/* Check a text argument: present when required and shorter than max. */
+/* Check a text argument: present when required (blanks are not a ticket
+ * nor an actor) and shorter than max. */
 static bool
 check_text(struct state *s, const char *what, const char *v, bool required, size_t max)
 {
-	if (v == NULL || v[0] == '\0') {
+	if (v == NULL || v[strspn(v, " \t")] == '\0') {
 		if (!required)
 			return true;
 		state_set_error(s, "%s is required", what);

@@ -183,6 +183,8 @@ usage "reinstate without an id" reinstate --reason r --by a --ticket T
 usage "reinstate with --until" reinstate newsletter --reason r --by a --ticket T --until 2h
 run reinstate nosuch --reason r --by a --ticket T; expect "reinstate an unknown identity exits 1" 1 "no identity"
 run reinstate receipts --reason r --by a --ticket T; expect "reinstate an identity that is not suspended exits 1" 1 "not suspended"
+run reinstate newsletter --reason "list cleaned" --by carol --ticket "  "
+expect "reinstate with a blank ticket" 1 "ticket is required"
 run reinstate newsletter --reason "list cleaned" --by carol --ticket SEC-10
 expect "reinstate" 0 "reinstated newsletter \(audit record 3"
 run list --json; json "list after reinstate" "not any(x['suspended'] for x in d)"

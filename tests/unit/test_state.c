@@ -356,6 +356,8 @@ static const struct bad_arg_row bad_arg_rows[] = {
     {"ok", "r", "", "t", false, "actor is required"},
     {"ok", "r", NULL, "t", true, "actor is required"},
     {"ok", "r", "a", "", true, "ticket is required"},
+    {"ok", "r", "a", " \t ", true, "ticket is required"},
+    {"ok", "r", "  ", "t", true, "actor is required"},
     {"ok", long_text, "a", "t", false, "longer than"},
 };
 
