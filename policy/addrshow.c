@@ -39,37 +39,37 @@ static const struct {
 	const char *u;
 	char a;
 } lookalike[] = {
-    {"\xef\xbc\xa0", '@'},	   /* U+FF20 FULLWIDTH COMMERCIAL AT */
-    {"\xef\xb9\xab", '@'},	   /* U+FE6B SMALL COMMERCIAL AT */
-    {"\xe2\x93\x90", '@'},	   /* U+24D0 CIRCLED LATIN SMALL LETTER A */
-    {"\xe2\x92\xb6", '@'},	   /* U+24B6 CIRCLED LATIN CAPITAL LETTER A */
-    {"\xef\xbc\x8e", '.'},	   /* U+FF0E FULLWIDTH FULL STOP */
-    {"\xef\xb9\x92", '.'},	   /* U+FE52 SMALL FULL STOP */
-    {"\xe3\x80\x82", '.'},	   /* U+3002 IDEOGRAPHIC FULL STOP */
-    {"\xef\xbd\xa1", '.'},	   /* U+FF61 HALFWIDTH IDEOGRAPHIC FULL STOP */
-    {"\xe2\x80\xa4", '.'},	   /* U+2024 ONE DOT LEADER */
-    {"\xd9\xa0", '.'},		   /* U+0660 ARABIC-INDIC DIGIT ZERO */
-    {"\xdb\xb0", '.'},		   /* U+06F0 EXTENDED ARABIC-INDIC DIGIT ZERO */
-    {"\xdc\x81", '.'},		   /* U+0701 SYRIAC SUPRALINEAR FULL STOP */
-    {"\xdc\x82", '.'},		   /* U+0702 SYRIAC SUBLINEAR FULL STOP */
-    {"\xea\x93\xb8", '.'},	   /* U+A4F8 LISU LETTER TONE MYA TI */
-    {"\xea\x98\x8e", '.'},	   /* U+A60E VAI FULL STOP */
-    {"\xf0\x90\xa9\x90", '.'},	   /* U+10A50 KHAROSHTHI PUNCTUATION DOT */
-    {"\xf0\x9d\x85\xad", '.'},	   /* U+1D16D MUSICAL SYMBOL COMBINING AUGMENTATION DOT */
-    {"\xc2\xb7", '.'},		   /* U+00B7 MIDDLE DOT */
-    {"\xe2\x80\xa7", '.'},	   /* U+2027 HYPHENATION POINT */
-    {"\xe2\x88\x99", '.'},	   /* U+2219 BULLET OPERATOR */
-    {"\xe2\x8b\x85", '.'},	   /* U+22C5 DOT OPERATOR */
-    {"\xe3\x83\xbb", '.'},	   /* U+30FB KATAKANA MIDDLE DOT */
-    {"\xef\xbd\xa5", '.'},	   /* U+FF65 HALFWIDTH KATAKANA MIDDLE DOT */
+    {"\xef\xbc\xa0", '@'},     /* U+FF20 FULLWIDTH COMMERCIAL AT */
+    {"\xef\xb9\xab", '@'},     /* U+FE6B SMALL COMMERCIAL AT */
+    {"\xe2\x93\x90", '@'},     /* U+24D0 CIRCLED LATIN SMALL LETTER A */
+    {"\xe2\x92\xb6", '@'},     /* U+24B6 CIRCLED LATIN CAPITAL LETTER A */
+    {"\xef\xbc\x8e", '.'},     /* U+FF0E FULLWIDTH FULL STOP */
+    {"\xef\xb9\x92", '.'},     /* U+FE52 SMALL FULL STOP */
+    {"\xe3\x80\x82", '.'},     /* U+3002 IDEOGRAPHIC FULL STOP */
+    {"\xef\xbd\xa1", '.'},     /* U+FF61 HALFWIDTH IDEOGRAPHIC FULL STOP */
+    {"\xe2\x80\xa4", '.'},     /* U+2024 ONE DOT LEADER */
+    {"\xd9\xa0", '.'},	       /* U+0660 ARABIC-INDIC DIGIT ZERO */
+    {"\xdb\xb0", '.'},	       /* U+06F0 EXTENDED ARABIC-INDIC DIGIT ZERO */
+    {"\xdc\x81", '.'},	       /* U+0701 SYRIAC SUPRALINEAR FULL STOP */
+    {"\xdc\x82", '.'},	       /* U+0702 SYRIAC SUBLINEAR FULL STOP */
+    {"\xea\x93\xb8", '.'},     /* U+A4F8 LISU LETTER TONE MYA TI */
+    {"\xea\x98\x8e", '.'},     /* U+A60E VAI FULL STOP */
+    {"\xf0\x90\xa9\x90", '.'}, /* U+10A50 KHAROSHTHI PUNCTUATION DOT */
+    {"\xf0\x9d\x85\xad", '.'}, /* U+1D16D MUSICAL SYMBOL COMBINING AUGMENTATION DOT */
+    {"\xc2\xb7", '.'},	       /* U+00B7 MIDDLE DOT */
+    {"\xe2\x80\xa7", '.'},     /* U+2027 HYPHENATION POINT */
+    {"\xe2\x88\x99", '.'},     /* U+2219 BULLET OPERATOR */
+    {"\xe2\x8b\x85", '.'},     /* U+22C5 DOT OPERATOR */
+    {"\xe3\x83\xbb", '.'},     /* U+30FB KATAKANA MIDDLE DOT */
+    {"\xef\xbd\xa5", '.'},     /* U+FF65 HALFWIDTH KATAKANA MIDDLE DOT */
 };
 
 /* Bidirectional controls in UTF-8: ALM, LRM, RLM, LRE..RLO, LRI..PDI. */
 static const char *const bidi[] = {
-    "\xd8\x9c",			   /* U+061C */
+    "\xd8\x9c",			    /* U+061C */
     "\xe2\x80\x8e", "\xe2\x80\x8f", /* U+200E, U+200F */
     "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae", /* U+202A-E */
-    "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9", /* U+2066-9 */
+    "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9",		    /* U+2066-9 */
 };
 
 /* Length of the table entry u[] matching at t[0, n), or 0. */

@@ -22,8 +22,8 @@
 
 #include "policy/listunsub.h"
 
-#define HOST_MAX 253	     /* DNS name in text form, without a trailing dot */
-#define LABEL_MAX 63	     /* one DNS label */
+#define HOST_MAX 253	    /* DNS name in text form, without a trailing dot */
+#define LABEL_MAX 63	    /* one DNS label */
 #define COMMENT_DEPTH_MAX 8 /* nested comments in the field */
 
 /* ASCII classes of RFC 3986 §2, independent of the locale. */
@@ -250,7 +250,8 @@ listunsub_https(const char *value, size_t len, const char **why)
 		}
 		if (n > 0) { /* a separator must come between two URIs */
 			if (*p != ',') {
-				*why = *p == '<' ? "URIs not separated by ','" : "text outside angle brackets";
+				*why = *p == '<' ? "URIs not separated by ','"
+						 : "text outside angle brackets";
 				return false;
 			}
 			p++;
@@ -258,7 +259,8 @@ listunsub_https(const char *value, size_t len, const char **why)
 				return false;
 		}
 		if (p == e || *p != '<') {
-			*why = p == e ? "',' without a URI after it" : "text outside angle brackets";
+			*why =
+			    p == e ? "',' without a URI after it" : "text outside angle brackets";
 			return false;
 		}
 		if (++n > LISTUNSUB_URIS_MAX) {

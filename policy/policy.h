@@ -134,7 +134,7 @@ struct verdict {
 	enum bw_life life;
 	bool suspended;
 	bool reserved;           /* counted against the limits (release if not sent) */
-	long long reserved_at;   /* when (the limit windows it counts in) */
+	long long reserved_at;	 /* when (the limit windows it counts in) */
 	unsigned rcpt_accepted, rcpt_refused;
 	bool non_smtp;
 	bool spf_done, spf_pass;  /* every egress address passes */

@@ -522,8 +522,9 @@ conf_actions(struct conf_ctx *c, const config_setting_t *g, enum bw_action *acts
 		}
 		if (chk == BW_CHK_SUSPENDED && act < BW_ACT_TEMPFAIL) {
 			/* SPEC §3: a suspension is enforced in every mode */
-			conf_err(c, m, "\"%s\" is not allowed: a suspension is always enforced "
-				       "(reject | tempfail)",
+			conf_err(c, m,
+				 "\"%s\" is not allowed: a suspension is always enforced "
+				 "(reject | tempfail)",
 				 v);
 			continue;
 		}

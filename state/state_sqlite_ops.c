@@ -187,12 +187,13 @@ sq_suspend(struct state *s, const char *id, const char *reason, const char *by, 
 	if (rc == 1 && (old.until == 0 || old.until > now)) {
 		if (!outlasts(until, old.until)) {
 			state_sqlite_exec(ss, ST_ROLLBACK, "rollback");
-			state_set_error(s,
-					"%s is already suspended %s%s (since %s by %s); a suspension is "
-					"never shortened: only reinstate lifts it",
-					id, old.until ? "until " : "until reinstated",
-					old.until ? state_time_str(old.until, t1) : "",
-					state_time_str(old.since, t2), old.by);
+			state_set_error(
+			    s,
+			    "%s is already suspended %s%s (since %s by %s); a suspension is "
+			    "never shortened: only reinstate lifts it",
+			    id, old.until ? "until " : "until reinstated",
+			    old.until ? state_time_str(old.until, t1) : "",
+			    state_time_str(old.since, t2), old.by);
 			return 1;
 		}
 		extend = true;

@@ -24,10 +24,10 @@ struct lu_row {
 };
 
 #define L(s) s, sizeof(s) - 1
-#define OK(s) {L(s), true, NULL}
-#define BAD(s, w) {L(s), false, w}
 
 /* clang-format off */
+#define OK(s) {L(s), true, NULL}
+#define BAD(s, w) {L(s), false, w}
 static const struct lu_row rows[] = {
     OK("<https://news.example.com/u/1>"),
     OK("<https://news.example.com>"),

@@ -121,14 +121,17 @@ test_release_across_windows(void **unused)
 		struct overlay *o = overlay_new();
 		print_message("%s\n", abandon ? "abandoned" : "refused");
 		for (int k = 0; k < 2; k++)
-			assert_int_equal(overlay_reserve(o, "news", 2, 0, end_h, why, sizeof(why)), 0);
+			assert_int_equal(overlay_reserve(o, "news", 2, 0, end_h, why, sizeof(why)),
+					 0);
 		for (int k = 0; k < 2; k++)
-			assert_int_equal(overlay_reserve(o, "news", 2, 0, h1 + 1, why, sizeof(why)), 0);
+			assert_int_equal(overlay_reserve(o, "news", 2, 0, h1 + 1, why, sizeof(why)),
+					 0);
 		for (int k = 0; k < 2; k++) {
 			if (abandon)
 				overlay_release(o, "news", end_h, h1 + 2);
 			else
-				overlay_finish(o, "news", true, end_h, BW_ACT_REJECT, 1, 10, h1 + 2);
+				overlay_finish(o, "news", true, end_h, BW_ACT_REJECT, 1, 10,
+					       h1 + 2);
 		}
 		assert_int_equal(overlay_reserve(o, "news", 2, 0, h1 + 3, why, sizeof(why)), 1);
 		assert_non_null(strstr(why, "2 messages this hour, limit 2"));
@@ -224,10 +227,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_suspensions), cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_release),     cmocka_unit_test(test_release_across_windows),
-		cmocka_unit_test(test_deltas),
-		cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_suspensions), cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_release),	cmocka_unit_test(test_release_across_windows),
+	    cmocka_unit_test(test_deltas),	cmocka_unit_test(test_many),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,7 +287,8 @@ test_suspend_semantics(void **unused)
 	/* a timed suspension: a shorter one changes nothing, a longer one or
 	 * an indefinite one extends it, keeping who suspended it and since when */
 	assert_int_equal(
-	    state_suspend(s, "promo", "complaints", "alice", "SEC-5", T0 + 7200, T0 + 140, NULL), 0);
+	    state_suspend(s, "promo", "complaints", "alice", "SEC-5", T0 + 7200, T0 + 140, NULL),
+	    0);
 	assert_int_equal(
 	    state_suspend(s, "promo", "shorter", "bob", "SEC-6", T0 + 3600, T0 + 150, NULL), 1);
 	assert_int_equal(
@@ -304,8 +305,8 @@ test_suspend_semantics(void **unused)
 	assert_string_equal(sp.by, "alice");
 	assert_string_equal(sp.reason, "complaints");
 	assert_int_equal(sp.since, T0 + 140);
-	assert_int_equal(
-	    state_suspend(s, "promo", "for good", "bob", "SEC-6", 0, T0 + 170, NULL), 0);
+	assert_int_equal(state_suspend(s, "promo", "for good", "bob", "SEC-6", 0, T0 + 170, NULL),
+			 0);
 	assert_true(is_suspended(s, "promo", T0 + 99999999, &sp));
 	/* the extender is not whoever suspended it: bob may reinstate */
 	assert_int_equal(state_reinstate(s, "promo", "ok", "alice", "SEC-7", T0 + 180, NULL), -1);
