@@ -72,8 +72,6 @@ policy_verdict_reset(struct verdict *v)
 	memset(p + at, 0, sizeof(*v) - at);
 	v->would = BW_ACT_ACCEPT;
 	v->decider = BW_CHK__COUNT;
-	v->enforced = BW_ACT_ACCEPT;
-	v->enforced_by = BW_CHK__COUNT;
 }
 
 /* The i-th entry of the reset table. */

@@ -248,7 +248,7 @@ event_reason(const struct registry *r, const struct verdict *v, char *buf, size_
 {
 	static struct jbuf j;
 	struct event_msg em = {.event_id = "e1", .queue_id = "Q", .client_ip = "10.20.0.5",
-			       .stage = "eom", .action = "accept", .xcode = ""};
+			       .stage = "eom", .outcome = POLICY_OUT_ACCEPT, .xcode = ""};
 	event_decision(&j, r, v, &em);
 	const char *p = strstr(j.buf, "\"event.reason\":\"");
 	assert_non_null(p);
@@ -329,7 +329,7 @@ test_monitor_suspended(void **unused)
 			id->actions[BW_CHK_SUSPENDED] = (enum bw_action)t->susp_action;
 		suspend_also = t->suspended;
 		store_down = t->down;
-		policy_begin(&v);
+		policy_verdict_reset(&v);
 		enum bw_action a = policy_mail(r, &env, &f, &v);
 		assert_true(v.monitor);
 		assert_int_equal(a, t->want);
