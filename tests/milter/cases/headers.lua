@@ -35,6 +35,20 @@ T.run("display name hiding another address refused", function()
 	mt.disconnect(conn)
 	T.failed(T.last_decision(), "rfc5322")
 end)
+-- a reader shows these as "ceo@bank.example": UTF-16 encoded-word, RLO
+for name, from in pairs({
+	["UTF-16 encoded-word"] = "=?UTF-16BE?B?AGMAZQBvAEAAYgBhAG4AawAuAGUAeABhAG0AcABsAGU=?= <n@news.example.com>",
+	["right-to-left override"] = "\"\226\128\174elpmaxe.knab@oec\226\128\172\" <n@news.example.com>",
+}) do
+	T.run("display name hiding an address as a reader shows it refused: " .. name, function()
+		local h = T.good_headers()
+		h[1] = {"From", from}
+		local conn, r = attempt(h)
+		T.check(r == SMFIR_REPLYCODE, "refused")
+		mt.disconnect(conn)
+		T.failed(T.last_decision(), "rfc5322")
+	end)
+end
 T.run("missing Message-ID refused", function()
 	local h = T.good_headers()
 	table.remove(h, 5)
@@ -51,6 +65,16 @@ T.run("marketing without one-click unsubscribe refused", function()
 	mt.disconnect(conn)
 	T.failed(T.last_decision(), "list-unsubscribe")
 end)
+for _, lu in ipairs({"<https:// >", "<https://x <mailto:a@b>"}) do
+	T.run("List-Unsubscribe " .. lu .. " is not an https URI: refused", function()
+		local h = T.good_headers()
+		h[6] = {"List-Unsubscribe", lu}
+		local conn, r = attempt(h)
+		T.check(r == SMFIR_REPLYCODE, "refused")
+		mt.disconnect(conn)
+		T.failed(T.last_decision(), "list-unsubscribe")
+	end)
+end
 T.run("foreign From domain quarantined (policy.actions)", function()
 	local h = T.good_headers()
 	h[1] = {"From", "n@other.example"}
