@@ -25,8 +25,8 @@
  * Approximation: a term naming the very host the previous MX/PTR answer
  * listed next is counted as that MX/PTR's address lookup.
  *
- * Cache: (domain, ip) -> result for the resolver's cache_ttl, chained hash
- * with insertion-order eviction at SPF_CACHE_MAX, under c->lock.
+ * Cache: (domain, ip) -> result for the resolver's cache_ttl in a
+ * base/cache (TTL + LRU, its own lock) of at most SPF_CACHE_MAX entries.
  *
  * Memory: the checker owns the libspf2 server, the layer and the cache;
  * each spf_check() frees its libspf2 request and response before
@@ -52,10 +52,10 @@
 #include <spf2/spf.h>
 
 #include "dns/spf.h"
+#include "base/cache.h"
 #include "base/util.h"
 
 #define SPF_PENDING_MAX 10     /* libspf2 resolves at most 10 MX/PTR names */
-#define SPF_CACHE_BUCKETS 1024 /* power of two */
 #define SPF_IP_MAX 46	       /* INET6_ADDRSTRLEN */
 
 /* Per-evaluation state, on spf_check()'s stack. */
@@ -73,21 +73,11 @@ struct spf_eval {
 	bool bogus;
 };
 
-struct spf_cent {
-	struct spf_cent *next, *older, *newer;
-	time_t expires;
-	struct spf_result res;
-	char key[]; /* "domain ip" */
-};
-
 struct spf_checker {
 	struct resolver *res;
 	SPF_dns_server_t *layer;
 	SPF_server_t *server;
-	pthread_mutex_t lock; /* the cache */
-	struct spf_cent *buckets[SPF_CACHE_BUCKETS];
-	struct spf_cent *oldest, *newest;
-	size_t n_cached;
+	struct bw_cache *cache; /* "domain ip" -> struct spf_result */
 };
 
 static __thread struct spf_eval *tl_eval;
@@ -372,7 +362,8 @@ spf_new(struct resolver *r)
 	c->server = SPF_server_new_dns(c->layer, 0);
 	if (c->server == NULL)
 		goto fail;
-	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+	c->cache = bw_cache_new(SPF_CACHE_MAX, free);
+	if (c->cache == NULL) {
 		SPF_server_free(c->server);
 		goto fail;
 	}
@@ -387,17 +378,7 @@ fail:
 void
 spf_cache_flush(struct spf_checker *c)
 {
-	pthread_mutex_lock(&c->lock);
-	struct spf_cent *e = c->oldest;
-	while (e != NULL) {
-		struct spf_cent *n = e->newer;
-		free(e);
-		e = n;
-	}
-	memset(c->buckets, 0, sizeof(c->buckets));
-	c->oldest = c->newest = NULL;
-	c->n_cached = 0;
-	pthread_mutex_unlock(&c->lock);
+	bw_cache_flush(c->cache);
 }
 
 /* Free the checker (no spf_check() may be running). */
@@ -406,101 +387,40 @@ spf_free(struct spf_checker *c)
 {
 	if (c == NULL)
 		return;
-	spf_cache_flush(c);
+	bw_cache_free(c->cache);
 	SPF_server_free(c->server);
 	free(c->layer);
-	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-/* FNV-1a bucket of a cache key. */
-static size_t
-key_hash(const char *k)
+/* Copy a cached result out (runs under the cache's lock). */
+static int
+cache_copy(const void *val, uint64_t expires, void *arg)
 {
-	uint32_t h = 2166136261u;
-	for (; *k; k++) {
-		h ^= (unsigned char)*k;
-		h *= 16777619u;
-	}
-	return h & (SPF_CACHE_BUCKETS - 1);
-}
-
-/* Unlink e from its chain and the age list (caller holds the lock). */
-static void
-cache_unlink_locked(struct spf_checker *c, struct spf_cent *e)
-{
-	struct spf_cent **pp = &c->buckets[key_hash(e->key)];
-	while (*pp != NULL && *pp != e)
-		pp = &(*pp)->next;
-	if (*pp == e)
-		*pp = e->next;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		c->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		c->newest = e->older;
-	c->n_cached--;
+	struct spf_result *out = arg;
+	(void)expires;
+	*out = *(const struct spf_result *)val;
+	out->cached = true;
+	return 0;
 }
 
 /* A fresh cached result for key, copied into out. */
 static bool
 cache_get(struct spf_checker *c, const char *key, struct spf_result *out)
 {
-	bool hit = false;
-	time_t now = time(NULL);
-	pthread_mutex_lock(&c->lock);
-	for (struct spf_cent *e = c->buckets[key_hash(key)]; e != NULL; e = e->next) {
-		if (strcmp(e->key, key) != 0)
-			continue;
-		if (e->expires > now) {
-			*out = e->res;
-			out->cached = true;
-			hit = true;
-		}
-		break;
-	}
-	pthread_mutex_unlock(&c->lock);
-	return hit;
+	return bw_cache_get(c->cache, key, (uint64_t)time(NULL), cache_copy, out);
 }
 
 /* Remember a result (allocation failure: not cached). */
 static void
 cache_put(struct spf_checker *c, const char *key, const struct spf_result *res, unsigned ttl)
 {
-	size_t kl = strlen(key);
-	struct spf_cent *e = calloc(1, sizeof(*e) + kl + 1);
-	if (e == NULL)
+	struct spf_result *v = malloc(sizeof(*v));
+	if (v == NULL)
 		return;
-	memcpy(e->key, key, kl + 1);
-	e->res = *res;
-	e->expires = time(NULL) + (time_t)ttl;
-	pthread_mutex_lock(&c->lock);
-	size_t h = key_hash(key);
-	for (struct spf_cent *o = c->buckets[h]; o != NULL; o = o->next) {
-		if (strcmp(o->key, key) == 0) {
-			cache_unlink_locked(c, o);
-			free(o);
-			break;
-		}
-	}
-	while (c->n_cached >= SPF_CACHE_MAX && c->oldest != NULL) {
-		struct spf_cent *victim = c->oldest;
-		cache_unlink_locked(c, victim);
-		free(victim);
-	}
-	e->next = c->buckets[h];
-	c->buckets[h] = e;
-	e->older = c->newest;
-	if (c->newest != NULL)
-		c->newest->newer = e;
-	else
-		c->oldest = e;
-	c->newest = e;
-	c->n_cached++;
-	pthread_mutex_unlock(&c->lock);
+	*v = *res;
+	uint64_t now = (uint64_t)time(NULL);
+	bw_cache_put(c->cache, key, v, now + ttl, now);
 }
 
 /* Domain syntax we hand to libspf2: LDH/underscore labels, 1..63 each. */

@@ -4,9 +4,10 @@
  * holds the process-wide "current" pointer).
  *
  * Index tables (login -> identity, id -> identity, networks) are built once
- * per load in the snapshot's arena: open addressing at load factor <= 0.5,
- * so a lookup is one hash and a short probe whatever the registry size.
- * Readers never lock the tables. The reference count is atomic.
+ * per load in the snapshot's arena: base/hash tables over arena slots at
+ * load factor <= 0.5, so a lookup is one hash and a short probe whatever
+ * the registry size. Readers never lock the tables. The reference count
+ * is atomic.
  */
 #include "config.h"
 
@@ -15,75 +16,31 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "base/hash.h"
 #include "base/util.h"
 #include "registry/registry.h"
 
-struct strslot {
-	const char *key; /* NULL: empty */
-	const struct bw_identity *id;
-};
-
-struct strtab {
-	size_t cap; /* power of two */
-	struct strslot *slots;
-};
-
 struct registry_index {
-	struct strtab by_login;
-	struct strtab by_id;
+	struct bw_hash by_login; /* login -> identity, slots in the arena */
+	struct bw_hash by_id;	 /* id -> identity */
 	struct cidr_map *nets;
 };
 
-/* FNV-1a 64 with a final avalanche: keys are short ASCII names. */
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
+/* A fixed table in the arena, sized for n keys. */
 static void
-strtab_init(struct arena *a, struct strtab *t, size_t n)
+tab_init(struct arena *a, struct bw_hash *t, size_t n)
 {
-	t->cap = 16;
-	while (t->cap < n * 2)
-		t->cap <<= 1;
-	t->slots = arena_alloc(a, t->cap * sizeof(struct strslot));
+	size_t cap = bw_hash_cap_for(n);
+	bw_hash_init_fixed(t, arena_alloc(a, cap * sizeof(struct bw_hash_slot)), cap);
 }
 
 /* Insert; returns the identity already holding key, or NULL if inserted. */
 static const struct bw_identity *
-strtab_put(struct strtab *t, const char *key, const struct bw_identity *id)
+tab_put(struct bw_hash *t, const char *key, const struct bw_identity *id)
 {
-	size_t j = hash_str(key) & (t->cap - 1);
-	while (t->slots[j].key != NULL) {
-		if (strcmp(t->slots[j].key, key) == 0)
-			return t->slots[j].id;
-		j = (j + 1) & (t->cap - 1);
-	}
-	t->slots[j].key = key;
-	t->slots[j].id = id;
-	return NULL;
-}
-
-static const struct bw_identity *
-strtab_get(const struct strtab *t, const char *key)
-{
-	if (t->cap == 0)
-		return NULL;
-	size_t j = hash_str(key) & (t->cap - 1);
-	while (t->slots[j].key != NULL) {
-		if (strcmp(t->slots[j].key, key) == 0)
-			return t->slots[j].id;
-		j = (j + 1) & (t->cap - 1);
-	}
+	void *old = NULL;
+	if (bw_hash_put(t, key, (void *)id, &old) != 0)
+		return old; /* sized for every key: only a duplicate lands here */
 	return NULL;
 }
 
@@ -104,20 +61,20 @@ registry_index_build(struct registry *r, char *err, size_t errlen)
 	size_t n_logins = 0;
 	for (size_t i = 0; i < r->n_ids; i++)
 		n_logins += r->ids[i].n_logins;
-	strtab_init(r->arena, &x->by_login, n_logins);
-	strtab_init(r->arena, &x->by_id, r->n_ids);
+	tab_init(r->arena, &x->by_login, n_logins);
+	tab_init(r->arena, &x->by_id, r->n_ids);
 	x->nets = cidr_map_new(r->arena);
 
 	for (size_t i = 0; i < r->n_ids; i++) {
 		const struct bw_identity *id = &r->ids[i];
-		const struct bw_identity *prev = strtab_put(&x->by_id, id->id, id);
+		const struct bw_identity *prev = tab_put(&x->by_id, id->id, id);
 		if (prev != NULL) {
 			snprintf(err, errlen, "%s:%d: id: duplicate identity \"%s\" (first at %s:%d)",
 				 id->file, id->line, id->id, prev->file, prev->line);
 			return -1;
 		}
 		for (size_t j = 0; j < id->n_logins; j++) {
-			prev = strtab_put(&x->by_login, id->logins[j], id);
+			prev = tab_put(&x->by_login, id->logins[j], id);
 			if (prev != NULL) {
 				snprintf(err, errlen,
 					 "%s:%d: credentials.logins: login \"%s\" is listed by \"%s\" "
@@ -137,13 +94,13 @@ registry_index_build(struct registry *r, char *err, size_t errlen)
 const struct bw_identity *
 registry_by_login(const struct registry *r, const char *login)
 {
-	return strtab_get(&r->index->by_login, login);
+	return bw_hash_get(&r->index->by_login, login);
 }
 
 const struct bw_identity *
 registry_by_id(const struct registry *r, const char *id)
 {
-	return strtab_get(&r->index->by_id, id);
+	return bw_hash_get(&r->index->by_id, id);
 }
 
 size_t

@@ -1,8 +1,8 @@
 /*
  * overlay.c - in-memory suspension set and volume counters (see overlay.h).
  *
- * One open-addressing table of entries keyed by identity id, grown at load
- * factor 1/2, under one mutex. Entries are created on first use and live
+ * One base/hash table of entries keyed by identity id (the key lives in
+ * the entry), under one mutex. Entries are malloc'ed on first use and live
  * until overlay_free(): there is one per identity that ever sent or was
  * suspended, bounded by the registry size.
  *
@@ -24,13 +24,13 @@
 #include <string.h>
 
 #include "state/overlay.h"
+#include "base/hash.h"
 #include "base/util.h"
 
-#define OVERLAY_MIN_CAP 64
 #define REASON_MAX 256
 
 struct entry {
-	char id[STATE_ID_MAX + 1]; /* "" = empty slot */
+	char id[STATE_ID_MAX + 1]; /* the table key */
 	bool suspended;
 	char reason[REASON_MAX];
 	long long hour, day;       /* window starts */
@@ -42,23 +42,11 @@ struct entry {
 
 struct overlay {
 	pthread_mutex_t lock;
-	struct entry *tab;
-	size_t cap, used;
+	struct bw_hash tab; /* id -> struct entry */
 	bool stale;
 	struct overlay_delta *spill;
 	size_t n_spill, cap_spill;
 };
-
-static uint64_t
-hash_id(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h ^ (h >> 29);
-}
 
 struct overlay *
 overlay_new(void)
@@ -66,12 +54,7 @@ overlay_new(void)
 	struct overlay *o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		return NULL;
-	o->cap = OVERLAY_MIN_CAP;
-	o->tab = calloc(o->cap, sizeof(struct entry));
-	if (o->tab == NULL) {
-		free(o);
-		return NULL;
-	}
+	bw_hash_init(&o->tab);
 	o->stale = true; /* nothing read from the store yet */
 	pthread_mutex_init(&o->lock, NULL);
 	return o;
@@ -83,36 +66,13 @@ overlay_free(struct overlay *o)
 	if (o == NULL)
 		return;
 	pthread_mutex_destroy(&o->lock);
-	free(o->tab);
+	size_t pos = 0;
+	void *e;
+	while (bw_hash_next(&o->tab, &pos, NULL, &e))
+		free(e);
+	bw_hash_free(&o->tab);
 	free(o->spill);
 	free(o);
-}
-
-/* Slot for id in tab (cap a power of two): its entry or the empty slot. */
-static struct entry *
-slot(struct entry *tab, size_t cap, const char *id)
-{
-	size_t j = hash_id(id) & (cap - 1);
-	while (tab[j].id[0] != '\0' && strcmp(tab[j].id, id) != 0)
-		j = (j + 1) & (cap - 1);
-	return &tab[j];
-}
-
-/* Double the table; false on allocation failure (table unchanged). */
-static bool
-grow(struct overlay *o)
-{
-	size_t ncap = o->cap * 2;
-	struct entry *nt = calloc(ncap, sizeof(struct entry));
-	if (nt == NULL)
-		return false;
-	for (size_t i = 0; i < o->cap; i++)
-		if (o->tab[i].id[0] != '\0')
-			*slot(nt, ncap, o->tab[i].id) = o->tab[i];
-	free(o->tab);
-	o->tab = nt;
-	o->cap = ncap;
-	return true;
 }
 
 /* Entry for id, created if missing (NULL: out of memory or bad id). */
@@ -121,16 +81,17 @@ get(struct overlay *o, const char *id, bool create)
 {
 	if (id[0] == '\0' || strlen(id) > STATE_ID_MAX)
 		return NULL;
-	struct entry *e = slot(o->tab, o->cap, id);
-	if (e->id[0] != '\0' || !create)
-		return e->id[0] != '\0' ? e : NULL;
-	if ((o->used + 1) * 2 > o->cap) {
-		if (!grow(o))
-			return NULL;
-		e = slot(o->tab, o->cap, id);
-	}
+	struct entry *e = bw_hash_get(&o->tab, id);
+	if (e != NULL || !create)
+		return e;
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return NULL;
 	bw_strlcpy(e->id, id, sizeof(e->id));
-	o->used++;
+	if (bw_hash_put(&o->tab, e->id, e, NULL) != 0) {
+		free(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -188,8 +149,10 @@ overlay_set_suspensions(struct overlay *o, const struct state_suspension *s, siz
 {
 	int rc = 0;
 	pthread_mutex_lock(&o->lock);
-	for (size_t i = 0; i < o->cap; i++)
-		o->tab[i].suspended = false;
+	size_t pos = 0;
+	void *v;
+	while (bw_hash_next(&o->tab, &pos, NULL, &v))
+		((struct entry *)v)->suspended = false;
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = get(o, s[i].id, true);
 		if (e == NULL) {
@@ -325,10 +288,11 @@ overlay_seed(struct overlay *o, const char *id, long long now, uint64_t hour_sen
 static int
 take(struct overlay *o, bool interval, struct overlay_delta **out, size_t *n)
 {
-	size_t cnt = interval ? 0 : o->n_spill, k = 0;
-	for (size_t i = 0; i < o->cap; i++) {
-		struct state_counts *c = interval ? &o->tab[i].interval : &o->tab[i].pending;
-		if (o->tab[i].id[0] != '\0' && c->messages != 0)
+	size_t cnt = interval ? 0 : o->n_spill, k = 0, pos = 0;
+	void *v;
+	while (bw_hash_next(&o->tab, &pos, NULL, &v)) {
+		struct entry *e = v;
+		if ((interval ? e->interval : e->pending).messages != 0)
 			cnt++;
 	}
 	*out = NULL;
@@ -343,10 +307,10 @@ take(struct overlay *o, bool interval, struct overlay_delta **out, size_t *n)
 		k = o->n_spill;
 		o->n_spill = 0;
 	}
-	for (size_t i = 0; i < o->cap; i++) {
-		struct entry *e = &o->tab[i];
+	for (pos = 0; bw_hash_next(&o->tab, &pos, NULL, &v);) {
+		struct entry *e = v;
 		struct state_counts *c = interval ? &e->interval : &e->pending;
-		if (e->id[0] == '\0' || c->messages == 0)
+		if (c->messages == 0)
 			continue;
 		bw_strlcpy(d[k].id, e->id, sizeof(d[k].id));
 		d[k].hour = interval ? e->hour : e->pending_hour;
