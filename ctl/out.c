@@ -199,12 +199,6 @@ void
 out_counts_json(struct jbuf *j, const char *key, const struct state_counts *c)
 {
 	jbuf_object_begin(j, key);
-	jbuf_num(j, "messages", (long long)c->messages);
-	jbuf_num(j, "recipients", (long long)c->recipients);
-	jbuf_num(j, "bytes", (long long)c->bytes);
-	jbuf_num(j, "accepted", (long long)c->accepted);
-	jbuf_num(j, "rejected", (long long)c->rejected);
-	jbuf_num(j, "quarantined", (long long)c->quarantined);
-	jbuf_num(j, "tempfailed", (long long)c->tempfailed);
+	state_counts_json(j, "", c);
 	jbuf_object_end(j);
 }

@@ -22,6 +22,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,7 +531,36 @@ state_audit_check_end(struct state_audit_check *chk, long long head_seq, const c
 	return 0;
 }
 
-/* ---- audit event ------------------------------------------------------ */
+/* ---- counters and audit events ---------------------------------------- */
+
+/* The fields of struct state_counts, in the order every output shows them. */
+static const struct {
+	const char *name;
+	size_t off;
+} count_fields[] = {
+    {"messages", offsetof(struct state_counts, messages)},
+    {"recipients", offsetof(struct state_counts, recipients)},
+    {"bytes", offsetof(struct state_counts, bytes)},
+    {"accepted", offsetof(struct state_counts, accepted)},
+    {"rejected", offsetof(struct state_counts, rejected)},
+    {"quarantined", offsetof(struct state_counts, quarantined)},
+    {"tempfailed", offsetof(struct state_counts, tempfailed)},
+};
+
+void
+state_counts_json(struct jbuf *j, const char *prefix, const struct state_counts *c)
+{
+	char key[STATE_COUNTS_PREFIX_MAX + 16];
+	for (size_t i = 0; i < sizeof(count_fields) / sizeof(count_fields[0]); i++) {
+		int n = snprintf(key, sizeof(key), "%s%s", prefix, count_fields[i].name);
+		if (n < 0 || (size_t)n >= sizeof(key))
+			abort(); /* prefixes are the program's constants: a bug */
+		uint64_t v;
+		memcpy(&v, (const char *)c + count_fields[i].off, sizeof(v));
+		jbuf_num(j, key, (long long)v);
+	}
+}
+
 
 void
 state_audit_event(struct jbuf *j, const struct state_audit *rec, const char *event_id)

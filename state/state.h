@@ -32,6 +32,7 @@
 #define STATE_TEXT_MAX 512
 #define STATE_NAME_MAX 256
 #define STATE_HASH_HEX 64
+#define STATE_COUNTS_PREFIX_MAX 48
 
 struct state_counts {
 	uint64_t messages, recipients, bytes;
@@ -139,6 +140,13 @@ int state_counters_foreach(struct state *s, long long from, long long to,
 int state_counters_daily(struct state *s, long long from, int days,
 			 int (*fn)(const char *id, int day, const struct state_counts *c, void *arg),
 			 void *arg);
+
+/* Write the seven counts of c into j as numbers keyed prefix + field name
+ * ("messages", "recipients", "bytes", "accepted", "rejected",
+ * "quarantined", "tempfailed"), in that order; prefix is a constant of at
+ * most STATE_COUNTS_PREFIX_MAX bytes ("" inside an object of its own,
+ * "bulkwarden.counters." in the counters event). Pure, no I/O. */
+void state_counts_json(struct jbuf *j, const char *prefix, const struct state_counts *c);
 
 /* Build the audit event (SPEC §5, event.dataset "bulkwarden.audit") for a
  * stored record into j: pure, no I/O; event_id may be NULL (none). */
