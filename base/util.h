@@ -14,6 +14,9 @@
 
 #define BW_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define BW_NORETURN __attribute__((noreturn))
+/* A parameter a callback signature imposes but this implementation does
+ * not need: `int fn(void *arg BW_UNUSED)`. */
+#define BW_UNUSED __attribute__((unused))
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);

@@ -193,7 +193,7 @@ extra_row(struct extra *x, const char *id)
 }
 
 static int
-extra_cb(const char *id, const struct state_counts *sum, void *arg)
+extra_cb(const char *id, const struct state_counts *sum BW_UNUSED, void *arg)
 {
 	struct extra *x = arg;
 	if (registry_by_id(x->reg, id) == NULL)

@@ -18,7 +18,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#ifdef HAVE_MALLOC_H
 #include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -103,7 +105,7 @@ audit_change(const char *id, const char *text, bool security, void *arg)
 
 /* Load and validate; on failure print/log every error. */
 static struct registry *
-load(bool quiet_ok, char *why, size_t whylen)
+load(char *why, size_t whylen)
 {
 	struct conf_errors errs = {0};
 	struct registry *r = conf_load(conf_path, (long long)time(NULL), &errs);
@@ -132,7 +134,7 @@ reload(void)
 	char why[2048];
 	struct runtime *cur = runtime_current();
 	struct registry *old = cur != NULL ? cur->reg : NULL;
-	struct registry *r = load(false, why, sizeof(why));
+	struct registry *r = load(why, sizeof(why));
 	if (r == NULL) {
 		diag(LOG_ERR, "reload refused, still serving revision %.16s", old ? old->revision : "-");
 		audit_config("config-rejected", old, NULL, why);
@@ -163,7 +165,9 @@ reload(void)
 		registry_diff(old, r, audit_change, r);
 	/* the old snapshot goes when its last message ends; give the loader's
 	 * transient memory back to the system now */
+#ifdef HAVE_MALLOC_TRIM
 	malloc_trim(0);
+#endif
 	statesync_set_interval(sync_thread, r->set.counters_interval);
 	metrics_registry(r->revision, r->loaded_at, r->set.metrics_per_identity);
 	if (strcmp(old != NULL && old->set.metrics_listen ? old->set.metrics_listen : "",
@@ -345,11 +349,13 @@ main(int argc, char **argv)
 	/* snapshot arenas grow in chunks up to 4 MiB: keep them mmap'ed, so a
 	 * freed snapshot returns to the system instead of fragmenting the heap
 	 * (glibc would otherwise raise the threshold after the first free) */
+#if defined(HAVE_MALLOPT) && defined(M_MMAP_THRESHOLD)
 	mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+#endif
 	char why[4096], err[512];
 	if (bwdkey_init(err, sizeof(err)) != 0)
 		fatal("DKIM: %s", err);
-	struct registry *r = load(true, why, sizeof(why));
+	struct registry *r = load(why, sizeof(why));
 	if (check_only) {
 		if (r == NULL)
 			return 1;

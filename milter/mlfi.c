@@ -79,13 +79,13 @@ macro(SMFICTX *ctx, const char *name)
 }
 
 static int
-env_suspended(void *c, const char *id, char *reason, size_t len)
+env_suspended(void *c BW_UNUSED, const char *id, char *reason, size_t len)
 {
 	return overlay_suspended(overlay, id, reason, len);
 }
 
 static int
-env_reserve(void *c, const struct bw_identity *id, long long now, char *why, size_t len)
+env_reserve(void *c BW_UNUSED, const struct bw_identity *id, long long now, char *why, size_t len)
 {
 	return overlay_reserve(overlay, id->id, id->per_hour, id->per_day, now, why, len);
 }
@@ -269,9 +269,9 @@ msg_of(SMFICTX *ctx)
 }
 
 static sfsistat
-mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
-	       unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
-	       unsigned long *pf3)
+mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2 BW_UNUSED,
+	       unsigned long f3 BW_UNUSED, unsigned long *pf0, unsigned long *pf1,
+	       unsigned long *pf2, unsigned long *pf3)
 {
 	struct connctx *cc = conn(ctx);
 	if (cc == NULL)
@@ -411,7 +411,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 }
 
 static sfsistat
-mlfi_envrcpt(SMFICTX *ctx, char **argv)
+mlfi_envrcpt(SMFICTX *ctx, char **argv BW_UNUSED)
 {
 	struct msgctx *m = msg_of(ctx);
 	if (m == NULL)

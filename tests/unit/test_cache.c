@@ -17,8 +17,7 @@
 #include <string.h>
 
 #include "base/cache.h"
-
-#define UNUSED __attribute__((unused))
+#include "base/util.h"
 
 static int n_live; /* values allocated and not yet freed */
 
@@ -40,7 +39,7 @@ val_new(int x)
 }
 
 static int
-copy_int(const void *val, uint64_t expires UNUSED, void *arg)
+copy_int(const void *val, uint64_t expires BW_UNUSED, void *arg)
 {
 	*(int *)arg = *(const int *)val;
 	return 0;
@@ -93,7 +92,7 @@ static const struct scenario scenarios[] = {
 };
 
 static void
-test_scenarios(void **state UNUSED)
+test_scenarios(void **state BW_UNUSED)
 {
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		const struct scenario *sc = &scenarios[i];
@@ -127,13 +126,13 @@ test_scenarios(void **state UNUSED)
 
 /* A copy callback that refuses: the hit counts as a miss, the entry stays. */
 static int
-copy_refuse(const void *val UNUSED, uint64_t expires UNUSED, void *arg UNUSED)
+copy_refuse(const void *val BW_UNUSED, uint64_t expires BW_UNUSED, void *arg BW_UNUSED)
 {
 	return -1;
 }
 
 static void
-test_copy_refused(void **state UNUSED)
+test_copy_refused(void **state BW_UNUSED)
 {
 	struct bw_cache *c = bw_cache_new(4, val_free);
 	assert_int_equal(bw_cache_put(c, "a", val_new(1), 100, 0), 0);
@@ -165,7 +164,7 @@ worker(void *arg)
 }
 
 static void
-test_threads(void **state UNUSED)
+test_threads(void **state BW_UNUSED)
 {
 	struct bw_cache *c = bw_cache_new(32, val_free);
 	pthread_t t[THREADS];

@@ -812,7 +812,7 @@ test_big_body(void **state)
 	assert_non_null(f);
 	assert_int_equal(fwrite(head, 1, len, f), len);
 	rewind(body);
-	char buf[65536];
+	static char buf[65536]; /* off the stack: -Wstack-usage */
 	size_t r;
 	while ((r = fread(buf, 1, sizeof(buf), body)) > 0)
 		assert_int_equal(fwrite(buf, 1, r, f), r);

@@ -15,8 +15,7 @@
 #include <string.h>
 
 #include "base/hash.h"
-
-#define UNUSED __attribute__((unused))
+#include "base/util.h"
 
 struct hash_row {
 	const char *in;
@@ -36,7 +35,7 @@ fmix(uint64_t h)
 }
 
 static void
-test_hash_values(void **state UNUSED)
+test_hash_values(void **state BW_UNUSED)
 {
 	const struct hash_row rows[] = {
 	    {"", 0, fmix(0xcbf29ce484222325ULL)},
@@ -51,7 +50,7 @@ test_hash_values(void **state UNUSED)
 }
 
 static void
-test_cap_for(void **state UNUSED)
+test_cap_for(void **state BW_UNUSED)
 {
 	const size_t rows[][2] = {{0, 16}, {1, 16}, {8, 16}, {9, 32}, {100, 256}, {4096, 8192}};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
@@ -71,7 +70,7 @@ struct step {
 static int vals[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 static void
-test_steps(void **state UNUSED)
+test_steps(void **state BW_UNUSED)
 {
 	const struct step steps[] = {
 	    {GET, "news", 0, 0, 0},	     /* empty table */
@@ -121,7 +120,7 @@ test_steps(void **state UNUSED)
 /* Random inserts and deletes against an array model: every key present in
  * the model is found, every absent one is not, iteration sees each once. */
 static void
-test_model(void **state UNUSED)
+test_model(void **state BW_UNUSED)
 {
 	static char keys[MODEL_KEYS][16];
 	static bool in[MODEL_KEYS];
@@ -165,7 +164,7 @@ test_model(void **state UNUSED)
 
 /* A fixed table (arena-style storage) takes cap/2 keys, then refuses. */
 static void
-test_fixed(void **state UNUSED)
+test_fixed(void **state BW_UNUSED)
 {
 	struct bw_hash_slot slots[16];
 	char keys[9][8];
