@@ -70,7 +70,7 @@ diag_init(const char *progname, bool to_stderr, bool to_syslog)
 		openlog(progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-static void
+static void BW_PRINTF(2, 0)
 vdiag(int prio, const char *fmt, va_list ap)
 {
 	char buf[2048];

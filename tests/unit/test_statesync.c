@@ -32,12 +32,12 @@ static struct bw_settings set;
 /* A wrapper backend that fails reads on demand, delegating otherwise. */
 static const struct state_ops *real_ops;
 static struct state_ops flaky_ops;
-static volatile int flaky;
+static int flaky; /* read by the sync thread: __atomic accesses */
 
 static int
 flaky_version(struct state *s, uint64_t *v)
 {
-	if (flaky) {
+	if (__atomic_load_n(&flaky, __ATOMIC_RELAXED)) {
 		state_set_error(s, "injected failure");
 		return -1;
 	}
@@ -47,7 +47,7 @@ flaky_version(struct state *s, uint64_t *v)
 static int
 flaky_suspensions(struct state *s, long long now, struct state_suspension **out, size_t *n)
 {
-	if (flaky) {
+	if (__atomic_load_n(&flaky, __ATOMIC_RELAXED)) {
 		state_set_error(s, "injected failure");
 		return -1;
 	}
@@ -135,11 +135,11 @@ test_sync(void **unused)
 	assert_true(wait_suspended(ov, "promo", 0, 4500) >= 0);
 
 	/* store unreadable: stale (fail closed) after STATESYNC_STALE_MS, then back */
-	flaky = 1;
+	__atomic_store_n(&flaky, 1, __ATOMIC_RELAXED);
 	ms = wait_suspended(ov, "news", -1, STATESYNC_STALE_MS + 1500);
 	print_message("stale after %lld ms of failures\n", ms);
 	assert_true(ms >= STATESYNC_STALE_MS - 500);
-	flaky = 0;
+	__atomic_store_n(&flaky, 0, __ATOMIC_RELAXED);
 	assert_true(wait_suspended(ov, "news", 0, 1000) >= 0);
 
 	/* queued audit records are appended; counts pending at stop are flushed */
