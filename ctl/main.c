@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/strbuf.h"
 #include "ctl/report.h"
 #include "ctl/verbs.h"
 #include "registry/conf.h"
@@ -211,14 +212,15 @@ origin(char *buf, size_t len)
 	for (char *p = name; *p; p++)
 		if ((unsigned char)*p < 0x21 || *p == 0x7f)
 			*p = '?';
-	int n = snprintf(buf, len, "bulkwardenctl as %s (uid %ld", name, (long)uid);
-	if (n > 0 && (size_t)n < len && uid == 0 && sudo != NULL && sudo[0] != '\0' &&
+	struct bw_sbuf b;
+	bw_sbuf_init(&b, buf, len);
+	if (bw_sbuf_printf(&b, "bulkwardenctl as %s (uid %ld", name, (long)uid) && uid == 0 &&
+	    sudo != NULL && sudo[0] != '\0' &&
 	    strlen(sudo) < 64 &&
 	    strspn(sudo, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			 "0123456789._-") == strlen(sudo))
-		n += snprintf(buf + n, len - (size_t)n, ", sudo from %s", sudo);
-	if (n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, ")");
+		bw_sbuf_printf(&b, ", sudo from %s", sudo);
+	bw_sbuf_printf(&b, ")");
 }
 
 struct state *

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strbuf.h"
 #include "ctl/findings.h"
 #include "ctl/verbs.h"
 #include "registry/conf.h"
@@ -314,15 +315,10 @@ static const char *
 owners_str(const struct bw_identity *id, char *buf, size_t len)
 {
 	char tmp[1024];
-	size_t off = 0;
-	tmp[0] = '\0';
-	for (size_t k = 0; id != NULL && k < id->n_owners && off < sizeof(tmp); k++) {
-		int n = snprintf(tmp + off, sizeof(tmp) - off, "%s%s=%s", k ? "," : "",
-				 id->owners[k].role, id->owners[k].addr);
-		if (n < 0)
-			break;
-		off += (size_t)n; /* truncation: out_esc below ends at the NUL */
-	}
+	struct bw_sbuf b;
+	bw_sbuf_init(&b, tmp, sizeof(tmp));
+	for (size_t k = 0; id != NULL && k < id->n_owners; k++) /* a cut: out_esc ends at the NUL */
+		bw_sbuf_printf(&b, "%s%s=%s", k ? "," : "", id->owners[k].role, id->owners[k].addr);
 	return out_esc(tmp, buf, len);
 }
 

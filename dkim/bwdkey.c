@@ -72,6 +72,7 @@
 
 #include "dkim/bwdkey.h"
 #include "base/util.h"
+#include "base/strbuf.h"
 #include "registry/keyfile.h"
 
 #define PROFILE_KEY_MAX 2048 /* lowercased "sign-list\001oversign-list" */
@@ -485,21 +486,16 @@ profile_key(const struct bw_identity *id, char *buf, size_t len)
 	const char *const *lists[2] = {
 	    list_or(id->dkim_sign_headers, bw_dkim_sign_headers_default),
 	    list_or(id->dkim_oversign_headers, bw_dkim_oversign_headers_default)};
-	size_t off = 0;
+	struct bw_sbuf b;
+	bw_sbuf_init(&b, buf, len);
 	for (int l = 0; l < 2; l++) {
-		for (size_t i = 0; lists[l][i] != NULL; i++) {
-			int n = snprintf(buf + off, len - off, "%s%s", i ? ":" : "", lists[l][i]);
-			if (n < 0 || (size_t)n >= len - off)
-				return -1;
-			off += (size_t)n;
-		}
-		if (l == 0) {
-			if (off + 1 >= len)
-				return -1;
-			buf[off++] = '\001';
-			buf[off] = '\0';
-		}
+		for (size_t i = 0; lists[l][i] != NULL; i++)
+			bw_sbuf_printf(&b, "%s%s", i ? ":" : "", lists[l][i]);
+		if (l == 0)
+			bw_sbuf_printf(&b, "\001");
 	}
+	if (b.cut)
+		return -1;
 	bw_lower(buf);
 	return 0;
 }

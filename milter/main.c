@@ -41,6 +41,7 @@
 #include "log/eventlog.h"
 #include "metrics/metrics.h"
 #include "base/util.h"
+#include "base/strbuf.h"
 #include "milter/mlfi.h"
 #include "milter/runtime.h"
 #include "registry/diff.h"
@@ -110,18 +111,15 @@ load(char *why, size_t whylen)
 	struct conf_errors errs = {0};
 	struct registry *r = conf_load(conf_path, (long long)time(NULL), &errs);
 	if (r == NULL) {
-		size_t off = 0;
-		why[0] = '\0';
+		struct bw_sbuf b;
+		bw_sbuf_init(&b, why, whylen);
 		for (size_t i = 0; i < errs.n; i++) {
 			diag(LOG_ERR, "%s", errs.msg[i]);
-			if (off < whylen) {
-				int n = snprintf(why + off, whylen - off, "%s%s", i ? "; " : "", errs.msg[i]);
-				if (n > 0)
-					off += (size_t)n;
-			}
+			bw_sbuf_join(&b, "; ", errs.msg[i]);
 		}
 		if (errs.n == 0)
-			snprintf(why, whylen, "configuration refused");
+			bw_sbuf_printf(&b, "configuration refused");
+		bw_sbuf_mark_cut(&b, "...");
 	}
 	conf_errors_free(&errs);
 	return r;

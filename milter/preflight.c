@@ -18,17 +18,19 @@
 #include "dns/spf.h"
 #include "metrics/metrics.h"
 #include "base/util.h"
+#include "base/strbuf.h"
 
 /* Bounded detail text; a cut is marked with '~' rather than hidden. */
 static void BW_PRINTF(3, 4)
 detail(char *buf, size_t len, const char *fmt, ...)
 {
+	struct bw_sbuf b;
 	va_list ap;
+	bw_sbuf_init(&b, buf, len);
 	va_start(ap, fmt);
-	int n = vsnprintf(buf, len, fmt, ap);
+	bw_sbuf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	if (n >= (int)len && len > 1)
-		buf[len - 2] = '~';
+	bw_sbuf_mark_cut(&b, "~");
 }
 
 struct preflight {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "base/strbuf.h"
 #include "base/util.h"
 #include "registry/conf_int.h"
 
@@ -39,24 +40,23 @@ verr(struct conf_ctx *c, const char *file, unsigned line, const char *key, const
      va_list ap)
 {
 	char buf[CONF_MSG_MAX];
-	int n;
+	struct bw_sbuf b;
 
 	c->n_errors++;
 	if (c->errs == NULL || c->errs->n > CONF_ERRORS_MAX)
 		return;
+	bw_sbuf_init(&b, buf, sizeof(buf));
 	if (c->errs->n == CONF_ERRORS_MAX) {
-		n = snprintf(buf, sizeof(buf), "%s: more than %d errors; the rest are not listed",
-			     file, CONF_ERRORS_MAX);
+		bw_sbuf_printf(&b, "%s: more than %d errors; the rest are not listed", file,
+			       CONF_ERRORS_MAX);
 	} else {
 		if (line > 0)
-			n = snprintf(buf, sizeof(buf), "%s:%u: %s: ", file, line, key);
+			bw_sbuf_printf(&b, "%s:%u: %s: ", file, line, key);
 		else
-			n = snprintf(buf, sizeof(buf), "%s: %s: ", file, key);
-		if (n >= 0 && (size_t)n < sizeof(buf))
-			n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+			bw_sbuf_printf(&b, "%s: %s: ", file, key);
+		bw_sbuf_vprintf(&b, fmt, ap);
 	}
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		memcpy(buf + sizeof(buf) - 4, "...", 4); /* truncated: say so */
+	bw_sbuf_mark_cut(&b, "..."); /* truncated: say so */
 	c->errs->msg = xrealloc(c->errs->msg, (c->errs->n + 1) * sizeof(char *));
 	c->errs->msg[c->errs->n++] = xstrdup(buf);
 }

@@ -34,6 +34,7 @@
 #include "state/state_int.h"
 #include "base/util.h"
 #include "base/ecs.h"
+#include "base/strbuf.h"
 #include "base/json.h"
 
 #define AUDIT_DOMAIN "bulkwarden-audit-v1\n"
@@ -88,16 +89,14 @@ state_set_origin(struct state *s, const char *origin)
 void
 state_detail(const struct state *s, char *buf, const char *fmt, ...)
 {
+	struct bw_sbuf b;
 	va_list ap;
+	bw_sbuf_init(&b, buf, STATE_TEXT_MAX);
 	va_start(ap, fmt);
-	int n = vsnprintf(buf, STATE_TEXT_MAX, fmt, ap);
+	bw_sbuf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		buf[0] = '\0';
-		n = 0;
-	}
-	if (s->origin[0] != '\0' && (size_t)n < STATE_TEXT_MAX)
-		snprintf(buf + n, STATE_TEXT_MAX - (size_t)n, "%svia %s", n ? "; " : "", s->origin);
+	if (s->origin[0] != '\0')
+		bw_sbuf_printf(&b, "%svia %s", b.len ? "; " : "", s->origin);
 }
 
 char *
