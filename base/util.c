@@ -245,10 +245,19 @@ bw_random_hex(char *buf, size_t n)
 size_t
 bw_utf8_len(const unsigned char *p, size_t n)
 {
+	uint32_t cp;
+	return bw_utf8_decode(p, n, &cp);
+}
+
+/* Decode one sequence: the one UTF-8 validator (JSON escaper, address
+ * parser, terminal escaping all come here). */
+size_t
+bw_utf8_decode(const unsigned char *p, size_t n, uint32_t *out)
+{
 	size_t need;
-	unsigned min;
-	unsigned cp;
-	if (p[0] < 0xc2)
+	uint32_t min;
+	uint32_t cp;
+	if (n == 0 || p[0] < 0xc2)
 		return 0;
 	if (p[0] < 0xe0) {
 		need = 2;
@@ -274,5 +283,6 @@ bw_utf8_len(const unsigned char *p, size_t n)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*out = cp;
 	return need;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define BW_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define BW_NORETURN __attribute__((noreturn))
@@ -38,6 +39,8 @@ bool bw_parse_date(const char *s, long long *out);
 /* Length (2-4) of the well-formed, shortest-form UTF-8 sequence of a
  * scalar value at p (n bytes available), 0 when there is none. */
 size_t bw_utf8_len(const unsigned char *p, size_t n);
+/* The same, with the scalar value in *cp when the length is not 0. */
+size_t bw_utf8_decode(const unsigned char *p, size_t n, uint32_t *cp);
 /* Fill buf (2*n+1 bytes) with n random bytes as lowercase hex. */
 int bw_random_hex(char *buf, size_t n);
 

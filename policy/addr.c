@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "policy/addr.h"
+#include "base/util.h"
 #include "policy/addrshow.h"
 
 enum { T_END = 0, T_ATOM = 256, T_QSTR, T_DLIT }; /* other tokens are their special char */
@@ -102,36 +103,7 @@ is_atext(unsigned c)
 static size_t
 utf8_seq(const unsigned char *p, const unsigned char *end, uint32_t *cp)
 {
-	unsigned c = p[0];
-	size_t n;
-	uint32_t v, min;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		v = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		v = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		v = c & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
+	return bw_utf8_decode(p, (size_t)(end - p), cp);
 }
 
 /* Validate one character at ps->p (ASCII byte or UTF-8 sequence) and return

@@ -23,24 +23,16 @@ struct hash_row {
 	uint64_t want; /* FNV-1a 64 of in, avalanched */
 };
 
-/* FNV-1a 64 reference values (before the finalizer) are the published
- * ones: "" cbf29ce484222325, "a" af63dc4c8601ec8c, "foobar" 85944171f73967e8. */
-static uint64_t
-fmix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
+/* FNV-1a 64 of the input (published values: "" cbf29ce484222325, "a"
+ * af63dc4c8601ec8c, "foobar" 85944171f73967e8), then murmur3's fmix64
+ * finalizer; the expected numbers were computed apart from this code. */
 static void
 test_hash_values(void **state BW_UNUSED)
 {
 	const struct hash_row rows[] = {
-	    {"", 0, fmix(0xcbf29ce484222325ULL)},
-	    {"a", 1, fmix(0xaf63dc4c8601ec8cULL)},
-	    {"foobar", 6, fmix(0x85944171f73967e8ULL)},
+	    {"", 0, 0xecba3df2c3383c52ULL},
+	    {"a", 1, 0xed8170de1919a24dULL},
+	    {"foobar", 6, 0x6916ce8b48d4bc55ULL},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		print_message("row: \"%s\"\n", rows[i].in);
