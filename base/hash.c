@@ -91,8 +91,7 @@ static size_t
 find(const struct bw_hash *t, const char *key, uint64_t h)
 {
 	size_t mask = t->cap - 1, j = h & mask;
-	while (t->slot[j].key != NULL &&
-	       !(t->slot[j].h == h && strcmp(t->slot[j].key, key) == 0))
+	while (t->slot[j].key != NULL && !(t->slot[j].h == h && strcmp(t->slot[j].key, key) == 0))
 		j = (j + 1) & mask;
 	return j;
 }

@@ -34,9 +34,9 @@ struct bw_hash_slot {
 
 struct bw_hash {
 	struct bw_hash_slot *slot;
-	size_t cap;  /* a power of two, or 0 before the first insert */
+	size_t cap; /* a power of two, or 0 before the first insert */
 	size_t used;
-	bool fixed;  /* storage belongs to the caller: never grown or freed */
+	bool fixed; /* storage belongs to the caller: never grown or freed */
 };
 
 uint64_t bw_hash_mem(const void *p, size_t n);

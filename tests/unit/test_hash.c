@@ -65,19 +65,14 @@ static void
 test_steps(void **state BW_UNUSED)
 {
 	const struct step steps[] = {
-	    {GET, "news", 0, 0, 0},	     /* empty table */
-	    {DEL, "news", 0, 0, 0},
-	    {PUT, "news", 1, 0, 1},
-	    {PUT, "news", 2, 1, 1},	     /* duplicate: old value kept */
-	    {GET, "news", 1, 0, 1},
-	    {PUT, "promo", 3, 0, 2},
-	    {PUT, "", 4, 0, 3},		     /* the empty key is a key */
-	    {GET, "", 4, 0, 3},
-	    {GET, "News", 0, 0, 3},	     /* case matters */
-	    {DEL, "news", 1, 0, 2},
-	    {GET, "news", 0, 0, 2},
-	    {GET, "promo", 3, 0, 2},
-	    {PUT, "news", 5, 0, 3},
+	    {GET, "news", 0, 0, 0}, /* empty table */
+	    {DEL, "news", 0, 0, 0},  {PUT, "news", 1, 0, 1},
+	    {PUT, "news", 2, 1, 1}, /* duplicate: old value kept */
+	    {GET, "news", 1, 0, 1},  {PUT, "promo", 3, 0, 2},
+	    {PUT, "", 4, 0, 3},				     /* the empty key is a key */
+	    {GET, "", 4, 0, 3},	     {GET, "News", 0, 0, 3}, /* case matters */
+	    {DEL, "news", 1, 0, 2},  {GET, "news", 0, 0, 2},
+	    {GET, "promo", 3, 0, 2}, {PUT, "news", 5, 0, 3},
 	    {GET, "news", 5, 0, 3},
 	};
 	struct bw_hash t;
