@@ -70,26 +70,28 @@ out_esc(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-const char *
-out_time(long long t, char buf[CTL_TIME_MAX])
+/* t (unix seconds) as an ISO 8601 UTC date or time; "-" for 0 or an error. */
+static const char *
+utc(long long t, bool date_only, char buf[CTL_TIME_MAX])
 {
 	struct tm tm;
 	time_t tt = (time_t)t;
 	if (t == 0 || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, CTL_TIME_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	    strftime(buf, CTL_TIME_MAX, date_only ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		bw_strlcpy(buf, "-", CTL_TIME_MAX);
 	return buf;
 }
 
 const char *
+out_time(long long t, char buf[CTL_TIME_MAX])
+{
+	return utc(t, false, buf);
+}
+
+const char *
 out_date(long long t, char buf[CTL_TIME_MAX])
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, CTL_TIME_MAX, "%Y-%m-%d", &tm) == 0)
-		bw_strlcpy(buf, "-", CTL_TIME_MAX);
-	return buf;
+	return utc(t, true, buf);
 }
 
 /* Seconds per unit letter, 0 if unknown. */
