@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "base/hash.h"
 #include "base/util.h"
 #include "registry/cidr.h"
 
@@ -136,19 +137,11 @@ struct cidr_map {
 	unsigned n_tables;
 };
 
-/* 64-bit mix of the 16 address bytes (splitmix64 finalizer over both words). */
+/* The 16 address bytes through base/hash (the same hash as every table). */
 static uint64_t
 hash_addr(const struct cidr_addr *a)
 {
-	uint64_t w[2];
-	memcpy(w, a->b, 16);
-	uint64_t h = w[0] ^ (w[1] * 0x9e3779b97f4a7c15ULL);
-	h ^= h >> 30;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 27;
-	h *= 0x94d049bb133111ebULL;
-	h ^= h >> 31;
-	return h;
+	return bw_hash_mem(a->b, sizeof(a->b));
 }
 
 struct cidr_map *
