@@ -58,7 +58,7 @@
 static const char *conf_path;
 static char socket_spec[1024];
 static char pidfile[1024];
-static volatile int stopping;
+static int stopping; /* set by main, read by the milter thread: __atomic */
 
 static void
 usage(void)
@@ -304,7 +304,7 @@ milter_thread(void *arg)
 {
 	int *rc = arg;
 	*rc = smfi_main();
-	if (!stopping) { /* libmilter gave up on its own: wake the main thread */
+	if (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) { /* libmilter gave up on its own: wake the main thread */
 		diag(LOG_ERR, "milter main loop ended unexpectedly");
 		kill(getpid(), SIGTERM);
 	}
@@ -464,7 +464,7 @@ main(int argc, char **argv)
 			break;
 		}
 	}
-	stopping = 1;
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
 	smfi_stop();
 	pthread_join(tid, NULL);
 	metrics_stop();
