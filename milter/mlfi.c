@@ -157,14 +157,16 @@ msg_count(struct msgctx *m, enum policy_outcome o, long long now)
 		       m->v.rcpt_accepted, (uint64_t)m->size, now);
 }
 
-/* Emit the message's decision event, count it, and clean up. */
-static void
+/* Emit the message's decision event, count it, and clean up. Returns -1
+ * when the event could not be written (SPEC §5: no event, no delivery). */
+static int
 msg_finish(struct connctx *cc, const char *stage, enum policy_outcome o, const char *xcode)
 {
 	struct msgctx *m = &cc->msg;
 	struct jbuf *j = malloc(sizeof(*j));
 	struct timeval tv;
 	struct timespec mono;
+	int rc = -1;
 	gettimeofday(&tv, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	msg_count(m, o, tv.tv_sec);
@@ -184,14 +186,17 @@ msg_finish(struct connctx *cc, const char *stage, enum policy_outcome o, const c
 			.ts_msec = tv.tv_usec / 1000,
 		};
 		event_decision(j, m->rt->reg, &m->v, &em);
-		if (eventlog_write(j->buf, j->len) != 0)
-			diag(LOG_ERR, "%s: cannot write decision event %s", m->queue_id, m->event_id);
+		rc = eventlog_write(j->buf, j->len);
+		if (rc != 0)
+			diag(LOG_ERR, "%s: cannot write decision event %s (action %s)", m->queue_id,
+			     m->event_id, policy_outcome_name(o));
 		free(j);
 	} else {
 		diag(LOG_ERR, "%s: out of memory writing decision event %s (action %s)",
 		     m->queue_id, m->event_id, policy_outcome_name(o));
 	}
 	msg_cleanup(m);
+	return rc;
 }
 
 /* An open message ends without an action (client or MTA gave up). */
@@ -593,7 +598,9 @@ mlfi_eom(SMFICTX *ctx)
 	}
 	if (policy_refuses(a))
 		return refuse(ctx, cc, "eom", a);
-	msg_finish(cc, "eom", (enum policy_outcome)a, "");
+	/* no accept without its decision event: on_internal_error instead */
+	if (msg_finish(cc, "eom", (enum policy_outcome)a, "") != 0)
+		return internal_error(ctx, "decision event not written");
 	return SMFIS_CONTINUE;
 }
 

@@ -5,6 +5,10 @@
  * thread's lines keep their order; a reopen (log rotation) in the middle of
  * the load splits the lines between the two files without losing any;
  * close writes what is still queued; and event ids are distinct hex.
+ * Hostile files: a symlink, a hard link or a file of another user at the
+ * log path is refused, never written through. A failing disk: every line
+ * whose write returned 0 is in the file, and every other one returned -1
+ * (under concurrent, batched load), so the milter can fail the message.
  */
 #include "config.h"
 
@@ -13,7 +17,12 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +199,97 @@ test_random_ids(void **unused)
 				fail_msg("id %d repeats id %d: %s", k, i, ids[i]);
 }
 
+static void
+test_hostile_paths_refused(void **unused)
+{
+	char *victim = path_of("victim");
+	char *lnk = path_of("link.jsonl");
+	int fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	/* a symlink to a file the log must never write */
+	assert_int_equal(symlink(victim, lnk), 0);
+	assert_int_equal(eventlog_open("file", lnk, NULL), -1);
+	unlink(lnk);
+	/* a hard link to it */
+	assert_int_equal(link(victim, lnk) == 0 || errno == EPERM, 1);
+	if (access(lnk, F_OK) == 0)
+		assert_int_equal(eventlog_open("file", lnk, NULL), -1);
+	unlink(lnk);
+	/* a file owned by someone else (only testable as root) */
+	if (geteuid() == 0) {
+		fd = open(lnk, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(fchown(fd, 4242, 4242), 0);
+		close(fd);
+		assert_int_equal(eventlog_open("file", lnk, NULL), -1);
+		eventlog_trust_uid(4242); /* the milter's user may own it */
+		assert_int_equal(eventlog_open("file", lnk, NULL), 0);
+		eventlog_close();
+		eventlog_trust_uid((uid_t)-1);
+		unlink(lnk);
+	}
+	/* nothing reached the victim */
+	struct stat st;
+	assert_int_equal(stat(victim, &st), 0);
+	assert_int_equal(st.st_size, 0);
+}
+
+#define FULL_LIMIT (64 * 1024) /* bytes the "disk" takes */
+#define FULL_LINES 4000	       /* per thread: far more than fit */
+
+static int full_ok[THREADS];
+
+static void *
+write_until_full(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	char line[64];
+	for (int i = 0; i < FULL_LINES; i++) {
+		int n = snprintf(line, sizeof(line), "{\"t\":%d,\"i\":%d}\n", t, i);
+		if (eventlog_write(line, (size_t)n) == 0)
+			full_ok[t]++;
+	}
+	return NULL;
+}
+
+static void
+test_full_disk_reports_every_lost_line(void **unused)
+{
+	char *p = path_of("full.jsonl");
+	struct rlimit old, lim;
+	unlink(p);
+	signal(SIGXFSZ, SIG_IGN); /* write(2) then fails with EFBIG */
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = FULL_LIMIT;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(eventlog_open("file", p, NULL), 0);
+	pthread_t tid[THREADS];
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_create(&tid[t], NULL, write_until_full, (void *)(intptr_t)t), 0);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(tid[t], NULL);
+	eventlog_close();
+	setrlimit(RLIMIT_FSIZE, &old);
+	size_t len;
+	char *b = slurp(p, &len);
+	size_t whole = 0;
+	for (char *q = b; (q = strchr(q, '\n')) != NULL; q++)
+		whole++;
+	free(b);
+	int ok = 0;
+	for (int t = 0; t < THREADS; t++)
+		ok += full_ok[t];
+	assert_true(len <= FULL_LIMIT);
+	assert_true(ok > 0);
+	assert_true(ok < THREADS * FULL_LINES);
+	/* every line reported written is there (a failed batch may have left
+	 * a few whole lines before the limit, which were reported lost) */
+	if ((size_t)ok > whole)
+		fail_msg("%d lines reported written, %zu in the file", ok, whole);
+}
+
 static int
 setup(void **unused)
 {
@@ -212,6 +312,8 @@ main(void)
 	    cmocka_unit_test(test_concurrent_lines_whole_and_ordered),
 	    cmocka_unit_test(test_reopen_under_load_loses_nothing),
 	    cmocka_unit_test(test_random_ids),
+	    cmocka_unit_test(test_hostile_paths_refused),
+	    cmocka_unit_test(test_full_disk_reports_every_lost_line),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
