@@ -36,9 +36,11 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +122,27 @@ socket_problem(const char *v)
 	return NULL;
 }
 
+bool
+conf_socket_remote(const char *spec)
+{
+	const char *at;
+	struct in_addr a4;
+	char host[64];
+	if (strncmp(spec, "inet:", 5) != 0 && strncmp(spec, "inet6:", 6) != 0)
+		return false; /* unix: or local: */
+	if ((at = strchr(spec, '@')) == NULL)
+		return true; /* every address */
+	bw_strlcpy(host, at + 1, sizeof(host));
+	size_t l = strlen(host);
+	if (l > 2 && host[0] == '[' && host[l - 1] == ']') {
+		memmove(host, host + 1, l - 2);
+		host[l - 2] = '\0';
+	}
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+		return false;
+	return !(inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
+}
+
 /* The milter keys the table cannot check by itself. */
 static void
 parse_milter(struct conf_ctx *c, const config_setting_t *g)
@@ -146,6 +169,19 @@ parse_milter(struct conf_ctx *c, const config_setting_t *g)
 		else
 			s->socket_mode = (unsigned)m;
 	}
+	const config_setting_t *ar = conf_at(g, S_MILTER_ALLOW_REMOTE);
+	if (ar != NULL && config_setting_type(ar) != CONFIG_TYPE_BOOL)
+		conf_err(c, ar, "expected true or false, got %s",
+			 conf_type_name(config_setting_type(ar)));
+	else if (ar != NULL)
+		s->allow_remote = config_setting_get_bool(ar) != 0;
+	/* libmilter trusts its peer (a malformed macro packet crashes it): only
+	 * the MTA's host may reach the socket unless the operator says so */
+	if (s->socket != NULL && !s->allow_remote && conf_socket_remote(s->socket))
+		conf_err(c, conf_at(g, S_MILTER_SOCKET),
+			 "\"%s\" listens beyond loopback; set milter.allow_remote = true if the "
+			 "MTA is on another host (see bulkwarden(8), SECURITY)",
+			 s->socket);
 }
 
 void
@@ -482,6 +518,7 @@ load_identities(struct conf_ctx *c, const config_setting_t *root)
 	if (conf_str(c, root, S_IDENTITIES_DIR, &v) > 0) {
 		dir = conf_path(c, ds, v);
 		c->r->set.identities_dir = dir;
+		conf_dir_check(c, dir, "identities_dir", true);
 		n_files = scandir(dir, &list, conf_file_filter, name_cmp);
 		if (n_files < 0) {
 			conf_err(c, ds, "cannot read directory %s: %s", dir, strerror(errno));
@@ -521,6 +558,7 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 		errs->n = 0;
 	}
 	c.errs = errs;
+	c.milter_uid = (uid_t)-1; /* the main file: root's or ours */
 	c.r = registry_new();
 	c.a = c.r->arena;
 	c.r->loaded_at = now;
@@ -552,6 +590,10 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 	const config_setting_t *root = config_root_setting(&mainf.cf);
 	conf_section(&c, root, S_ROOT); /* every key the table parses by itself */
 	parse_milter(&c, conf_at(root, S_MILTER));
+	struct passwd *pw = c.r->set.user ? getpwnam(c.r->set.user) : NULL;
+	if (pw != NULL) /* identity files may also be the milter user's */
+		c.milter_uid = pw->pw_uid;
+	conf_dir_check(&c, dir, "(directory)", false);
 	c.r->set.actions[BW_CHK_INTERNAL_ERROR] = c.r->set.on_internal_error;
 	conf_ip_list(&c, conf_at(root, S_RELAY), S_RELAY_EGRESS_IPS, &c.r->set.egress_ips,
 		     &c.r->set.n_egress_ips);

@@ -6,6 +6,7 @@
 #ifndef BW_CONF_H
 #define BW_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "registry/registry.h"
@@ -33,5 +34,8 @@ struct registry *conf_load(const char *path, long long now, struct conf_errors *
 
 /* Free the messages and reset e to empty. */
 void conf_errors_free(struct conf_errors *e);
+/* Whether a libmilter socket spec listens beyond loopback (inet: without a
+ * host, or a host that is not 127.0.0.0/8, ::1 or localhost). */
+bool conf_socket_remote(const char *spec);
 
 #endif

@@ -53,7 +53,7 @@ int conf_readahead_max_workers = READAHEAD_WORKERS;
  * on; the buffer is sized from fstat.
  */
 static char *
-slurp(const char *path, size_t *len_out, mode_t *mode)
+slurp(const char *path, size_t *len_out, mode_t *mode, uid_t *uid, gid_t *gid)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -66,6 +66,8 @@ slurp(const char *path, size_t *len_out, mode_t *mode)
 		return NULL;
 	}
 	*mode = st.st_mode;
+	*uid = st.st_uid;
+	*gid = st.st_gid;
 	size_t cap = st.st_size > 0 && (unsigned long long)st.st_size < CONF_FILE_MAX
 			 ? (size_t)st.st_size + 1
 			 : 64 * 1024,
@@ -133,15 +135,69 @@ conf_hash_key(struct conf_ctx *c, const char *path, const unsigned char sha[32])
 	hash_record(c, "key", path, sha, 32);
 }
 
-/* Check, hash and scan one file's bytes: it is policy, so a world-writable
- * one is refused. */
-static void
-take_bytes(struct conf_ctx *c, const char *f, const char *buf, size_t len, mode_t mode)
+/* Whether uid may own policy: root, us, or the milter's user. */
+static bool
+trusted_owner(const struct conf_ctx *c, uid_t uid)
+{
+	return uid == 0 || uid == geteuid() || (c->milter_uid != (uid_t)-1 && uid == c->milter_uid);
+}
+
+void
+conf_file_check_owner(struct conf_ctx *c, const char *f, mode_t mode, uid_t uid, gid_t gid)
 {
 	if (mode & S_IWOTH)
 		conf_err_at(c, f, 0, "(file)",
 			    "world-writable (mode %04o): anyone could change the policy",
 			    (unsigned)(mode & 07777));
+	else if ((mode & S_IWGRP) && gid != 0)
+		conf_err_at(c, f, 0, "(file)",
+			    "group-writable (mode %04o, gid %lu): the group could change the "
+			    "policy; chmod g-w",
+			    (unsigned)(mode & 07777), (unsigned long)gid);
+	else if (!trusted_owner(c, uid))
+		conf_err_at(c, f, 0, "(file)",
+			    "owned by uid %lu, not root or the milter's user: that user could "
+			    "change the policy",
+			    (unsigned long)uid);
+}
+
+void
+conf_dir_check(struct conf_ctx *c, const char *dir, const char *key, bool any_file)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* reading it reports the error */
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	bool sticky = (st.st_mode & S_ISVTX) != 0 && !any_file;
+	if ((st.st_mode & S_IWOTH) && !sticky)
+		conf_err_at(c, dir, 0, key,
+			    "directory writable by every user (mode %04o): anyone could %s",
+			    (unsigned)(st.st_mode & 07777),
+			    any_file ? "add an identity" : "replace the configuration");
+	else if ((st.st_mode & S_IWGRP) && st.st_gid != 0 && !sticky)
+		conf_err_at(c, dir, 0, key,
+			    "directory writable by group %lu (mode %04o): the group could %s; "
+			    "chmod g-w",
+			    (unsigned long)st.st_gid, (unsigned)(st.st_mode & 07777),
+			    any_file ? "add an identity" : "replace the configuration");
+	else if (!trusted_owner(c, st.st_uid))
+		conf_err_at(c, dir, 0, key,
+			    "directory owned by uid %lu, not root or the milter's user", 
+			    (unsigned long)st.st_uid);
+}
+
+/* Check, hash and scan one file's bytes: it is policy, so one that others
+ * can write is refused. */
+static void
+take_bytes(struct conf_ctx *c, const char *f, const char *buf, size_t len, mode_t mode,
+	   uid_t uid, gid_t gid)
+{
+	conf_file_check_owner(c, f, mode, uid, gid);
 	hash_record(c, "file", f, buf, len);
 	conf_scan_literals(c, arena_strdup(c->a, f), buf, len);
 }
@@ -159,7 +215,7 @@ file_read(const char *path, struct conf_parsed *p)
 		p->read_errno = ENAMETOOLONG;
 		return;
 	}
-	p->buf = slurp(path, &p->len, &p->mode);
+	p->buf = slurp(path, &p->len, &p->mode, &p->uid, &p->gid);
 	if (p->buf == NULL)
 		p->read_errno = errno ? errno : EIO;
 	else
@@ -196,7 +252,7 @@ conf_file_take(struct conf_ctx *c, struct conf_parsed *p, const char *path,
 		conf_err_at(c, path, 0, "(file)", "cannot read: %s", strerror(p->read_errno));
 		return false;
 	}
-	take_bytes(c, path, p->buf, p->len, p->mode);
+	take_bytes(c, path, p->buf, p->len, p->mode, p->uid, p->gid);
 	if (p->nul) {
 		conf_err_at(c, path, 0, "(syntax)", "NUL byte in the file");
 		return false;
@@ -213,12 +269,14 @@ conf_file_take(struct conf_ctx *c, struct conf_parsed *p, const char *path,
 		const char *f = conf_resolve_file(c, p->cf.filenames[i]);
 		size_t len = 0;
 		mode_t mode = 0;
-		char *buf = slurp(f, &len, &mode);
+		uid_t uid = 0;
+		gid_t gid = 0;
+		char *buf = slurp(f, &len, &mode, &uid, &gid);
 		if (buf == NULL) {
 			conf_err_at(c, f, 0, "(file)", "cannot read: %s", strerror(errno));
 			continue;
 		}
-		take_bytes(c, f, buf, len, mode);
+		take_bytes(c, f, buf, len, mode, uid, gid);
 		free(buf);
 	}
 	return true;

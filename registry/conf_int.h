@@ -68,6 +68,7 @@ struct conf_ctx {
 	size_t n_wrapped, cap_wrapped;
 	struct conf_seen *ids, *logins;
 	size_t n_ids, cap_ids, n_logins, cap_logins;
+	uid_t milter_uid; /* milter.user, once the settings are parsed; else -1 */
 };
 
 /* Errors: "file:line: key: message". */
@@ -147,6 +148,8 @@ struct conf_parsed {
 	char *buf; /* the file's bytes, NUL-terminated */
 	size_t len;
 	mode_t mode;
+	uid_t uid; /* owner and group: who else can write the policy */
+	gid_t gid;
 	int read_errno; /* 0: read; EINVAL: not a regular file; ENAMETOOLONG */
 	bool nul;	/* a NUL byte in the file: not parsed */
 	bool ok;	/* libconfig parsed it */
@@ -158,6 +161,14 @@ void conf_file_parse(const char *path, const char *include_dir, struct conf_pars
 bool conf_file_take(struct conf_ctx *c, struct conf_parsed *p, const char *path,
 		    const char *include_dir);
 void conf_file_release(struct conf_parsed *p);
+/* Refuse a file others than root, this process's user or milter.user (once
+ * the settings are parsed) can write: owner, group write (a group other
+ * than root's), world write. */
+void conf_file_check_owner(struct conf_ctx *c, const char *path, mode_t mode, uid_t uid, gid_t gid);
+/* The same for a directory of policy files. any_file: every *.conf in it
+ * is loaded (identities_dir), so even a sticky world-writable one is
+ * refused; otherwise only a rename over the file matters (sticky is enough). */
+void conf_dir_check(struct conf_ctx *c, const char *dir, const char *key, bool any_file);
 /* Parse dir/names[0..n) ahead in worker threads; take them in order with
  * get (blocks; *path NULL when dir/name is too long) and put. */
 struct conf_readahead;

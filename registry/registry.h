@@ -107,6 +107,7 @@ struct bw_settings {
 	const char *user;
 	const char *pidfile;
 	unsigned socket_mode;
+	bool allow_remote; /* an inet socket may listen beyond loopback */
 	enum bw_action on_internal_error;
 	/* relay */
 	const char **egress_ips;

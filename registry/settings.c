@@ -111,6 +111,12 @@ const struct setting settings[S__COUNT] = {
 				    .store = STORE_ENUM,
 				    .off = SET(on_internal_error),
 				    .doc = "What a message gets when bulkwarden itself fails."},
+    [S_MILTER_ALLOW_REMOTE] = {.name = "milter.allow_remote",
+			       .type = SETTING_FLAG_OR_STRING,
+			       .flags = SETTING_CUSTOM,
+			       /* libmilter trusts whoever reaches its socket */
+			       .def = "false",
+			       .doc = "true: an inet socket may listen beyond loopback."},
     /* relay */
     [S_RELAY] = {.name = "relay", .type = SETTING_GROUP, .doc = "The relay as receivers see it."},
     [S_RELAY_EGRESS_IPS] = {.name = "relay.egress_ips",

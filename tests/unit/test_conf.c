@@ -1163,6 +1163,68 @@ test_world_writable(void **state)
 	free(dir);
 }
 
+/* identities_dir, or a file in it, that someone other than root, us or
+ * milter.user can write is refused: a local user must not add an identity */
+static void
+test_writable_by_others(void **state)
+{
+	(void)state;
+	char *dir = mktmp(), path[1024], idd[1024];
+	struct conf_errors errs;
+	write_file(dir, "main.conf", "identities_dir = \"identities.d\";\n" ONE_ID(""));
+	write_file(dir, "identities.d/x.conf",
+		   DIR_ID("  id = \"x\";\n" ID_DESC
+			  "  credentials = { logins = [\"svc-x\"]; };\n" ID_ENV));
+	snprintf(path, sizeof(path), "%s/main.conf", dir);
+	snprintf(idd, sizeof(idd), "%s/identities.d", dir);
+	struct registry *r = conf_load(path, 0, &errs);
+	assert_non_null(r);
+	registry_release(r);
+	conf_errors_free(&errs);
+
+	/* a sticky world-writable directory (1777): anyone can add a file */
+	assert_int_equal(chmod(idd, 01777), 0);
+	assert_null(conf_load(path, 0, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], "identities.d: identities_dir: directory writable by "
+					    "every user (mode 1777): anyone could add an identity"));
+	conf_errors_free(&errs);
+	assert_int_equal(chmod(idd, 0755), 0);
+
+	if (geteuid() == 0) {
+		/* group-writable for a group that is not root's */
+		assert_int_equal(chown(idd, 0, 4242), 0);
+		assert_int_equal(chmod(idd, 0775), 0);
+		assert_null(conf_load(path, 0, &errs));
+		assert_int_equal(errs.n, 1);
+		assert_non_null(strstr(errs.msg[0], "directory writable by group 4242"));
+		conf_errors_free(&errs);
+		assert_int_equal(chmod(idd, 0755), 0);
+		/* a file another user owns */
+		snprintf(path, sizeof(path), "%s/identities.d/x.conf", dir);
+		assert_int_equal(chown(path, 4242, 0), 0);
+		snprintf(path, sizeof(path), "%s/main.conf", dir);
+		assert_null(conf_load(path, 0, &errs));
+		assert_int_equal(errs.n, 1);
+		assert_non_null(strstr(errs.msg[0], "x.conf: (file): owned by uid 4242"));
+		conf_errors_free(&errs);
+		/* ... unless that user is the milter's */
+		write_file(dir, "main2.conf",
+			   "milter = { user = \"nobody\"; };\nidentities_dir = \"identities.d\";\n" ONE_ID(""));
+		snprintf(path, sizeof(path), "%s/identities.d/x.conf", dir);
+		assert_int_equal(chown(path, 65534, 0), 0);
+		snprintf(path, sizeof(path), "%s/main2.conf", dir);
+		r = conf_load(path, 0, &errs);
+		if (r == NULL)
+			dump_errors(&errs);
+		assert_non_null(r);
+		registry_release(r);
+		conf_errors_free(&errs);
+	}
+	rm_rf(dir);
+	free(dir);
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -1448,6 +1510,7 @@ main(void)
 	    cmocka_unit_test(test_revision),
 	    cmocka_unit_test(test_all_errors_collected),
 	    cmocka_unit_test(test_world_writable),
+	    cmocka_unit_test(test_writable_by_others),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_readahead_matches_serial),
 	    cmocka_unit_test(test_readahead_slow_loader),
