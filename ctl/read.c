@@ -77,6 +77,24 @@ ctl_check(struct ctl *c, int argc, char **argv)
 	if (rc != CTL_OK)
 		return rc < 0 ? CTL_OK : rc;
 	struct registry *r = conf_load(c->conf_path, now, &errs);
+	char serr[512];
+	/* the daemon exits on a store it cannot open: so does check */
+	if (r != NULL && state_check(&r->set, serr, sizeof(serr)) != 0) {
+		ctl_err("%s: state store (%s): %s", c->conf_path,
+			r->set.state_backend ? r->set.state_backend : "sqlite", serr);
+		jbuf_begin(&j);
+		jbuf_str(&j, "path", c->conf_path);
+		jbuf_bool(&j, "ok", false);
+		jbuf_array_begin(&j, "errors");
+		jbuf_str(&j, NULL, serr);
+		jbuf_array_end(&j);
+		jbuf_end(&j);
+		if (c->json)
+			out_object(&j);
+		conf_errors_free(&errs);
+		registry_release(r);
+		return CTL_FAIL;
+	}
 	jbuf_begin(&j);
 	jbuf_str(&j, "path", c->conf_path);
 	jbuf_bool(&j, "ok", r != NULL);

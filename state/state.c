@@ -60,6 +60,29 @@ state_open(const struct bw_settings *set, char *err, size_t errlen)
 	return NULL;
 }
 
+/*
+ * What `bulkwarden -n` and `bulkwardenctl check` ask: would the daemon open
+ * this store? The one place that knows each backend's answer (a backend
+ * that is not built answers as state_open does).
+ */
+int
+state_check(const struct bw_settings *set, char *err, size_t errlen)
+{
+	const char *b = set->state_backend ? set->state_backend : "sqlite";
+	int rc;
+	if (strcmp(b, "sqlite") == 0) {
+		rc = state_sqlite_probe(set, err, errlen);
+	} else {
+		struct state *s = state_open(set, err, errlen);
+		rc = s != NULL ? 0 : -1;
+		state_close(s);
+	}
+	for (char *p = err; rc != 0 && errlen > 0 && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' '; /* the path comes from the config */
+	return rc;
+}
+
 void
 state_close(struct state *s)
 {

@@ -75,6 +75,9 @@ struct jbuf;
  * it cannot be opened (missing directory, locked, corrupt, unreachable). */
 struct state *state_open(const struct bw_settings *set, char *err, size_t errlen);
 void state_close(struct state *s);
+/* Whether state_open() would succeed for set, without changing anything:
+ * 0, or -1 with err filled (the daemon would exit with it). */
+int state_check(const struct bw_settings *set, char *err, size_t errlen);
 const char *state_error(const struct state *s);
 /* "sqlite", ... */
 const char *state_backend_name(const struct state *s);

@@ -116,5 +116,7 @@ int state_audit_check_end(struct state_audit_check *chk, long long head_seq, con
 
 /* Backends. */
 struct state *state_sqlite_open(const struct bw_settings *set, char *err, size_t errlen);
+/* Whether state_sqlite_open would succeed, without creating anything. */
+int state_sqlite_probe(const struct bw_settings *set, char *err, size_t errlen);
 
 #endif

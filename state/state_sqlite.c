@@ -30,8 +30,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,15 +255,6 @@ state_sqlite_fresh(struct sqlite_state *ss, const char *sql)
 	return q;
 }
 
-void
-state_sqlite_close(struct state *s)
-{
-	struct sqlite_state *ss = SS(s);
-	for (int i = 0; i < ST__COUNT; i++)
-		sqlite3_finalize(ss->st[i]);
-	sqlite3_close_v2(ss->db);
-	free(ss);
-}
 
 /* ---- opening ---------------------------------------------------------- */
 
@@ -408,27 +401,167 @@ check_path(const char *path, char *err, size_t errlen)
 /*
  * Root (bulkwardenctl run with sudo, or the milter before it drops
  * privileges) must not leave files the unprivileged milter cannot write:
- * give the database and its WAL files to the owner of the directory.
+ * give the database and its WAL files to the milter's user. The directory
+ * is that user's, so nothing here follows a path it could swap: the
+ * directory is opened O_NOFOLLOW|O_DIRECTORY and must be owned by the
+ * milter's user (any other owner: left alone), each file is opened
+ * O_NOFOLLOW relative to it and must be a regular file with one link, and
+ * only that descriptor is fchown'ed and fchmod'ed (0600: the audit log is
+ * no one else's to read).
  */
 static void
-adopt_dir_owner(const char *path)
+adopt_files(const char *path, const char *user)
 {
 	static const char *const sfx[] = {"", "-wal", "-shm"};
-	char copy[SQLITE_PATH_MAX], f[SQLITE_PATH_MAX + 8];
+	char copy[SQLITE_PATH_MAX], base[SQLITE_PATH_MAX], f[SQLITE_PATH_MAX + 8];
 	struct stat d, st;
-	if (geteuid() != 0)
+	struct passwd *pw;
+	if (geteuid() != 0 || user == NULL || user[0] == '\0' || (pw = getpwnam(user)) == NULL)
 		return;
 	bw_strlcpy(copy, path, sizeof(copy));
-	if (stat(dirname(copy), &d) != 0 || d.st_uid == 0)
+	bw_strlcpy(base, path, sizeof(base));
+	int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
 		return;
+	if (fstat(dfd, &d) != 0 || d.st_uid != pw->pw_uid) {
+		close(dfd);
+		return; /* not the milter's directory: installation decides */
+	}
+	const char *name = basename(base);
 	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		int n = snprintf(f, sizeof(f), "%s%s", path, sfx[i]);
+		int n = snprintf(f, sizeof(f), "%s%s", name, sfx[i]);
 		if (n < 0 || (size_t)n >= sizeof(f))
 			continue;
-		if (lstat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != d.st_uid &&
-		    chown(f, d.st_uid, d.st_gid) != 0)
-			diag(LOG_ERR, "chown %s: %s", f, strerror(errno));
+		int fd = openat(dfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+			if (st.st_uid != pw->pw_uid && fchown(fd, pw->pw_uid, pw->pw_gid) != 0)
+				diag(LOG_ERR, "chown %s%s: %s", path, sfx[i], strerror(errno));
+			if ((st.st_mode & 077) != 0 && fchmod(fd, 0600) != 0)
+				diag(LOG_ERR, "chmod %s%s: %s", path, sfx[i], strerror(errno));
+		}
+		close(fd);
 	}
+	close(dfd);
+}
+
+/*
+ * A new database file is created here, 0600 and without following a
+ * symlink, before SQLite sees it: SQLite would create it 0644 and give the
+ * WAL and SHM files the same mode, so any local user could read the audit
+ * log. An existing file we own loses its group/other bits the same way.
+ */
+static int
+create_private(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EEXIST) {
+		struct stat st;
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0 && errno == ELOOP) {
+			snprintf(err, errlen, "state database %s is a symbolic link: refused", path);
+			return -1;
+		}
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_uid == geteuid() && (st.st_mode & 077) != 0)
+			(void)fchmod(fd, 0600);
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	snprintf(err, errlen, "cannot create state database %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Open the connection and the schema; remember which file it is. */
+static int
+connect_db(struct sqlite_state *ss, bool create, char *err, size_t errlen)
+{
+	struct stat st;
+	int rc = sqlite3_open_v2(ss->path, &ss->db,
+				 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
+				     SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		describe(err, errlen, ss->path, ss->db, rc, "open");
+		return -1;
+	}
+	sqlite3_extended_result_codes(ss->db, 1);
+	sqlite3_busy_timeout(ss->db, SQLITE_BUSY_MS);
+	if (init_schema(ss) != 0 || pragma_int(ss, "PRAGMA synchronous = FULL", NULL) != 0) {
+		bw_strlcpy(err, ss->base.err, errlen);
+		return -1;
+	}
+	if (stat(ss->path, &st) != 0) {
+		snprintf(err, errlen, "state database %s: %s", ss->path, strerror(errno));
+		return -1;
+	}
+	ss->dev = st.st_dev;
+	ss->ino = st.st_ino;
+	return 0;
+}
+
+/* Finalize the cached statements and close the connection. */
+static void
+disconnect_db(struct sqlite_state *ss)
+{
+	for (int i = 0; i < ST__COUNT; i++) {
+		sqlite3_finalize(ss->st[i]);
+		ss->st[i] = NULL;
+	}
+	sqlite3_close_v2(ss->db);
+	ss->db = NULL;
+}
+
+void
+state_sqlite_close(struct state *s)
+{
+	struct sqlite_state *ss = SS(s);
+	disconnect_db(ss);
+	free(ss);
+}
+
+/*
+ * The file at state.path is no longer the one we opened (restored from a
+ * backup, moved away, deleted): reading on would judge messages by a file
+ * no one else sees. Reopen the new file (never create one: a deleted
+ * database must not come back empty, lifting every suspension); if that
+ * fails, keep failing, so the overlay goes stale and messages get
+ * state-error. Returns 0 when the handle is on the file at the path.
+ */
+int
+state_sqlite_check_file(struct sqlite_state *ss)
+{
+	struct stat st;
+	char err[STATE_ERR_MAX];
+	if (stat(ss->path, &st) == 0 && st.st_dev == ss->dev && st.st_ino == ss->ino)
+		return 0;
+	struct sqlite_state probe;
+	memset(&probe, 0, sizeof(probe));
+	probe.base.ops = &state_sqlite_ops;
+	bw_strlcpy(probe.path, ss->path, sizeof(probe.path));
+	if (access(ss->path, F_OK) != 0 || connect_db(&probe, false, err, sizeof(err)) != 0) {
+		if (probe.db != NULL)
+			disconnect_db(&probe);
+		if (access(ss->path, F_OK) != 0)
+			snprintf(err, sizeof(err), "%s", strerror(errno));
+		state_set_error(&ss->base, "state database %s was replaced or removed and cannot "
+					   "be reopened: %s",
+				ss->path, err);
+		return -1;
+	}
+	diag(LOG_WARNING, "state database %s was replaced: reopened it", ss->path);
+	disconnect_db(ss);
+	ss->db = probe.db;
+	ss->dev = probe.dev;
+	ss->ino = probe.ino;
+	ss->reopens++;
+	return 0;
 }
 
 struct state *
@@ -436,13 +569,12 @@ state_sqlite_open(const struct bw_settings *set, char *err, size_t errlen)
 {
 	const char *path = set->state_path;
 	struct sqlite_state *ss;
-	int rc;
 
 	if (path == NULL || path[0] == '\0') {
 		snprintf(err, errlen, "state.path is not set");
 		return NULL;
 	}
-	if (check_path(path, err, errlen) != 0)
+	if (check_path(path, err, errlen) != 0 || create_private(path, err, errlen) != 0)
 		return NULL;
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -450,21 +582,40 @@ state_sqlite_open(const struct bw_settings *set, char *err, size_t errlen)
 	}
 	ss->base.ops = &state_sqlite_ops;
 	bw_strlcpy(ss->path, path, sizeof(ss->path));
-	rc = sqlite3_open_v2(
-	    path, &ss->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		describe(err, errlen, path, ss->db, rc, "open");
+	if (connect_db(ss, true, err, errlen) != 0)
 		goto fail;
-	}
-	sqlite3_extended_result_codes(ss->db, 1);
-	sqlite3_busy_timeout(ss->db, SQLITE_BUSY_MS);
-	if (init_schema(ss) != 0 || pragma_int(ss, "PRAGMA synchronous = FULL", NULL) != 0) {
-		bw_strlcpy(err, ss->base.err, errlen);
-		goto fail;
-	}
-	adopt_dir_owner(path);
+	adopt_files(path, set->user);
 	return &ss->base;
 fail:
 	state_sqlite_close(&ss->base);
 	return NULL;
+}
+
+int
+state_sqlite_probe(const struct bw_settings *set, char *err, size_t errlen)
+{
+	const char *path = set->state_path;
+	struct stat st;
+	if (path == NULL || path[0] == '\0') {
+		snprintf(err, errlen, "state.path is not set");
+		return -1;
+	}
+	if (check_path(path, err, errlen) != 0)
+		return -1;
+	if (lstat(path, &st) != 0)
+		return 0; /* the daemon will create it: the directory allows that */
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "state database %s is a symbolic link: refused", path);
+		return -1;
+	}
+	struct sqlite_state *ss = calloc(1, sizeof(*ss));
+	if (ss == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ss->base.ops = &state_sqlite_ops;
+	bw_strlcpy(ss->path, path, sizeof(ss->path));
+	int rc = connect_db(ss, false, err, errlen);
+	state_sqlite_close(&ss->base);
+	return rc;
 }

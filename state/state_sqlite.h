@@ -7,6 +7,7 @@
 #define BW_STATE_SQLITE_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -55,6 +56,9 @@ struct sqlite_state {
 	sqlite3_stmt *st[ST__COUNT];
 	char path[SQLITE_PATH_MAX];
 	uint64_t writes; /* commits through this connection (data_version misses them) */
+	uint64_t reopens; /* times the file was replaced and reopened */
+	dev_t dev;	  /* the file the connection is on */
+	ino_t ino;
 };
 
 /* The backend handle behind s. */
@@ -86,6 +90,9 @@ void state_sqlite_bind_text(sqlite3_stmt *q, int i, const char *v);
 void state_sqlite_col_copy(sqlite3_stmt *q, int i, char *dst, size_t len);
 /* Finalize the statements, close the connection, free the handle. */
 void state_sqlite_close(struct state *s);
+/* Reopen when the file at the path was replaced; -1 (error set) when it
+ * was and cannot be reopened. */
+int state_sqlite_check_file(struct sqlite_state *ss);
 
 extern const struct state_ops state_sqlite_ops;
 

@@ -379,6 +379,8 @@ static int
 sq_version(struct state *s, uint64_t *version)
 {
 	struct sqlite_state *ss = SS(s);
+	if (state_sqlite_check_file(ss) != 0) /* replaced under us: reopen or fail */
+		return -1;
 	sqlite3_stmt *q = state_sqlite_stmt(ss, ST_DATA_VERSION);
 	if (q == NULL)
 		return -1;
@@ -387,7 +389,7 @@ sq_version(struct state *s, uint64_t *version)
 		sqlite3_reset(q);
 		return state_sqlite_fail(ss, rc, "read data_version");
 	}
-	*version = (uint64_t)sqlite3_column_int64(q, 0) + ss->writes;
+	*version = (uint64_t)sqlite3_column_int64(q, 0) + ss->writes + (ss->reopens << 40);
 	sqlite3_reset(q);
 	return 0;
 }
