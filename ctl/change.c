@@ -1,7 +1,7 @@
 /*
  * change.c - bulkwardenctl's verbs that change something: suspend,
- * reinstate (state store + audit log + audit event) and reload (SIGHUP to
- * the milter named by milter.pidfile).
+ * reinstate (state store + audit log + audit event) and reload (SIGUSR2 to
+ * the milter named by milter.pidfile: libmilter stops on SIGHUP).
  *
  * Order of a change: arguments are checked first (usage errors exit 2
  * before anything is read), then the registry (an unknown identity exits
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/types.h>
 
 #include "ctl/verbs.h"
@@ -52,6 +53,9 @@ events_ready(struct ctl *c)
 	if (ready == 0) {
 		const struct bw_settings *set = &ctl_registry(c)->set;
 		ready = -1;
+		struct passwd *pw = set->user ? getpwnam(set->user) : NULL;
+		if (pw != NULL) /* the milter may have created the file after a rotation */
+			eventlog_trust_uid(pw->pw_uid);
 		if (strcmp(set->log_target, "stdout") == 0)
 			ctl_err("note: log.target is stdout, so no audit event is written "
 				"(the record is in the state store)");
@@ -303,11 +307,11 @@ ctl_reload(struct ctl *c, int argc, char **argv)
 			path, out_esc(comm, esc, sizeof(esc)));
 		return CTL_FAIL;
 	}
-	if (kill(pid, SIGHUP) != 0) {
+	if (kill(pid, SIGUSR2) != 0) {
 		ctl_err("cannot signal process %ld: %s", (long)pid, strerror(errno));
 		return CTL_FAIL;
 	}
-	printf("%s: OK, revision %.16s; sent SIGHUP to bulkwarden (pid %ld): the config-reload "
+	printf("%s: OK, revision %.16s; sent SIGUSR2 to bulkwarden (pid %ld): the config-reload "
 	       "audit event confirms the reload\n",
 	       c->conf_path, r->revision, (long)pid);
 	return CTL_OK;

@@ -46,7 +46,7 @@ static const struct verb verbs[] = {
      "lift a suspension"},
     {"audit", ctl_audit, "audit [--verify] [--verbose] [--json]",
      "list the hash-chained audit log; --verify checks the chain"},
-    {"reload", ctl_reload, "reload", "check the configuration, then SIGHUP the milter"},
+    {"reload", ctl_reload, "reload", "check the configuration, then signal the milter to reload (SIGUSR2)"},
     {"keygen", ctl_keygen, "keygen ID [--algorithm rsa|ed25519] [--bits N] [--selector S]",
      "make a DKIM key pair and print the DNS TXT record to publish"},
     {"ingest", ctl_ingest, "ingest [--kind arf|dsn|auto] [FILE...]",

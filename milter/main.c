@@ -2,16 +2,28 @@
  * main.c - the bulkwarden daemon: options, config load, socket, privilege
  * drop, signals, and the libmilter main loop.
  *
- * Threads: libmilter's listener runs in its own thread; the main thread
- * blocks SIGHUP, SIGUSR1, SIGTERM and SIGINT before any thread exists and
- * takes them with sigwait(). On Linux a process-directed signal goes to
- * the thread group leader when it is waiting for it, so reloads and
- * shutdowns are ours, not libmilter's (whose own SIGHUP handling would
- * restart the listener rather than reload the configuration).
+ * Signals. libmilter's own signal thread sigwait()s SIGHUP, SIGTERM and
+ * SIGINT and stops the milter on any of them (libmilter signal.c). A SIGHUP
+ * that arrives while the main thread is busy (a reload in progress) goes
+ * to that thread, so SIGHUP can never be a safe reload signal: reload is
+ * SIGUSR2 (and SIGUSR1 reopens the event log), both blocked before any
+ * thread exists and taken by the main thread with sigwait(). SIGHUP is set
+ * to SIG_IGN and left unblocked in the main thread (the thread group
+ * leader, which a process-directed signal is checked against): Linux then
+ * discards it when it is sent, before libmilter's thread can take it, so a
+ * stray SIGHUP never stops the milter. SIGTERM/SIGINT stop it, whichever
+ * thread takes them.
  *
- * Reload (SIGHUP): a new snapshot is loaded and validated in full before
+ * Reload (SIGUSR2): a new snapshot is loaded and validated in full before
  * it is published; a bad one is refused, the old one keeps serving and an
- * audit event says why. Messages in flight keep the snapshot they pinned.
+ * audit event says why. Its audit record is written before the new
+ * snapshot is published: if it cannot be written, the reload is refused.
+ * Messages in flight keep the snapshot they pinned.
+ *
+ * Privileges. As root: the socket, the pidfile, the event log and the state
+ * store are opened, none of them through a symlink (they live in
+ * directories the milter's user can write); then setgroups + setresgid +
+ * setresuid drop to milter.user for good (checked).
  */
 #include "config.h"
 
@@ -69,8 +81,9 @@ usage(void)
 
 static struct statesync *sync_thread;
 
-/* Record a config-reload / config-rejected in the audit log (and events). */
-static void
+/* Record a config-reload / config-rejected in the audit log (and events);
+ * returns -1 when the record could not be written. */
+static int
 audit_config(const char *action, const struct registry *old, const struct registry *new,
 	     const char *reason)
 {
@@ -83,15 +96,23 @@ audit_config(const char *action, const struct registry *old, const struct regist
 	snprintf(rec.detail, sizeof(rec.detail), "file %s; revision %.16s; previous %.16s; identities %zu",
 		 conf_path, new ? new->revision : "-", old ? old->revision : "-",
 		 new ? new->n_ids : (size_t)0);
-	statesync_audit(sync_thread, &rec);
+	return statesync_audit(sync_thread, &rec);
 }
+
+struct change_ctx {
+	const struct registry *r;
+	size_t failed; /* records that could not be written */
+};
 
 /* Change control: one "config-change" audit record per identity a reload
  * added, removed or changed, saying what changed (registry/diff.h). */
 static void
 audit_change(const char *id, const char *text, bool security, void *arg)
 {
-	const struct registry *r = arg;
+	struct change_ctx *cx = arg;
+	const struct registry *r = cx->r;
+	if (cx->failed > 0)
+		return; /* the reload is refused already */
 	struct state_audit rec;
 	memset(&rec, 0, sizeof(rec));
 	rec.ts = (long long)time(NULL);
@@ -101,7 +122,8 @@ audit_change(const char *id, const char *text, bool security, void *arg)
 	snprintf(rec.reason, sizeof(rec.reason), "%s by the reload to revision %.16s",
 		 security ? "security-relevant change" : "change", r->revision);
 	bw_strlcpy(rec.detail, text, sizeof(rec.detail));
-	statesync_audit(sync_thread, &rec);
+	if (statesync_audit(sync_thread, &rec) != 0)
+		cx->failed++;
 }
 
 /* Load and validate; on failure print/log every error. */
@@ -148,6 +170,18 @@ reload(void)
 		runtime_release(cur);
 		return;
 	}
+	/* no change without its audit records (SPEC §5): the reload's, then
+	 * one per identity it changes; any that cannot be written refuses it */
+	struct change_ctx cx = {r, 0};
+	if (audit_config("config-reload", old, r, "configuration reloaded") != 0 ||
+	    (old != NULL && (registry_diff(old, r, audit_change, &cx), cx.failed > 0))) {
+		diag(LOG_ERR, "reload refused: its audit records could not be written");
+		audit_config("config-rejected", old, NULL, "audit records could not be written");
+		runtime_release(rt);
+		registry_release(r);
+		runtime_release(cur);
+		return;
+	}
 	registry_release(r); /* the runtime holds it now */
 	if (old != NULL && (strcmp(old->set.socket, r->set.socket) != 0))
 		diag(LOG_WARNING, "milter.socket changed: takes effect on restart");
@@ -158,9 +192,6 @@ reload(void)
 			diag(LOG_ERR, "cannot open event log %s: %s (keeping the old one)",
 			     r->set.log_path ? r->set.log_path : r->set.log_target, strerror(errno));
 	}
-	audit_config("config-reload", old, r, "configuration reloaded");
-	if (old != NULL)
-		registry_diff(old, r, audit_change, r);
 	/* the old snapshot goes when its last message ends; give the loader's
 	 * transient memory back to the system now */
 #ifdef HAVE_MALLOC_TRIM
@@ -178,17 +209,30 @@ reload(void)
 
 static struct stat pidfile_st; /* the pidfile we wrote: device and inode */
 
-/* Create the pidfile (before dropping privileges). */
+/*
+ * Create the pidfile (as root, before dropping privileges). Its directory
+ * is the milter user's: never follow a symlink, and truncate only a regular
+ * file with one link owned by root or the milter's user, checked on the
+ * descriptor (O_TRUNC at open would have cut the target of a hard link).
+ */
 static void
-write_pidfile(const char *path)
+write_pidfile(const char *path, uid_t milter_uid)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+		      0644);
 	if (fd < 0)
-		fatal("cannot create pidfile %s: %s", path, strerror(errno));
+		fatal("cannot create pidfile %s: %s", path,
+		      errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != milter_uid))
+		fatal("pidfile %s is not a regular file of root or the milter's user with one "
+		      "link: refused",
+		      path);
 	char b[32];
 	int n = snprintf(b, sizeof(b), "%ld\n", (long)getpid());
-	if (write(fd, b, (size_t)n) != n)
-		fatal("cannot write pidfile %s", path);
+	if (ftruncate(fd, 0) != 0 || write(fd, b, (size_t)n) != n)
+		fatal("cannot write pidfile %s: %s", path, strerror(errno));
 	if (fstat(fd, &pidfile_st) != 0)
 		fatal("cannot stat pidfile %s: %s", path, strerror(errno));
 	close(fd);
@@ -259,23 +303,46 @@ tcp_nodelay_listener(void)
 	}
 }
 
-/* Drop root to the configured user; the socket is already open. */
+/* The milter user's ids (uid -1 when none is set or we are not root). */
 static void
-drop_privileges(const char *user, const char *sockpath, unsigned mode)
+milter_ids(const char *user, uid_t *uid, gid_t *gid)
 {
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
 	if (user == NULL || user[0] == '\0' || geteuid() != 0)
 		return;
 	struct passwd *pw = getpwnam(user);
 	if (pw == NULL)
 		fatal("milter.user: no such user \"%s\"", user);
-	if (sockpath != NULL && chown(sockpath, pw->pw_uid, pw->pw_gid) != 0)
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+}
+
+/*
+ * Drop root to the configured user for good (OpenSMTPD's way): its group
+ * only, then real, effective and saved ids; then check that root cannot be
+ * had back. The socket is already open; it is handed to the user without
+ * following a symlink (lchown).
+ */
+static void
+drop_privileges(const char *user, uid_t uid, gid_t gid, const char *sockpath)
+{
+	if (uid == (uid_t)-1)
+		return;
+	if (sockpath != NULL && lchown(sockpath, uid, gid) != 0)
 		fatal("chown %s: %s", sockpath, strerror(errno));
-	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
-	    setuid(pw->pw_uid) != 0)
+	if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+	    setresuid(uid, uid, uid) != 0)
 		fatal("cannot drop privileges to %s: %s", user, strerror(errno));
-	if (setuid(0) == 0)
-		fatal("privileges were not dropped");
-	(void)mode;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0 || ru != uid ||
+	    eu != uid || su != uid || rg != gid || eg != gid || sg != gid)
+		fatal("privileges were not dropped to %s", user);
+	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0 || setresuid(0, 0, 0) == 0))
+		fatal("privileges were not dropped: root can be regained");
+	if (gid != 0 && (setgid(0) == 0 || setegid(0) == 0))
+		fatal("privileges were not dropped: group root can be regained");
 }
 
 static void
@@ -364,6 +431,13 @@ main(int argc, char **argv)
 			registry_release(r);
 			return 1;
 		}
+		/* the daemon would exit on a store it cannot open: so does -n */
+		if (state_check(&r->set, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: state store (%s): %s\n", conf_path,
+				r->set.state_backend ? r->set.state_backend : "sqlite", err);
+			registry_release(r);
+			return 1;
+		}
 		printf("%s: OK, %zu identities, revision %.16s\n", conf_path, r->n_ids, r->revision);
 		runtime_release(rt);
 		registry_release(r);
@@ -379,6 +453,15 @@ main(int argc, char **argv)
 	if (rt == NULL)
 		fatal("%s", err);
 	bw_strlcpy(socket_spec, sock_override ? sock_override : set->socket, sizeof(socket_spec));
+	if (sock_override != NULL && !set->allow_remote && conf_socket_remote(socket_spec))
+		fatal("-p %s listens beyond loopback; set milter.allow_remote = true if the MTA is "
+		      "on another host",
+		      socket_spec);
+	uid_t muid;
+	gid_t mgid;
+	milter_ids(set->user, &muid, &mgid);
+	if (muid != (uid_t)-1)
+		eventlog_trust_uid(muid);
 	if (eventlog_open(set->log_target, set->log_path, set->log_facility) != 0)
 		fatal("cannot open event log %s: %s", set->log_path ? set->log_path : set->log_target,
 		      strerror(errno));
@@ -394,12 +477,19 @@ main(int argc, char **argv)
 	 * the mask) and taken by the main thread with sigwait below. */
 	sigset_t sigs;
 	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGHUP: ignored and unblocked here, so it is discarded when sent and
+	 * never reaches libmilter's signal thread (which would stop us) */
+	sigset_t hup;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	signal(SIGHUP, SIG_IGN);
+	pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
 
 	if (smfi_register(mlfi_desc) != MI_SUCCESS)
 		fatal("smfi_register failed");
@@ -407,20 +497,22 @@ main(int argc, char **argv)
 		fatal("smfi_setconn %s failed", socket_spec);
 	smfi_settimeout(MILTER_TIMEOUT);
 	const char *upath = unix_path(socket_spec);
-	if (smfi_opensocket(1) != MI_SUCCESS)
+	/* the socket is born with its mode (no chmod through a path someone
+	 * could swap for a symlink) */
+	mode_t um = umask(0777 & ~(mode_t)set->socket_mode);
+	int sock_rc = smfi_opensocket(1);
+	umask(um);
+	if (sock_rc != MI_SUCCESS)
 		fatal("cannot open milter socket %s", socket_spec);
-	if (upath != NULL) {
-		if (chmod(upath, set->socket_mode) != 0)
-			fatal("chmod %s: %s", upath, strerror(errno));
-	} else {
+	if (upath == NULL) {
 		tcp_nodelay_listener();
 		mlfi_set_tcp(true);
 	}
 	if (set->pidfile != NULL) {
-		write_pidfile(set->pidfile);
+		write_pidfile(set->pidfile, muid);
 		bw_strlcpy(pidfile, set->pidfile, sizeof(pidfile));
 	}
-	drop_privileges(set->user, upath, set->socket_mode);
+	drop_privileges(set->user, muid, mgid, upath);
 
 	/* the state thread starts after privileges are dropped (files it
 	 * creates belong to the milter user) and before the first message */
@@ -441,7 +533,8 @@ main(int argc, char **argv)
 	runtime_publish(rt); /* the registry reference below stays valid: rt holds one */
 	diag(LOG_INFO, "listening on %s: %zu identities, revision %.16s, state backend %s",
 	     socket_spec, r->n_ids, r->revision, set->state_backend);
-	audit_config("config-reload", NULL, r, "configuration loaded at startup");
+	if (audit_config("config-reload", NULL, r, "configuration loaded at startup") != 0)
+		fatal("cannot write the startup audit record");
 	registry_release(r); /* the runtime holds it now */
 
 
@@ -454,7 +547,7 @@ main(int argc, char **argv)
 		int sig;
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
-		if (sig == SIGHUP) {
+		if (sig == SIGUSR2) {
 			reload();
 		} else if (sig == SIGUSR1) {
 			if (eventlog_reopen() != 0)

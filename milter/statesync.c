@@ -5,9 +5,12 @@
  * The thread owns its store handle (a handle is used by one thread at a
  * time). Loop, every STATESYNC_TICK_MS: if the store's version changed,
  * reread the active suspensions into the overlay. Every STATESYNC_FLUSH_MS:
- * lift expired suspensions, flush counter deltas, append queued audit
- * records. Every counters_interval seconds: one counters event per identity
- * that sent anything.
+ * lift expired suspensions, flush counter deltas. Audit records other
+ * threads hand in (statesync_audit) are appended as soon as the thread wakes
+ * for them, and the caller waits for the outcome: a record is never dropped,
+ * and a change whose record cannot be written does not happen (SPEC §5).
+ * Every counters_interval seconds: one counters event per identity that
+ * sent anything.
  *
  * Failure: a store that cannot be read for STATESYNC_STALE_MS makes the
  * overlay stale, so messages get the state-error action (fail closed)
@@ -35,7 +38,14 @@
 #include "base/util.h"
 #include "registry/settings.h"
 
-#define AUDIT_QUEUE_MAX 256
+#define AUDIT_QUEUE_MAX 16 /* callers waiting at once; more wait for room */
+
+/* One caller's record, on the caller's stack until it is done. */
+struct audit_req {
+	struct state_audit rec;
+	int rc;
+	bool done;
+};
 
 struct statesync {
 	struct state *st;
@@ -43,11 +53,11 @@ struct statesync {
 	pthread_t tid;
 	pthread_mutex_t lock; /* queue, interval, stop */
 	pthread_cond_t cond;
+	pthread_cond_t audit_done; /* a request finished, or room in the queue */
 	bool stop;
 	unsigned interval;
-	struct state_audit *queue; /* AUDIT_QUEUE_MAX records, filled by any thread */
+	struct audit_req *queue[AUDIT_QUEUE_MAX];
 	size_t queued;
-	struct state_audit *spare; /* the other buffer: drained by the thread */
 	/* thread-private */
 	uint64_t version;
 	bool have_version;
@@ -151,29 +161,30 @@ flush_counters(struct statesync *s)
 	free(d);
 }
 
-/* Append the audit records other threads queued. The two heap buffers
- * swap under the lock (a record is ~1.8 KB: a copy of the queue on the
- * stack was a 450 KB frame), so producers never wait for the store. */
+/* Append the audit records other threads handed in; each caller learns
+ * whether its record was written. */
 static void
 drain_audit(struct statesync *s)
 {
-	struct state_audit *q;
+	struct audit_req *q[AUDIT_QUEUE_MAX];
 	size_t n;
 	pthread_mutex_lock(&s->lock);
 	n = s->queued;
-	q = s->queue;
-	s->queue = s->spare;
-	s->spare = q;
+	memcpy(q, s->queue, n * sizeof(q[0]));
 	s->queued = 0;
 	pthread_mutex_unlock(&s->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (state_audit_append(s->st, &q[i]) != 0) {
-			diag(LOG_ERR, "audit append failed: %s (action %s)", state_error(s->st),
-			     q[i].action);
-			q[i].seq = 0;
-			q[i].hash[0] = q[i].prev_hash[0] = '\0';
-		}
-		log_audit(&q[i], NULL);
+		int rc = state_audit_append(s->st, &q[i]->rec);
+		if (rc != 0)
+			diag(LOG_ERR, "audit append failed: %s (action %s refused)",
+			     state_error(s->st), q[i]->rec.action);
+		else
+			log_audit(&q[i]->rec, NULL);
+		pthread_mutex_lock(&s->lock);
+		q[i]->rc = rc;
+		q[i]->done = true;
+		pthread_cond_broadcast(&s->audit_done);
+		pthread_mutex_unlock(&s->lock);
 	}
 }
 
@@ -215,7 +226,7 @@ run(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		if (!s->stop) {
+		if (!s->stop && s->queued == 0) {
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += STATESYNC_TICK_MS * 1000000L;
@@ -225,7 +236,10 @@ run(void *arg)
 		}
 		bool stop = s->stop;
 		unsigned interval = s->interval;
+		bool audits = s->queued > 0;
 		pthread_mutex_unlock(&s->lock);
+		if (audits)
+			drain_audit(s);
 
 		long long now = (long long)time(NULL);
 		long long ms = now_ms();
@@ -280,17 +294,9 @@ statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval
 	s->interval = counters_interval ? counters_interval : (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
 	s->interval_start = (long long)time(NULL);
 	s->last_ok_ms = now_ms();
-	s->queue = calloc(AUDIT_QUEUE_MAX, sizeof(*s->queue));
-	s->spare = calloc(AUDIT_QUEUE_MAX, sizeof(*s->spare));
-	if (s->queue == NULL || s->spare == NULL) {
-		snprintf(err, errlen, "out of memory");
-		free(s->queue);
-		free(s->spare);
-		free(s);
-		return NULL;
-	}
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->audit_done, NULL);
 
 	/* limits hold across restarts: seed this hour's and today's volume */
 	long long now = (long long)time(NULL);
@@ -318,24 +324,41 @@ statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval
 	}
 	return s;
 fail:
+	pthread_cond_destroy(&s->audit_done);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
-	free(s->queue);
-	free(s->spare);
 	free(s);
 	return NULL;
 }
 
-void
+int
 statesync_audit(struct statesync *s, const struct state_audit *rec)
 {
+	struct audit_req *r = malloc(sizeof(*r));
+	if (r == NULL) {
+		diag(LOG_ERR, "out of memory: %s audit record not written", rec->action);
+		return -1;
+	}
+	r->rec = *rec;
+	r->rc = -1;
+	r->done = false;
 	pthread_mutex_lock(&s->lock);
-	if (s->queued < AUDIT_QUEUE_MAX)
-		s->queue[s->queued++] = *rec;
-	else
-		diag(LOG_ERR, "audit queue full: %s record dropped", rec->action);
+	while (s->queued >= AUDIT_QUEUE_MAX && !s->stop)
+		pthread_cond_wait(&s->audit_done, &s->lock);
+	if (s->stop) {
+		pthread_mutex_unlock(&s->lock);
+		free(r);
+		diag(LOG_ERR, "state thread stopped: %s audit record not written", rec->action);
+		return -1;
+	}
+	s->queue[s->queued++] = r;
 	pthread_cond_signal(&s->cond);
+	while (!r->done)
+		pthread_cond_wait(&s->audit_done, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	int rc = r->rc;
+	free(r);
+	return rc;
 }
 
 void
@@ -356,9 +379,8 @@ statesync_stop(struct statesync *s)
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->tid, NULL);
+	pthread_cond_destroy(&s->audit_done);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
-	free(s->queue);
-	free(s->spare);
 	free(s);
 }

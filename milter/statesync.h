@@ -2,7 +2,7 @@
  * statesync.h - the milter's background thread between the state store and
  * the in-memory overlay: picks up suspensions within a second, lifts
  * expired ones, flushes counters every second and at shutdown, appends
- * audit records queued by other threads, and writes counter and audit
+ * audit records other threads hand in, and writes counter and audit
  * events.
  */
 #ifndef BW_STATESYNC_H
@@ -21,8 +21,10 @@ struct statesync;
 /* Seed the overlay's volume counts from the store and start the thread. */
 struct statesync *statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval,
 				  char *err, size_t errlen);
-/* Queue an audit record (any thread); appended and logged by the thread. */
-void statesync_audit(struct statesync *s, const struct state_audit *rec);
+/* Append an audit record through the thread (any other thread) and wait
+ * for it: 0 when it is in the store (and its event written), -1 when it
+ * could not be written; the caller then must not make the change. */
+int statesync_audit(struct statesync *s, const struct state_audit *rec);
 /* Set the interval of counter events (reload). */
 void statesync_set_interval(struct statesync *s, unsigned counters_interval);
 /* Stop: final flush of counters and queued audit records, then join. */

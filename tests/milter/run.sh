@@ -131,7 +131,7 @@ for n,l in enumerate(open(sys.argv[1]),1):
 # reload: a broken config is refused, the old registry keeps serving
 cp "$dir/bulkwarden.conf" "$dir/good.conf"
 printf 'bogus_top = 1;\n' >>"$dir/bulkwarden.conf"
-kill -HUP "$pid"
+kill -USR2 "$pid"
 for _ in $(seq 50); do grep -q '"config-rejected"' "$dir/events.jsonl" && break; sleep 0.1; done
 if grep '"config-rejected"' "$dir/events.jsonl" | grep -q 'bogus_top'; then ok "bad reload refused with an audit event naming the key"; else ko "bad reload refused with an audit event"; fi
 out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$here/cases/accept.lua" 2>&1)
@@ -140,7 +140,7 @@ if echo "$out" | grep -q '^PASS'; then ok "old registry still serves after a ref
 # reload: a good config that retires nothing but adds a login takes effect
 cp "$dir/good.conf" "$dir/bulkwarden.conf"
 sed -i 's/logins = \["svc-old"\]/logins = ["svc-old", "svc-new-login"]/' "$dir/bulkwarden.conf"
-kill -HUP "$pid"
+kill -USR2 "$pid"
 for _ in $(seq 50); do [ "$(grep -c '"config-reload"' "$dir/events.jsonl")" -ge 2 ] && break; sleep 0.1; done
 if [ "$(grep -c '"config-reload"' "$dir/events.jsonl")" -ge 2 ]; then ok "good reload logged as config-reload"; else ko "good reload logged"; fi
 cat >"$dir/newlogin.lua" <<LUA
