@@ -265,6 +265,23 @@ inst repl
 if start repl; then
 	rpid=$mpid
 	accept_ok repl || ko "repl instance serves: $out"
+	# SIGUSR1 reopens the event log with the same checks: a symlink planted
+	# after rotation is refused and the old descriptor kept
+	mv "$dir/repl/events.jsonl" "$dir/repl/events.jsonl.1"
+	echo "keep" >"$dir/victim"
+	ln -s "$dir/victim" "$dir/repl/events.jsonl"
+	kill -USR1 "$rpid"
+	sleep 0.5
+	accept_ok repl
+	if [ "$(cat "$dir/victim")" = keep ] && grep -q 'cannot reopen event log' "$dir/repl/milter.err"; then
+		ok "SIGUSR1: a symlink at the log path is refused, its target untouched"
+	else
+		ko "SIGUSR1 symlink: victim $(head -c 80 "$dir/victim"); $(tail -2 "$dir/repl/milter.err")"
+	fi
+	rm -f "$dir/repl/events.jsonl"
+	mv "$dir/repl/events.jsonl.1" "$dir/repl/events.jsonl"
+	kill -USR1 "$rpid"
+	sleep 0.3
 	# a backup restored over the live file (a new inode), then a suspension
 	# written into it by bulkwardenctl: the milter must see it
 	$PY -c 'import sqlite3,sys; s=sqlite3.connect(sys.argv[1]); d=sqlite3.connect(sys.argv[2]); s.backup(d); d.close()' \
