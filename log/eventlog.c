@@ -75,9 +75,9 @@ static bool flusher_up;	       /* the flusher thread runs */
 static bool flusher_failed;    /* it could not be started: write directly */
 static bool stop;	       /* eventlog_close(): the flusher drains and exits */
 static pthread_t flusher_tid;
-static uint64_t q_gen = 1;     /* generation of the lines now in qbuf */
-static uint64_t done_gen;      /* last generation whose write finished */
-static uint64_t fail_bits;     /* bit i: generation done_gen - i failed */
+static uint64_t q_gen = 1;	      /* generation of the lines now in qbuf */
+static uint64_t done_gen;	      /* last generation whose write finished */
+static uint64_t fail_bits;	      /* bit i: generation done_gen - i failed */
 static uid_t trusted_uid = (uid_t)-1; /* may own the event log besides root and us */
 
 void
@@ -92,9 +92,9 @@ static int
 open_file(const char *p)
 {
 	struct stat st;
-	int d = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
-			    O_NONBLOCK,
-		     0640);
+	int d =
+	    open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
+		 0640);
 	if (d < 0) {
 		if (errno == ELOOP)
 			diag(LOG_ERR, "event log %s is a symbolic link: refused", p);

@@ -219,8 +219,8 @@ static void
 write_pidfile(const char *path, uid_t milter_uid)
 {
 	struct stat st;
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
-		      0644);
+	int fd =
+	    open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
 	if (fd < 0)
 		fatal("cannot create pidfile %s: %s", path,
 		      errno == ELOOP ? "it is a symbolic link" : strerror(errno));

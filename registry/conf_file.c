@@ -187,15 +187,15 @@ conf_dir_check(struct conf_ctx *c, const char *dir, const char *key, bool any_fi
 			    any_file ? "add an identity" : "replace the configuration");
 	else if (!trusted_owner(c, st.st_uid))
 		conf_err_at(c, dir, 0, key,
-			    "directory owned by uid %lu, not root or the milter's user", 
+			    "directory owned by uid %lu, not root or the milter's user",
 			    (unsigned long)st.st_uid);
 }
 
 /* Check, hash and scan one file's bytes: it is policy, so one that others
  * can write is refused. */
 static void
-take_bytes(struct conf_ctx *c, const char *f, const char *buf, size_t len, mode_t mode,
-	   uid_t uid, gid_t gid)
+take_bytes(struct conf_ctx *c, const char *f, const char *buf, size_t len, mode_t mode, uid_t uid,
+	   gid_t gid)
 {
 	conf_file_check_owner(c, f, mode, uid, gid);
 	hash_record(c, "file", f, buf, len);

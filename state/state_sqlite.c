@@ -255,7 +255,6 @@ state_sqlite_fresh(struct sqlite_state *ss, const char *sql)
 	return q;
 }
 
-
 /* ---- opening ---------------------------------------------------------- */
 
 /* Run one PRAGMA (or other statement) returning at most an integer. */
@@ -464,7 +463,8 @@ create_private(const char *path, char *err, size_t errlen)
 		struct stat st;
 		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0 && errno == ELOOP) {
-			snprintf(err, errlen, "state database %s is a symbolic link: refused", path);
+			snprintf(err, errlen, "state database %s is a symbolic link: refused",
+				 path);
 			return -1;
 		}
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -483,10 +483,9 @@ static int
 connect_db(struct sqlite_state *ss, bool create, char *err, size_t errlen)
 {
 	struct stat st;
-	int rc = sqlite3_open_v2(ss->path, &ss->db,
-				 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
-				     SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+	    ss->path, &ss->db,
+	    SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		describe(err, errlen, ss->path, ss->db, rc, "open");
 		return -1;
@@ -550,8 +549,9 @@ state_sqlite_check_file(struct sqlite_state *ss)
 			disconnect_db(&probe);
 		if (access(ss->path, F_OK) != 0)
 			snprintf(err, sizeof(err), "%s", strerror(errno));
-		state_set_error(&ss->base, "state database %s was replaced or removed and cannot "
-					   "be reopened: %s",
+		state_set_error(&ss->base,
+				"state database %s was replaced or removed and cannot "
+				"be reopened: %s",
 				ss->path, err);
 		return -1;
 	}

@@ -1186,8 +1186,9 @@ test_writable_by_others(void **state)
 	assert_int_equal(chmod(idd, 01777), 0);
 	assert_null(conf_load(path, 0, &errs));
 	assert_int_equal(errs.n, 1);
-	assert_non_null(strstr(errs.msg[0], "identities.d: identities_dir: directory writable by "
-					    "every user (mode 1777): anyone could add an identity"));
+	assert_non_null(strstr(errs.msg[0],
+			       "identities.d: identities_dir: directory writable by "
+			       "every user (mode 1777): anyone could add an identity"));
 	conf_errors_free(&errs);
 	assert_int_equal(chmod(idd, 0755), 0);
 
@@ -1209,8 +1210,10 @@ test_writable_by_others(void **state)
 		assert_non_null(strstr(errs.msg[0], "x.conf: (file): owned by uid 4242"));
 		conf_errors_free(&errs);
 		/* ... unless that user is the milter's */
-		write_file(dir, "main2.conf",
-			   "milter = { user = \"nobody\"; };\nidentities_dir = \"identities.d\";\n" ONE_ID(""));
+		write_file(
+		    dir, "main2.conf",
+		    "milter = { user = \"nobody\"; };\nidentities_dir = \"identities.d\";\n" ONE_ID(
+			""));
 		snprintf(path, sizeof(path), "%s/identities.d/x.conf", dir);
 		assert_int_equal(chown(path, 65534, 0), 0);
 		snprintf(path, sizeof(path), "%s/main2.conf", dir);

@@ -267,7 +267,8 @@ test_full_disk_reports_every_lost_line(void **unused)
 	assert_int_equal(eventlog_open("file", p, NULL), 0);
 	pthread_t tid[THREADS];
 	for (int t = 0; t < THREADS; t++)
-		assert_int_equal(pthread_create(&tid[t], NULL, write_until_full, (void *)(intptr_t)t), 0);
+		assert_int_equal(
+		    pthread_create(&tid[t], NULL, write_until_full, (void *)(intptr_t)t), 0);
 	for (int t = 0; t < THREADS; t++)
 		pthread_join(tid[t], NULL);
 	eventlog_close();
