@@ -14,8 +14,8 @@
  * once its line was written, or with -1 when the write failed (disk full):
  * SPEC §5 promises one event per message, so the caller must know, and
  * the message then gets the on_internal_error action. Each batch has a
- * generation number; a queued writer waits for its generation and reads
- * that batch's outcome from a 64-bit history (older than that: failed).
+ * generation number; a queued writer waits for its generation and looks it
+ * up among the last 64 failed generations (older than those: failed).
  * Order is kept: the queue is written only after a direct write in progress
  * has finished, and a line is never written directly while older lines
  * wait. A full queue makes the caller wait (backpressure); nothing is
@@ -77,7 +77,8 @@ static bool stop;	       /* eventlog_close(): the flusher drains and exits */
 static pthread_t flusher_tid;
 static uint64_t q_gen = 1;	      /* generation of the lines now in qbuf */
 static uint64_t done_gen;	      /* last generation whose write finished */
-static uint64_t fail_bits;	      /* bit i: generation done_gen - i failed */
+static uint64_t fail_gen[64];	      /* the latest failed generations (a ring) */
+static uint64_t n_failed;	      /* failed generations so far */
 static uid_t trusted_uid = (uid_t)-1; /* may own the event log besides root and us */
 
 void
@@ -162,21 +163,23 @@ report_lost(const char *b, size_t n)
 static void
 batch_done_locked(uint64_t gen, bool ok)
 {
-	while (done_gen < gen) {
-		done_gen++;
-		fail_bits <<= 1;
-	}
+	done_gen = gen;
 	if (!ok)
-		fail_bits |= 1;
+		fail_gen[n_failed++ % 64] = gen;
 	pthread_cond_broadcast(&idle);
 }
 
-/* Lock held: did generation gen (done) fail? Too old to know: yes. */
+/* Lock held: did generation gen (done) fail? Only failures are kept, so a
+ * writer that wakes late still learns its outcome; one older than the last
+ * 64 failures is taken as failed (the disk is failing anyway). */
 static bool
 batch_failed_locked(uint64_t gen)
 {
-	uint64_t age = done_gen - gen;
-	return age >= 64 || (fail_bits >> age) & 1;
+	uint64_t kept = n_failed < 64 ? n_failed : 64;
+	for (uint64_t i = 0; i < kept; i++)
+		if (fail_gen[i] == gen)
+			return true;
+	return n_failed > 64 && gen < fail_gen[n_failed % 64];
 }
 
 /* Lock held, busy clear: write the queue out now (target switches only). */
