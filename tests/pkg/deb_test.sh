@@ -168,10 +168,10 @@ fi
 if grep -qx 'Type=simple' "$UNIT" && grep -q '^ExecStart=/usr/sbin/bulkwarden -f$' "$UNIT" &&
     grep -qx 'RuntimeDirectory=bulkwarden' "$UNIT" && grep -qx 'CapabilityBoundingSet=' "$UNIT" &&
     grep -qx 'User=bulkwarden' "$UNIT" && grep -qx 'ExecReload=/usr/sbin/bulkwarden -n' "$UNIT" &&
-    grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$UNIT"; then
-    pass "unit: Type=simple with -f, User=bulkwarden, no capabilities, reload checks then SIGHUP"
+    grep -qx 'ExecReload=/bin/kill -USR2 $MAINPID' "$UNIT"; then
+    pass "unit: Type=simple with -f, User=bulkwarden, no capabilities, reload checks then SIGUSR2"
 else
-    fail "unit: Type=simple with -f, User=bulkwarden, no capabilities, reload checks then SIGHUP"
+    fail "unit: Type=simple with -f, User=bulkwarden, no capabilities, reload checks then SIGUSR2"
 fi
 
 if command -v logrotate >/dev/null 2>&1; then
