@@ -71,7 +71,8 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------- build --
 # a clean copy of the source: the package build writes into its tree
 mkdir -p "$T/src"
-if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
+# (only when SRC is a checkout's top: a dist tarball unpacked inside one is not)
+if [ "$(git -C "$SRC" rev-parse --show-toplevel 2>/dev/null)" = "$SRC" ]; then
     (cd "$SRC" && git ls-files -co --exclude-standard -z | grep -zv '^_build' |
         tar --null -cf - -T -) | tar -C "$T/src" -xf -
 else
