@@ -265,9 +265,24 @@ set_opt(struct ub_ctx *ctx, const char *opt, const char *val, char *err, size_t 
 	return 0;
 }
 
-/* A configured unbound context for r, or NULL with a reason. */
+/* libunbound initialises and destroys library-global locks while it
+ * creates and deletes a context (TSan: pthread_mutex_init in one thread's
+ * flush against pthread_mutex_destroy in another's): contexts are made and
+ * deleted one at a time, process-wide. Lookups do not take this lock. */
+static pthread_mutex_t ctx_life = PTHREAD_MUTEX_INITIALIZER;
+
+/* Delete an unbound context under ctx_life. */
+static void
+ctx_delete(struct ub_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx_life);
+	ub_ctx_delete(ctx);
+	pthread_mutex_unlock(&ctx_life);
+}
+
+/* A configured unbound context for r, or NULL with a reason (ctx_life held). */
 static struct ub_ctx *
-ctx_make(const struct resolver *r, char *err, size_t errlen)
+ctx_make_locked(const struct resolver *r, char *err, size_t errlen)
 {
 	char ttl[16], neg[16], first[16];
 	struct ub_ctx *ctx = ub_ctx_create();
@@ -341,6 +356,16 @@ fail:
 	return NULL;
 }
 
+/* A configured unbound context for r, or NULL with a reason. */
+static struct ub_ctx *
+ctx_make(const struct resolver *r, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctx_life);
+	struct ub_ctx *ctx = ctx_make_locked(r, err, errlen);
+	pthread_mutex_unlock(&ctx_life);
+	return ctx;
+}
+
 /* Build a resolver from the dns.* settings. */
 struct resolver *
 resolver_new(const struct resolver_conf *c, char *err, size_t errlen)
@@ -397,7 +422,7 @@ resolver_new(const struct resolver_conf *c, char *err, size_t errlen)
 	return r;
 fail_ctx:
 	snprintf(err, errlen, "pthread init failed");
-	ub_ctx_delete(r->ctx);
+	ctx_delete(r->ctx);
 fail:
 	free(r);
 	return NULL;
@@ -417,7 +442,7 @@ resolver_cache_flush(struct resolver *r)
 	struct ub_ctx *old = r->ctx;
 	r->ctx = fresh;
 	pthread_rwlock_unlock(&r->ctx_lock);
-	ub_ctx_delete(old);
+	ctx_delete(old);
 }
 
 /* Free the resolver (no query may be running). */
@@ -426,7 +451,7 @@ resolver_free(struct resolver *r)
 {
 	if (r == NULL)
 		return;
-	ub_ctx_delete(r->ctx);
+	ctx_delete(r->ctx);
 	pthread_rwlock_destroy(&r->ctx_lock);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->cond);
