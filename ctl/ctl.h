@@ -7,6 +7,7 @@
 #define BW_CTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "state/state.h"
 #include "registry/registry.h"
@@ -28,6 +29,9 @@ struct registry *ctl_registry(struct ctl *c);
 /* The state store, opened on first use; exits CTL_FAIL with a clear
  * message when it cannot be opened. */
 struct state *ctl_state(struct ctl *c);
+/* The same, but NULL (err filled) instead of exiting: for ingest, whose
+ * caller (an MTA) must see EX_TEMPFAIL and retry. */
+struct state *ctl_state_try(struct ctl *c, char *err, size_t errlen);
 
 /* keygen ID [--algorithm rsa|ed25519] [--bits N] [--selector S] (ctl/keygen.c) */
 int ctl_keygen(struct ctl *c, int argc, char **argv);

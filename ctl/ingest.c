@@ -1,15 +1,18 @@
 /*
- * ingest.c - `bulkwardenctl ingest [--kind arf|dsn|auto] [FILE...]`
- * (SPEC §9): read complaint reports and bounces (standard input when no
- * file), attribute each to an identity, and write one bulkwarden.feedback
- * event per report. Meant to run as a Postfix pipe(8) transport, so the
+ * ingest.c - `bulkwardenctl ingest [--kind arf|dsn|dmarc|auto] [FILE...]`
+ * (SPEC §9): read complaint reports, bounces and DMARC aggregate reports
+ * (standard input when no file), attribute each to an identity, and write
+ * one bulkwarden.feedback event per report. Aggregate reports are handled
+ * by ctl/ingest_agg.c; under --kind auto a report is aggregate when it is
+ * XML, gzip or zip itself, or a message that is neither ARF nor DSN but
+ * carries one. Meant to run as a Postfix pipe(8) transport, so the
  * exit code tells the MTA what to do: 0 done; 65 (EX_DATAERR) a report was
  * unusable (said on stderr, counted in the event log, never retried); 75
  * (EX_TEMPFAIL) the event could not be recorded, so the MTA keeps the
  * report and tries again.
  *
  * Memory: one report buffer of at most INGEST_MAX_BYTES + 1 at a time.
- * Untrusted input: the whole report (ingest/feedback.c); file names come
+ * Untrusted input: the whole report (ingest/); file names come
  * from the operator's command line.
  */
 #include "config.h"
@@ -25,13 +28,15 @@
 
 #include "base/ecs.h"
 #include "base/util.h"
-#include "ctl/verbs.h"
+#include "ctl/ingest.h"
 #include "ingest/feedback.h"
+#include "ingest/attach.h"
+#include "ingest/unpack.h"
 #include "log/eventlog.h"
 
-#define EX_OK_ 0
-#define EX_DATAERR_ 65
-#define EX_TEMPFAIL_ 75
+#define EX_OK_ INGEST_EX_OK
+#define EX_DATAERR_ INGEST_EX_DATAERR
+#define EX_TEMPFAIL_ INGEST_EX_TEMPFAIL
 
 /* Read the whole of fd, at most INGEST_MAX_BYTES + 1 bytes (one more than
  * allowed, so a larger report is seen as such). NULL on a read error. */
@@ -125,6 +130,7 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	enum ingest_kind want = INGEST_UNKNOWN;
+	bool dmarc = false; /* --kind dmarc */
 	int o, rc = EX_OK_;
 	char esc[512];
 
@@ -138,11 +144,10 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 				want = INGEST_DSN;
 			else if (strcmp(optarg, "auto") == 0)
 				want = INGEST_UNKNOWN;
-			else if (strcmp(optarg, "dmarc") == 0) {
-				ctl_err("ingest: --kind dmarc (aggregate reports) is not implemented yet");
-				return EX_DATAERR_;
-			} else
-				return ctl_usage("ingest", "--kind is arf, dsn or auto");
+			else if (strcmp(optarg, "dmarc") == 0)
+				dmarc = true;
+			else
+				return ctl_usage("ingest", "--kind is arf, dsn, dmarc or auto");
 		} else if (o == 'j') {
 			c->json = true;
 		} else if (o == 'h') {
@@ -184,7 +189,35 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 		char why[256];
 		enum ingest_by by = INGEST_BY_NONE;
 		const struct bw_identity *id = NULL;
+		bool to_stdout = strcmp(set->log_target, "stdout") == 0;
+		if (dmarc || (want == INGEST_UNKNOWN &&
+			      agg_sniff((const unsigned char *)buf, len) != AGG_WRAP_NONE)) {
+			int arc = ingest_aggregate(c, name, buf, len, j, to_stdout);
+			free(buf);
+			if (arc != EX_OK_)
+				rc = arc;
+			continue;
+		}
 		bool bad = ingest_parse(buf, len, want, rep, why, sizeof(why)) != 0;
+		if (bad && want == INGEST_UNKNOWN && rep->kind == INGEST_UNKNOWN &&
+		    len <= INGEST_MAX_BYTES) {
+			/* neither ARF nor DSN: a message carrying an aggregate report? */
+			unsigned char *att = NULL;
+			size_t att_len;
+			char ct[AGG_CTYPE_MAX], w2[64];
+			if (agg_attachment(buf, len, &att, &att_len, ct, sizeof(ct), w2,
+					   sizeof(w2)) == 1) {
+				free(att);
+				int arc = ingest_aggregate(c, name, buf, len, j, to_stdout);
+				free(buf);
+				if (arc != EX_OK_)
+					rc = arc;
+				continue;
+			}
+			snprintf(why, sizeof(why),
+				 "not an ARF, DSN or DMARC aggregate report (no "
+				 "multipart/report, no XML, gzip or zip report)");
+		}
 		if (!bad)
 			id = ingest_attribute(r, rep, &by);
 		feedback_event(j, name, rep, id, by, bad ? why : NULL);
@@ -197,7 +230,8 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 			break;
 		}
 		if (bad) {
-			ctl_err("ingest: %s: unusable report: %s", out_esc(name, esc, sizeof(esc)), why);
+			ctl_err("ingest: %s: unusable report: %s", out_esc(name, esc, sizeof(esc)),
+				why);
 			rc = EX_DATAERR_;
 		} else if (!c->json) {
 			printf("%s: %s attributed to %s by %s\n", out_esc(name, esc, sizeof(esc)),

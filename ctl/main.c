@@ -223,20 +223,31 @@ origin(char *buf, size_t len)
 	bw_sbuf_printf(&b, ")");
 }
 
+/* Open the state store once; NULL with err when it cannot be opened. */
 struct state *
-ctl_state(struct ctl *c)
+ctl_state_try(struct ctl *c, char *err, size_t errlen)
 {
-	char err[512], who[160];
+	char who[160];
 	if (c->st != NULL)
 		return c->st;
 	struct registry *r = ctl_registry(c);
-	c->st = state_open(&r->set, err, sizeof(err));
-	if (c->st == NULL) {
+	c->st = state_open(&r->set, err, errlen);
+	if (c->st == NULL)
+		return NULL;
+	origin(who, sizeof(who));
+	state_set_origin(c->st, who);
+	return c->st;
+}
+
+/* Open the state store once, or exit CTL_FAIL saying why. */
+struct state *
+ctl_state(struct ctl *c)
+{
+	char err[512];
+	if (ctl_state_try(c, err, sizeof(err)) == NULL) {
 		ctl_err("state store: %s", err);
 		exit(CTL_FAIL);
 	}
-	origin(who, sizeof(who));
-	state_set_origin(c->st, who);
 	return c->st;
 }
 
