@@ -3,7 +3,7 @@
 
 BW_PACKAGES="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
  libmilter-dev libopendkim-dev libspf2-dev libopendmarc-dev libconfig-dev libssl-dev
- libidn2-dev libsqlite3-dev libgmime-3.0-dev libhiredis-dev libcmocka-dev miltertest postfix swaks
+ libidn2-dev libsqlite3-dev libgmime-3.0-dev libxml2-dev libzip-dev zlib1g-dev libhiredis-dev libcmocka-dev miltertest postfix swaks
  python3-dkim python3-nacl python3-dnspython openssl
  chromium python3-jsonschema python3-pil fonts-dejavu-core rsyslog python3-yaml time bc
  m4 libwrap0 sasl2-bin libsasl2-modules util-linux
