@@ -322,6 +322,14 @@ on_error(void *ctx, xmlErrorPtr e)
 	(void)ctx, (void)e;
 }
 
+/* libxml2's generic error channel (encoding errors bypass the context's
+ * handler): silenced, the context records what went wrong. */
+static void
+on_generic_error(void *ctx, const char *msg, ...)
+{
+	(void)ctx, (void)msg;
+}
+
 /* Push the XML through the parser in chunks; see aggregate.h. */
 long
 agg_parse(const char *xml, size_t len, struct agg_meta *meta, agg_row_fn fn, void *arg, char *why,
@@ -349,6 +357,7 @@ agg_parse(const char *xml, size_t len, struct agg_meta *meta, agg_row_fn fn, voi
 	sax.internalSubset = on_internal_subset;
 	sax.serror = on_error;
 
+	xmlSetGenericErrorFunc(NULL, on_generic_error); /* this thread's channel */
 	size_t first = len < 4 ? len : 4;
 	p.ctxt = xmlCreatePushParserCtxt(&sax, &p, xml, (int)first, NULL);
 	if (p.ctxt == NULL) {
@@ -384,6 +393,10 @@ agg_parse(const char *xml, size_t len, struct agg_meta *meta, agg_row_fn fn, voi
 	} else {
 		rc = p.rows;
 	}
+	/* libxml2 keeps declared entities in a document of its own even in SAX
+	 * mode ("expat compatibility"); it is ours to free */
+	if (p.ctxt->myDoc != NULL)
+		xmlFreeDoc(p.ctxt->myDoc);
 	xmlFreeParserCtxt(p.ctxt);
 	return rc;
 }
