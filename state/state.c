@@ -295,6 +295,16 @@ state_audit_foreach(struct state *s, int (*fn)(const struct state_audit *rec, vo
 }
 
 int
+state_last_changes(struct state *s, int (*fn)(const char *id, long long ts, void *arg), void *arg)
+{
+	if (s->ops->last_changes == NULL) {
+		state_set_error(s, "the %s backend cannot list configuration changes", s->ops->name);
+		return -1;
+	}
+	return s->ops->last_changes(s, fn, arg);
+}
+
+int
 state_audit_verify(struct state *s, long long *n_records, long long *bad_seq, char *why,
 		   size_t whylen)
 {

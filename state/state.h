@@ -122,6 +122,19 @@ int state_audit_foreach(struct state *s, int (*fn)(const struct state_audit *rec
 int state_audit_verify(struct state *s, long long *n_records, long long *bad_seq, char *why,
 		       size_t whylen);
 
+/* The reason of a config-change record (written by the milter on reload,
+ * one per identity changed) starts with this when the change is
+ * security-relevant (registry/diff.h), with "change" when it is not. */
+#define STATE_CHANGE_SECURITY "security-relevant change"
+
+/* Change control (SPEC §10): fn(id, ts) once per identity, with the time of
+ * its last security-relevant config-change record, counting only records
+ * after its last "added" one (an identity removed and added again starts
+ * afresh). Any order; fn returns non-zero to stop. The milter reads it at
+ * start for policy.require_reapproval. A backend without it fails (-1). */
+int state_last_changes(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
+		       void *arg);
+
 /* Add delta to id's bucket for the hour starting at hour (unix, multiple
  * of 3600; other values are floored to one). */
 int state_counters_add(struct state *s, const char *id, long long hour,

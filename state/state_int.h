@@ -56,6 +56,9 @@ struct state_ops {
 				int (*fn)(const char *id, const struct state_counts *sum,
 					  void *arg),
 				void *arg);
+	/* Optional: state_last_changes() (absent: the call fails). */
+	int (*last_changes)(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
+			    void *arg);
 	/* Optional: every bucket with from <= hour < to, in one pass, any
 	 * order (state_counters_daily falls back to a foreach per day). */
 	int (*counters_each_bucket)(struct state *s, long long from, long long to,

@@ -1,7 +1,8 @@
 /*
  * state_sqlite.h - private to the SQLite backend (state_sqlite.c: the
  * connection, errors, statement cache, transactions and opening;
- * state_sqlite_ops.c: the store operations).
+ * state_sqlite_ops.c: the store operations; state_sqlite_changes.c: the
+ * change-control query).
  */
 #ifndef BW_STATE_SQLITE_H
 #define BW_STATE_SQLITE_H
@@ -93,6 +94,10 @@ void state_sqlite_close(struct state *s);
 /* Reopen when the file at the path was replaced; -1 (error set) when it
  * was and cannot be reopened. */
 int state_sqlite_check_file(struct sqlite_state *ss);
+
+/* state_last_changes() (state_sqlite_changes.c). */
+int state_sqlite_last_changes(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
+			      void *arg);
 
 extern const struct state_ops state_sqlite_ops;
 

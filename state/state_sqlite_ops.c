@@ -635,4 +635,5 @@ const struct state_ops state_sqlite_ops = {
     .counters_sum = sq_counters_sum,
     .counters_foreach = sq_counters_foreach,
     .counters_each_bucket = sq_counters_each_bucket,
+    .last_changes = state_sqlite_last_changes,
 };

@@ -871,6 +871,70 @@ test_audit_event(void **unused)
 	state_close(s);
 }
 
+/* One config-change record, as the milter's reload writes it. */
+static void
+change(struct state *s, long long ts, const char *id, bool security, const char *detail)
+{
+	struct state_audit rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.ts = ts;
+	bw_strlcpy(rec.action, "config-change", sizeof(rec.action));
+	bw_strlcpy(rec.actor, "bulkwarden", sizeof(rec.actor));
+	bw_strlcpy(rec.identity, id, sizeof(rec.identity));
+	snprintf(rec.reason, sizeof(rec.reason), "%s by the reload to revision 0123456789abcdef",
+		 security ? STATE_CHANGE_SECURITY : "change");
+	bw_strlcpy(rec.detail, detail, sizeof(rec.detail));
+	assert_int_equal(state_audit_append(s, &rec), 0);
+}
+
+struct seen_changes {
+	char id[4][STATE_ID_MAX + 1];
+	long long ts[4];
+	size_t n;
+};
+
+static int
+changes_cb(const char *id, long long ts, void *arg)
+{
+	struct seen_changes *x = arg;
+	assert_true(x->n < 4);
+	bw_strlcpy(x->id[x->n], id, sizeof(x->id[0]));
+	x->ts[x->n++] = ts;
+	return 0;
+}
+
+/* state_last_changes: per identity the latest security-relevant
+ * config-change, approval-only changes and other actions ignored, history
+ * before an identity's last "added" record forgotten. */
+static void
+test_last_changes(void **unused)
+{
+	struct state *s = open_ok();
+	struct seen_changes x = {.n = 0};
+	assert_int_equal(state_last_changes(s, changes_cb, &x), 0);
+	assert_int_equal(x.n, 0); /* an empty store */
+	change(s, 1000, "a", true, "+login svc-x");
+	change(s, 3000, "a", true, "-network 10.0.0.0/8");
+	change(s, 4000, "a", false, "approval ciso@example.com T2"); /* not security */
+	change(s, 1500, "b", true, "per_hour 10 -> 20");
+	change(s, 1600, "b", true, "removed");
+	change(s, 1700, "b", false, "added"); /* b starts afresh */
+	change(s, 1800, "c", false, "added");
+	change(s, 1900, "c", true, "+owner dns=d@example.com");
+	assert_int_equal(state_suspend(s, "a", "r", "soc@example.com", "T", 0, 5000, NULL), 0);
+	assert_int_equal(state_last_changes(s, changes_cb, &x), 0);
+	assert_int_equal(x.n, 2);
+	for (size_t i = 0; i < x.n; i++) {
+		if (strcmp(x.id[i], "a") == 0)
+			assert_int_equal(x.ts[i], 3000);
+		else if (strcmp(x.id[i], "c") == 0)
+			assert_int_equal(x.ts[i], 1900);
+		else
+			fail_msg("unexpected identity %s", x.id[i]);
+	}
+	state_close(s);
+}
+
 int
 main(void)
 {
@@ -888,6 +952,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_crash_mid_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_event, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_last_changes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
