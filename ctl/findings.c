@@ -53,14 +53,17 @@ const struct finding_rule finding_rules[] = {
      "GV.SC-05;GV.SC-07", "ASI03:2026"},
     {"monitor-mode", SEV_LOW, "identity in monitor mode: its checks are not enforced", "NHI5:2025",
      "PR.PS-01", "ASI10:2026"},
-    {"dormant", SEV_MEDIUM, "active identity that sent nothing for 90 days", "NHI1:2025",
+    {"dormant", SEV_MEDIUM,
+     "active identity that sent nothing for policy.governance.dormant_days (default 90)",
+     "NHI1:2025",
      "ID.AM-08;DE.CM-09", ""},
     {"changed-since-approval", SEV_HIGH,
      "security-relevant fields changed after the approval date (re-approve)", "NHI5:2025",
      "PR.PS-01;PR.AA-05", "ASI03:2026"},
     {"domain-shared-owners", SEV_MEDIUM, "a domain used by identities with different owners",
      "NHI9:2025", "GV.RR-02;ID.AM-08", ""},
-    {"domain-unused", SEV_LOW, "a registry domain no identity sent for in 90 days: retire it",
+    {"domain-unused", SEV_LOW,
+     "a registry domain no identity sent for in policy.governance.dormant_days: retire it",
      "NHI1:2025", "ID.AM-08", ""},
 };
 const size_t finding_n_rules = sizeof(finding_rules) / sizeof(finding_rules[0]);
@@ -241,6 +244,7 @@ eval_groups(const struct registry *r, const struct finding_activity *act, long l
 {
 	size_t nk = 0, nd = 0, ik = 0, id_ = 0;
 	int rc = 0;
+	long long dormant = r->set.dormant_days;
 	for (size_t i = 0; i < r->n_ids; i++) {
 		nk += r->ids[i].n_dkim;
 		nd += r->ids[i].n_envelope_domains + r->ids[i].n_from_domains + r->ids[i].n_dkim;
@@ -287,7 +291,7 @@ eval_groups(const struct registry *r, const struct finding_activity *act, long l
 		for (size_t x = a; x < b; x++) {
 			owner_key(&r->ids[doms[x].idx], o2, sizeof(o2));
 			differ |= strcmp(o1, o2) != 0;
-			if (act != NULL && act[doms[x].idx].last_seen > now - FINDING_DORMANT_DAYS * DAY)
+			if (act != NULL && act[doms[x].idx].last_seen > now - dormant * DAY)
 				used = true;
 		}
 		if (differ)
@@ -295,7 +299,7 @@ eval_groups(const struct registry *r, const struct finding_activity *act, long l
 				  "%s is used by identities with different owners", doms[a].name);
 		if (!used)
 			rc |= add(l, "domain-unused", "", doms[a].name,
-				  "no message for %s in %d days", doms[a].name, FINDING_DORMANT_DAYS);
+				  "no message for %s in %lld days", doms[a].name, dormant);
 	}
 	free(keys);
 	free(doms);
@@ -317,23 +321,24 @@ findings_eval(const struct registry *r, const struct finding_activity *act, long
 	      struct finding_list *out)
 {
 	int rc = 0;
+	long long dormant = r->set.dormant_days;
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < r->n_ids; i++) {
 		const struct bw_identity *id = &r->ids[i];
 		rc |= eval_identity(r, id, now, out);
 		if (act != NULL && registry_lifecycle(id, now, NULL) == BW_LIFE_ACTIVE &&
-		    act[i].last_seen <= now - FINDING_DORMANT_DAYS * DAY &&
+		    act[i].last_seen <= now - dormant * DAY &&
 		    (id->activate > id->approval_date ? id->activate : id->approval_date) <=
-			now - FINDING_DORMANT_DAYS * DAY)
+			now - dormant * DAY)
 			rc |= add(out, "dormant", id->id, "",
 				  act[i].last_seen ? "last message %lld days ago" : "no message in %lld days",
 				  act[i].last_seen ? (now - act[i].last_seen) / DAY
-						   : (long long)FINDING_DORMANT_DAYS);
+						   : dormant);
 	}
 	for (size_t i = 0; act != NULL && i < r->n_ids; i++) {
 		const struct bw_identity *id = &r->ids[i];
 		/* by day: an approval dated the day of the change covers it */
-		if (act[i].last_change != 0 && act[i].last_change / DAY > id->approval_date / DAY)
+		if (registry_changed_since_approval(id, act[i].last_change))
 			rc |= add(out, "changed-since-approval", id->id, "",
 				  "changed %lld days after its approval (bulkwardenctl audit: config-change)",
 				  (act[i].last_change - id->approval_date) / DAY);

@@ -15,10 +15,10 @@
 
 #include "registry/registry.h"
 
-/* Defaults until the settings table carries policy.governance keys. */
+/* Fixed until the settings table carries them (policy.governance.dormant_days
+ * does: struct bw_settings dormant_days). */
 #define FINDING_KEY_MAX_AGE_DAYS 365 /* DKIM key file older than this */
 #define FINDING_REVIEW_DAYS 365	     /* approval older than this */
-#define FINDING_DORMANT_DAYS 90	     /* no message for this long */
 #define FINDING_DECOMMISSION_SOON_DAYS 30
 #define FINDING_WIDE_V4_PREFIX 16 /* an IPv4 network wider than /16 */
 #define FINDING_WIDE_V6_PREFIX 48

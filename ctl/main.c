@@ -223,6 +223,23 @@ origin(char *buf, size_t len)
 	bw_sbuf_printf(&b, ")");
 }
 
+/* One identity's last security-relevant change, from the store. */
+static int
+change_cb(const char *id, long long ts, void *arg)
+{
+	registry_note_change(arg, id, ts);
+	return 0;
+}
+
+int
+ctl_note_changes(struct registry *r, struct state *st)
+{
+	if (state_last_changes(st, change_cb, r) == 0)
+		return 0;
+	ctl_err("state store: configuration changes: %s", state_error(st));
+	return -1;
+}
+
 /* Open the state store once; NULL with err when it cannot be opened. */
 struct state *
 ctl_state_try(struct ctl *c, char *err, size_t errlen)
@@ -246,6 +263,14 @@ ctl_state(struct ctl *c)
 	char err[512];
 	if (ctl_state_try(c, err, sizeof(err)) == NULL) {
 		ctl_err("state store: %s", err);
+		exit(CTL_FAIL);
+	}
+	/* policy.require_reapproval: what changed since its approval is pending
+	 * (without it the change times are only shown, and a backend without
+	 * them is no error) */
+	if (state_last_changes(c->st, change_cb, ctl_registry(c)) != 0 &&
+	    ctl_registry(c)->set.require_reapproval) {
+		ctl_err("state store: configuration changes: %s", state_error(c->st));
 		exit(CTL_FAIL);
 	}
 	return c->st;

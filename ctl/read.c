@@ -66,6 +66,28 @@ lookup(struct ctl *c, const char *arg)
 	return id;
 }
 
+/* policy.require_reapproval: the store's change times make identities
+ * changed since their approval pending (the notes below say so). A store
+ * that cannot be read does not fail the check: "reapproval" says so. */
+static void
+check_reapproval(struct registry *r, struct jbuf *j)
+{
+	char err[512];
+	if (!r->set.require_reapproval)
+		return;
+	struct state *st = state_open(&r->set, err, sizeof(err));
+	if (st == NULL) {
+		ctl_err("warning: state store: %s: re-approval not evaluated", err);
+		jbuf_str(j, "reapproval", "not evaluated: the state store cannot be opened");
+		return;
+	}
+	bool ok = ctl_note_changes(r, st) == 0;
+	if (!ok)
+		ctl_err("warning: re-approval not evaluated");
+	jbuf_str(j, "reapproval", ok ? "evaluated" : "not evaluated: the state store cannot be read");
+	state_close(st);
+}
+
 int
 ctl_check(struct ctl *c, int argc, char **argv)
 {
@@ -114,6 +136,7 @@ ctl_check(struct ctl *c, int argc, char **argv)
 		return CTL_FAIL;
 	}
 	conf_errors_free(&errs);
+	check_reapproval(r, &j);
 	jbuf_num(&j, "identities", (long long)r->n_ids);
 	jbuf_strn(&j, "revision", r->revision, BW_REVISION_HEX);
 	if (!c->json)
@@ -445,6 +468,11 @@ show_text(const struct row *r, long long now)
 	printf("%-18s%s\n", "owners:", owners_str(id, e1, sizeof(e1)));
 	printf("%-18s%s on %s, ticket %s\n", "approval:", out_esc(id->approval_by, e1, sizeof(e1)),
 	       out_date(id->approval_date, t1), out_esc(id->approval_ticket, e2, sizeof(e2)));
+	if (id->changed_at != 0)
+		printf("%-18s%s%s\n", "last change:", out_time(id->changed_at, t1),
+		       registry_changed_since_approval(id, id->changed_at)
+			   ? " (security-relevant, after its approval: re-approve)"
+			   : " (security-relevant, covered by its approval)");
 	printf("%-18s%s\n", "activate:", out_date(id->activate, t1));
 	printf("%-18s%s\n", "decommission:", out_date(id->decommission, t1));
 	show_list("logins:", id->logins, id->n_logins);
@@ -502,6 +530,12 @@ ctl_show(struct ctl *c, int argc, char **argv)
 		row_json(&j, &x.rows[0], now);
 		registry_lifecycle(id, now, &why);
 		jbuf_str(&j, "lifecycle_why", why);
+		if (id->changed_at != 0) {
+			char t[CTL_TIME_MAX];
+			jbuf_str(&j, "last_change", out_time(id->changed_at, t));
+		}
+		jbuf_bool(&j, "changed_since_approval",
+			  registry_changed_since_approval(id, id->changed_at));
 		jbuf_str(&j, "description", id->description);
 		jbuf_str(&j, "platform", id->platform);
 		jbuf_str(&j, "mode", id->mode == BW_MODE_MONITOR ? "monitor" : "enforce");

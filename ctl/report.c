@@ -128,12 +128,16 @@ audit_cb(const struct state_audit *rec, void *arg)
 {
 	struct report *rep = arg;
 	rep->audit_total++;
-	if (strcmp(rec->action, "config-change") == 0 &&
-	    strncmp(rec->reason, "security-relevant", 17) == 0) {
-		const struct bw_identity *id = registry_by_id(rep->r, rec->identity);
-		if (id != NULL && rec->ts > rep->act[id - rep->r->ids].last_change)
-			rep->act[id - rep->r->ids].last_change = rec->ts;
-	}
+	const struct bw_identity *id = strcmp(rec->action, "config-change") == 0
+					   ? registry_by_id(rep->r, rec->identity)
+					   : NULL;
+	/* as state_last_changes(): an identity added again starts afresh */
+	if (id != NULL && strcmp(rec->detail, "added") == 0)
+		rep->act[id - rep->r->ids].last_change = 0;
+	else if (id != NULL &&
+		 strncmp(rec->reason, STATE_CHANGE_SECURITY, sizeof(STATE_CHANGE_SECURITY) - 1) == 0 &&
+		 rec->ts > rep->act[id - rep->r->ids].last_change)
+		rep->act[id - rep->r->ids].last_change = rec->ts;
 	if (rec->ts < rep->from)
 		return 0;
 	if (rep->n_audit == REPORT_AUDIT_MAX) {
@@ -286,7 +290,8 @@ report_collect(struct report *rep, const struct registry *r, struct state *st,
 	}
 	/* one pass over the store: the days before the period (activity only,
 	 * back to the dormancy horizon) and the period itself */
-	rep->pre_days = days < FINDING_DORMANT_DAYS ? FINDING_DORMANT_DAYS - days : 0;
+	int dormant = (int)r->set.dormant_days;
+	rep->pre_days = days < dormant ? dormant - days : 0;
 	if (state_counters_daily(st, rep->from - rep->pre_days * DAY, rep->pre_days + days, daily_cb,
 				 rep) != 0)
 		goto store;

@@ -55,6 +55,7 @@
 #include "base/util.h"
 #include "base/strbuf.h"
 #include "milter/mlfi.h"
+#include "milter/reapproval.h"
 #include "milter/runtime.h"
 #include "registry/diff.h"
 #include "registry/conf.h"
@@ -120,7 +121,7 @@ audit_change(const char *id, const char *text, bool security, void *arg)
 	bw_strlcpy(rec.actor, "bulkwarden", sizeof(rec.actor));
 	bw_strlcpy(rec.identity, id, sizeof(rec.identity));
 	snprintf(rec.reason, sizeof(rec.reason), "%s by the reload to revision %.16s",
-		 security ? "security-relevant change" : "change", r->revision);
+		 security ? STATE_CHANGE_SECURITY : "change", r->revision);
 	bw_strlcpy(rec.detail, text, sizeof(rec.detail));
 	if (statesync_audit(sync_thread, &rec) != 0)
 		cx->failed++;
@@ -155,6 +156,8 @@ reload(void)
 	struct runtime *cur = runtime_current();
 	struct registry *old = cur != NULL ? cur->reg : NULL;
 	struct registry *r = load(why, sizeof(why));
+	if (r != NULL)
+		reapproval_reload(r, old, (long long)time(NULL));
 	if (r == NULL) {
 		diag(LOG_ERR, "reload refused, still serving revision %.16s", old ? old->revision : "-");
 		audit_config("config-rejected", old, NULL, why);
@@ -205,6 +208,32 @@ reload(void)
 	diag(LOG_INFO, "reloaded: %zu identities, revision %.16s", r->n_ids, r->revision);
 	runtime_publish(rt);
 	runtime_release(cur);
+}
+
+/* -n with policy.require_reapproval: read the change times from the store
+ * and name every identity they make pending (a store that cannot be read
+ * is a warning: the configuration itself is valid). */
+static void
+check_reapproval(struct registry *r)
+{
+	char err[512];
+	if (!r->set.require_reapproval)
+		return;
+	struct state *st = state_open(&r->set, err, sizeof(err));
+	if (st == NULL || reapproval_load(r, st, err, sizeof(err)) != 0) {
+		fprintf(stderr, "warning: state store (%s): %s: re-approval not evaluated\n",
+			r->set.state_backend, err);
+		state_close(st);
+		return;
+	}
+	state_close(st);
+	for (size_t i = 0; i < r->n_ids; i++) {
+		const struct bw_identity *id = &r->ids[i];
+		const char *why;
+		if (registry_lifecycle(id, (long long)time(NULL), &why) == BW_LIFE_PENDING &&
+		    registry_changed_since_approval(id, id->changed_at))
+			printf("note: identity %s is pending: %s\n", id->id, why);
+	}
 }
 
 static struct stat pidfile_st; /* the pidfile we wrote: device and inode */
@@ -424,6 +453,7 @@ main(int argc, char **argv)
 	if (check_only) {
 		if (r == NULL)
 			return 1;
+		check_reapproval(r);
 		/* what the milter builds per snapshot must build too (DKIM keys) */
 		struct runtime *rt = runtime_new(r, err, sizeof(err));
 		if (rt == NULL) {
@@ -469,6 +499,11 @@ main(int argc, char **argv)
 	struct state *st = state_open(set, err, sizeof(err));
 	if (st == NULL)
 		fatal("state store (%s): %s", set->state_backend, err);
+	if (reapproval_load(r, st, err, sizeof(err)) != 0) {
+		if (set->require_reapproval)
+			fatal("state store (%s): %s", set->state_backend, err);
+		diag(LOG_WARNING, "state store (%s): %s", set->state_backend, err);
+	}
 
 	if (!foreground)
 		daemonize();

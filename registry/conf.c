@@ -317,7 +317,8 @@ conf_role_ok(const char *r)
 	return true;
 }
 
-/* The policy keys the table cannot check by itself: roles and actions. */
+/* The policy keys the table cannot check by itself: roles, actions and
+ * require_reapproval. */
 static void
 parse_policy(struct conf_ctx *c, const config_setting_t *g)
 {
@@ -326,6 +327,13 @@ parse_policy(struct conf_ctx *c, const config_setting_t *g)
 
 	if (conf_group(c, g, S_POLICY_ACTIONS, &ag) > 0)
 		conf_actions(c, ag, s->actions, NULL);
+	/* policy.require_reapproval: true or false (the table has no boolean type) */
+	const config_setting_t *b = conf_at(g, S_POLICY_REQUIRE_REAPPROVAL);
+	if (b != NULL && config_setting_type(b) != CONFIG_TYPE_BOOL)
+		conf_err(c, b, "expected true or false, got %s",
+			 conf_type_name(config_setting_type(b)));
+	else if (b != NULL)
+		s->require_reapproval = config_setting_get_bool(b) != 0;
 	conf_strlist(c, g, S_POLICY_REQUIRE_OWNERS, &l);
 	if (l != NULL) {
 		int cnt = config_setting_length(l);

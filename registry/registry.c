@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/arena.h"
 #include "base/hash.h"
@@ -108,6 +109,37 @@ registry_by_network(const struct registry *r, const struct cidr_addr *addr,
 		    const struct bw_identity **out, size_t max)
 {
 	return cidr_map_match(r->index->nets, addr, (const void **)out, max);
+}
+
+#define DAY 86400LL
+
+/* By UTC day, as the changed-since-approval finding counts. */
+bool
+registry_changed_since_approval(const struct bw_identity *id, long long changed_at)
+{
+	return changed_at > 0 && changed_at / DAY > id->approval_date / DAY;
+}
+
+/* Keep the latest change; pending with its reason when re-approval is due. */
+void
+registry_note_change(struct registry *r, const char *idname, long long when)
+{
+	const struct bw_identity *c = registry_by_id(r, idname);
+	if (c == NULL || when <= 0)
+		return;
+	struct bw_identity *id = &r->ids[c - r->ids]; /* not shared yet: ours to fill */
+	if (when > id->changed_at)
+		id->changed_at = when;
+	if (!r->set.require_reapproval || id->pending_why != NULL ||
+	    !registry_changed_since_approval(id, id->changed_at))
+		return;
+	char why[80], date[16];
+	time_t t = (time_t)id->approval_date;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	snprintf(why, sizeof(why), "changed since approval on %s, re-approval required", date);
+	id->pending_why = arena_strdup(r->arena, why);
 }
 
 enum bw_life

@@ -72,7 +72,8 @@ struct bw_identity {
 	long long approval_date; /* 0: none */
 	long long activate;      /* 0: unset */
 	long long decommission;  /* 0: unset */
-	const char *pending_why; /* non-NULL: statically pending (missing owner/approval) */
+	const char *pending_why; /* non-NULL: pending (missing owner/approval, re-approval) */
+	long long changed_at;    /* last security-relevant change known; 0: none */
 
 	const char **logins;
 	size_t n_logins;
@@ -142,6 +143,8 @@ struct bw_settings {
 	int dkim_min_rsa_bits;
 	unsigned max_recipients;
 	enum bw_action actions[BW_CHK__COUNT];
+	bool require_reapproval;      /* changed since approval: pending (SPEC §10) */
+	unsigned dormant_days;        /* policy.governance.dormant_days */
 	const char *identities_dir;
 };
 
@@ -176,7 +179,19 @@ const struct bw_identity *registry_by_id(const struct registry *r, const char *i
 size_t registry_by_network(const struct registry *r, const struct cidr_addr *addr,
 			   const struct bw_identity **out, size_t max);
 
-/* Lifecycle at time now (static pending, activate, decommission). */
+/* true when a security-relevant change at changed_at (0: none) falls on a
+ * later UTC day than the identity's approval date: an approval dated the
+ * day of the change covers it. */
+bool registry_changed_since_approval(const struct bw_identity *id, long long changed_at);
+/* Note a security-relevant change of identity id at time when (the audit
+ * log's last config-change record, or a reload's diff); keeps the latest.
+ * With policy.require_reapproval, an identity changed since its approval
+ * becomes pending ("changed since approval on DATE, re-approval
+ * required"). Part of building a snapshot: call it before the snapshot is
+ * shared. An id the registry does not have is ignored. */
+void registry_note_change(struct registry *r, const char *id, long long when);
+
+/* Lifecycle at time now (pending, activate, decommission). */
 enum bw_life registry_lifecycle(const struct bw_identity *id, long long now, const char **why);
 const char *registry_life_name(enum bw_life l);
 const char *registry_class_name(enum bw_class c);

@@ -319,6 +319,27 @@ const struct setting settings[S__COUNT] = {
 			  .flags = SETTING_CUSTOM,
 			  .def = "each check's own",
 			  .doc = "check-id = action overrides."},
+    [S_POLICY_REQUIRE_REAPPROVAL] = {.name = "policy.require_reapproval",
+				     .type = SETTING_FLAG_OR_STRING,
+				     .flags = SETTING_CUSTOM,
+				     /* off: the changed-since-approval finding reports it;
+				      * on, a change stops the sender until re-approved */
+				     .def = "false",
+				     .doc = "true: an identity changed since its approval is pending."},
+    [S_POLICY_GOVERNANCE] = {.name = "policy.governance",
+			     .type = SETTING_GROUP,
+			     .doc = "Thresholds of the governance findings (SPEC §9, §10)."},
+    [S_POLICY_GOVERNANCE_DORMANT_DAYS] = {.name = "policy.governance.dormant_days",
+					  .type = SETTING_INT,
+					  /* a quarter: longer than any seasonal campaign gap */
+					  .def = "90",
+					  .idef = 90,
+					  .min = 1,
+					  .max = 3650,
+					  .store = STORE_UINT,
+					  .off = SET(dormant_days),
+					  .doc = "Days without a message after which an identity is "
+						 "dormant and its domains unused."},
     /* identities */
     [S_IDENTITIES_DIR] = {.name = "identities_dir",
 			  .type = SETTING_PATH,

@@ -1,7 +1,8 @@
 /*
  * test_registry.c - addresses and prefixes, domain normalization and
- * matching, registry indexes (login, id, network), lifecycle, and a large
- * registry's lookups.
+ * matching, registry indexes (login, id, network), lifecycle, a large
+ * registry's lookups, the per-identity diff and the re-approval rule
+ * (registry_note_change, and milter/reapproval.c's carry over a reload).
  */
 #include "config.h"
 
@@ -19,6 +20,7 @@
 #include "registry/cidr.h"
 #include "registry/diff.h"
 #include "registry/domain.h"
+#include "milter/reapproval.h"
 #include "registry/registry.h"
 #include "tests/unit/fixture.h"
 
@@ -320,6 +322,90 @@ test_diff(void **state)
 	registry_release(b);
 }
 
+/* The re-approval rule (SPEC §10): a security-relevant change on a later day
+ * than the approval makes the identity pending when policy.require_reapproval
+ * is true, not when false; an approval dated the day of the change covers it. */
+#define REAPPROVAL_CONF(flag, date)                                                                \
+	"policy = { require_reapproval = " flag "; };\n" DIFF_HEAD DIFF_ID(                            \
+	    "nl", "approval = { by = \"ciso@example.com\"; date = \"" date "\"; ticket = \"T1\"; };\n"   \
+		  "credentials = { logins = [\"svc-nl\"]; };\n"                                       \
+		  "envelope_domains = [\"nl.example.com\"];\n") ");\n"
+
+struct reapproval_row {
+	const char *conf;
+	const char *change; /* date of the change */
+	enum bw_life life;
+	const char *why;
+};
+
+static const struct reapproval_row reapproval_rows[] = {
+    {REAPPROVAL_CONF("true", "2026-01-15"), "2026-02-01", BW_LIFE_PENDING,
+     "changed since approval on 2026-01-15, re-approval required"},
+    {REAPPROVAL_CONF("false", "2026-01-15"), "2026-02-01", BW_LIFE_ACTIVE, ""},
+    {REAPPROVAL_CONF("true", "2026-02-01"), "2026-02-01", BW_LIFE_ACTIVE, ""}, /* same day */
+    {REAPPROVAL_CONF("true", "2026-03-01"), "2026-02-01", BW_LIFE_ACTIVE, ""}, /* renewed */
+    {REAPPROVAL_CONF("true", "2026-01-15"), NULL, BW_LIFE_ACTIVE, ""},	  /* no change */
+};
+
+static void
+test_reapproval(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(reapproval_rows) / sizeof(reapproval_rows[0]); i++) {
+		const struct reapproval_row *row = &reapproval_rows[i];
+		struct registry *r = fixture_load(row->conf);
+		long long when = 0, now;
+		const char *why;
+		assert_non_null(r);
+		bw_parse_date("2026-04-01", &now);
+		if (row->change != NULL) {
+			bw_parse_date(row->change, &when);
+			registry_note_change(r, "nl", when + 3600);
+			registry_note_change(r, "nl", when - 86400 * 30); /* older: kept the latest */
+			registry_note_change(r, "nobody", when);	  /* unknown: ignored */
+		}
+		const struct bw_identity *id = registry_by_id(r, "nl");
+		assert_int_equal(id->changed_at, row->change ? when + 3600 : 0);
+		if (registry_lifecycle(id, now, &why) != row->life || strcmp(why, row->why) != 0)
+			fail_msg("row %zu: %s \"%s\"", i, registry_life_name(registry_lifecycle(id, now, &why)),
+				 why);
+		registry_release(r);
+	}
+	/* not a boolean: an error naming the key */
+	assert_null(fixture_load("policy = { require_reapproval = \"yes\"; };\n"));
+}
+
+/* A reload carries the previous snapshot's change times over and adds the
+ * security-relevant changes of its own diff (milter/reapproval.c). */
+static void
+test_reapproval_reload(void **state)
+{
+	(void)state;
+	long long now;
+	bw_parse_date("2026-04-01", &now);
+	struct registry *a = fixture_load(REAPPROVAL_CONF("true", "2026-01-15"));
+	struct registry *b = fixture_load(
+	    "policy = { require_reapproval = true; };\n" DIFF_HEAD DIFF_ID(
+		"nl", "approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T1\"; };\n"
+		      "credentials = { logins = [\"svc-nl\", \"svc-more\"]; };\n"
+		      "envelope_domains = [\"nl.example.com\"];\n") ");\n");
+	struct registry *c = fixture_load(REAPPROVAL_CONF("true", "2026-04-01"));
+	struct registry *d = fixture_load(REAPPROVAL_CONF("true", "2026-01-15"));
+	assert_true(a && b && c && d);
+	reapproval_reload(b, a, now); /* +login: pending */
+	assert_int_equal(registry_by_id(b, "nl")->changed_at, now);
+	assert_int_equal(registry_lifecycle(registry_by_id(b, "nl"), now, NULL), BW_LIFE_PENDING);
+	reapproval_reload(c, b, now); /* -login and re-approved the same day: active */
+	assert_int_equal(registry_by_id(c, "nl")->changed_at, now);
+	assert_int_equal(registry_lifecycle(registry_by_id(c, "nl"), now, NULL), BW_LIFE_ACTIVE);
+	reapproval_reload(d, c, now + 86400); /* approval date back: the carried change counts */
+	assert_int_equal(registry_by_id(d, "nl")->changed_at, now);
+	assert_int_equal(registry_lifecycle(registry_by_id(d, "nl"), now, NULL), BW_LIFE_PENDING);
+	registry_release(a);
+	registry_release(b);
+	registry_release(c);
+	registry_release(d);
+}
 
 int
 main(void)
@@ -332,6 +418,8 @@ main(void)
 		cmocka_unit_test(test_many_identities),
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_reapproval),
+		cmocka_unit_test(test_reapproval_reload),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	fixture_cleanup();
