@@ -19,7 +19,7 @@
 	"WITH c AS (SELECT seq, ts, identity, reason, detail FROM audit "                          \
 	"WHERE action = 'config-change'), "                                                        \
 	"a AS (SELECT identity, MAX(seq) AS seq FROM c WHERE detail = 'added' GROUP BY identity) " \
-	"SELECT c.identity, MAX(c.ts) FROM c LEFT JOIN a ON a.identity = c.identity "             \
+	"SELECT c.identity, MAX(c.ts) FROM c LEFT JOIN a ON a.identity = c.identity "              \
 	"WHERE substr(c.reason, 1, ?1) = ?2 AND c.seq > COALESCE(a.seq, 0) GROUP BY c.identity"
 
 /* state_last_changes() for SQLite. */

@@ -23,12 +23,12 @@
 #define DAY 86400LL
 
 #define ID(id, dom)                                                                                \
-	"{ id = \"" id "\"; description = \"d\"; class = \"transactional\";\n"                       \
-	"  owners = { dns = \"dns@example.com\"; platform = \"p@example.com\"; compliance = "        \
-	"\"c@example.com\"; };\n"                                                                     \
-	"  approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T\"; };\n"       \
-	"  lifecycle = { decommission = \"2099-01-01\"; };\n"                                        \
-	"  credentials = { networks = [\"10.1.0.0/24\"]; };\n"                                       \
+	"{ id = \"" id "\"; description = \"d\"; class = \"transactional\";\n"                     \
+	"  owners = { dns = \"dns@example.com\"; platform = \"p@example.com\"; compliance = "      \
+	"\"c@example.com\"; };\n"                                                                  \
+	"  approval = { by = \"ciso@example.com\"; date = \"2026-01-15\"; ticket = \"T\"; };\n"    \
+	"  lifecycle = { decommission = \"2099-01-01\"; };\n"                                      \
+	"  credentials = { networks = [\"10.1.0.0/24\"]; };\n"                                     \
 	"  envelope_domains = [\"" dom "\"]; }"
 
 /* The findings of rule rid, as "identity/subject" joined by spaces. */
@@ -39,8 +39,8 @@ which(const struct finding_list *l, const char *rid, char *buf, size_t len)
 	buf[0] = '\0';
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i].rule->id, rid) == 0 && o < len) {
-			int n = snprintf(buf + o, len - o, "%s%s/%s", o ? " " : "", l->v[i].identity,
-					 l->v[i].subject);
+			int n = snprintf(buf + o, len - o, "%s%s/%s", o ? " " : "",
+					 l->v[i].identity, l->v[i].subject);
 			o += n > 0 ? (size_t)n : 0;
 		}
 	return buf;
@@ -61,14 +61,16 @@ test_dormant_days(void **state)
 					      "idle9", "b.example.com") ");\n");
 	assert_non_null(r);
 	assert_int_equal(r->set.dormant_days, 10);
-	struct finding_activity act[2] = {{.last_seen = now - 11 * DAY}, {.last_seen = now - 9 * DAY}};
+	struct finding_activity act[2] = {{.last_seen = now - 11 * DAY},
+					  {.last_seen = now - 9 * DAY}};
 	struct finding_list fl;
 	assert_int_equal(findings_eval(r, act, now, &fl), 0);
 	assert_string_equal(which(&fl, "dormant", buf, sizeof(buf)), "idle11/");
 	assert_string_equal(which(&fl, "domain-unused", buf, sizeof(buf)), "/a.example.com");
 	for (size_t i = 0; i < fl.n; i++)
 		if (strcmp(fl.v[i].rule->id, "domain-unused") == 0)
-			assert_string_equal(fl.v[i].detail, "no message for a.example.com in 10 days");
+			assert_string_equal(fl.v[i].detail,
+					    "no message for a.example.com in 10 days");
 	findings_free(&fl);
 	registry_release(r);
 
