@@ -27,17 +27,14 @@ struct ctl {
  * CTL_FAIL when it does not load. */
 struct registry *ctl_registry(struct ctl *c);
 /* The state store, opened on first use; exits CTL_FAIL with a clear
- * message when it cannot be opened. */
+ * message when it cannot be opened. Notes each identity's last
+ * security-relevant change into ctl_registry()'s snapshot (with
+ * policy.require_reapproval an identity changed since its approval is
+ * pending in every verb). */
 struct state *ctl_state(struct ctl *c);
 /* The same, but NULL (err filled) instead of exiting: for ingest, whose
  * caller (an MTA) must see EX_TEMPFAIL and retry. */
 struct state *ctl_state_try(struct ctl *c, char *err, size_t errlen);
-
-/* Note each identity's last security-relevant change recorded in the
- * store into r (registry_note_change(): with policy.require_reapproval an
- * identity changed since its approval is pending). ctl_state() does it for
- * ctl_registry()'s snapshot. 0, or -1 after printing why. */
-int ctl_note_changes(struct registry *r, struct state *st);
 
 /* keygen ID [--algorithm rsa|ed25519] [--bits N] [--selector S] (ctl/keygen.c) */
 int ctl_keygen(struct ctl *c, int argc, char **argv);

@@ -231,15 +231,6 @@ change_cb(const char *id, long long ts, void *arg)
 	return 0;
 }
 
-int
-ctl_note_changes(struct registry *r, struct state *st)
-{
-	if (state_last_changes(st, change_cb, r) == 0)
-		return 0;
-	ctl_err("state store: configuration changes: %s", state_error(st));
-	return -1;
-}
-
 /* Open the state store once; NULL with err when it cannot be opened. */
 struct state *
 ctl_state_try(struct ctl *c, char *err, size_t errlen)

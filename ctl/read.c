@@ -66,26 +66,30 @@ lookup(struct ctl *c, const char *arg)
 	return id;
 }
 
-/* policy.require_reapproval: the store's change times make identities
- * changed since their approval pending (the notes below say so). A store
- * that cannot be read does not fail the check: "reapproval" says so. */
-static void
-check_reapproval(struct registry *r, struct jbuf *j)
+/* One identity's last security-relevant change, from the store. */
+static int
+check_change_cb(const char *id, long long ts, void *arg)
 {
-	char err[512];
+	registry_note_change(arg, id, ts);
+	return 0;
+}
+
+/* policy.require_reapproval: the store's change times make identities
+ * changed since their approval pending (the notes say so), read without
+ * creating anything. 0, or -1 with err filled. */
+static int
+check_reapproval(struct registry *r, char *err, size_t errlen)
+{
 	if (!r->set.require_reapproval)
-		return;
-	struct state *st = state_open(&r->set, err, sizeof(err));
-	if (st == NULL) {
-		ctl_err("warning: state store: %s: re-approval not evaluated", err);
-		jbuf_str(j, "reapproval", "not evaluated: the state store cannot be opened");
-		return;
-	}
-	bool ok = ctl_note_changes(r, st) == 0;
-	if (!ok)
-		ctl_err("warning: re-approval not evaluated");
-	jbuf_str(j, "reapproval", ok ? "evaluated" : "not evaluated: the state store cannot be read");
+		return 0;
+	struct state *st = state_open_existing(&r->set, err, errlen);
+	if (st == NULL)
+		return err[0] != '\0' ? -1 : 0; /* no store yet: no change recorded */
+	int rc = state_last_changes(st, check_change_cb, r);
+	if (rc != 0)
+		snprintf(err, errlen, "configuration changes: %s", state_error(st));
 	state_close(st);
+	return rc;
 }
 
 int
@@ -100,8 +104,10 @@ ctl_check(struct ctl *c, int argc, char **argv)
 		return rc < 0 ? CTL_OK : rc;
 	struct registry *r = conf_load(c->conf_path, now, &errs);
 	char serr[512];
-	/* the daemon exits on a store it cannot open: so does check */
-	if (r != NULL && state_check(&r->set, serr, sizeof(serr)) != 0) {
+	/* the daemon exits on a store it cannot open or (require_reapproval)
+	 * read the change times from: so does check */
+	if (r != NULL && (state_check(&r->set, serr, sizeof(serr)) != 0 ||
+			  check_reapproval(r, serr, sizeof(serr)) != 0)) {
 		ctl_err("%s: state store (%s): %s", c->conf_path,
 			r->set.state_backend ? r->set.state_backend : "sqlite", serr);
 		jbuf_begin(&j);
@@ -136,7 +142,7 @@ ctl_check(struct ctl *c, int argc, char **argv)
 		return CTL_FAIL;
 	}
 	conf_errors_free(&errs);
-	check_reapproval(r, &j);
+	jbuf_bool(&j, "reapproval", r->set.require_reapproval);
 	jbuf_num(&j, "identities", (long long)r->n_ids);
 	jbuf_strn(&j, "revision", r->revision, BW_REVISION_HEX);
 	if (!c->json)

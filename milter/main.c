@@ -211,22 +211,25 @@ reload(void)
 }
 
 /* -n with policy.require_reapproval: read the change times from the store
- * and name every identity they make pending (a store that cannot be read
- * is a warning: the configuration itself is valid). */
-static void
+ * (creating nothing) and name every identity they make pending. Called
+ * after state_check() accepted the store; 0, or 1 when it cannot be read. */
+static int
 check_reapproval(struct registry *r)
 {
 	char err[512];
 	if (!r->set.require_reapproval)
-		return;
-	struct state *st = state_open(&r->set, err, sizeof(err));
-	if (st == NULL || reapproval_load(r, st, err, sizeof(err)) != 0) {
-		fprintf(stderr, "warning: state store (%s): %s: re-approval not evaluated\n",
-			r->set.state_backend, err);
-		state_close(st);
-		return;
+		return 0;
+	struct state *st = state_open_existing(&r->set, err, sizeof(err));
+	if (st == NULL && err[0] != '\0') {
+		fprintf(stderr, "%s: state store (%s): %s\n", conf_path, r->set.state_backend, err);
+		return 1;
 	}
+	int rc = st != NULL ? reapproval_load(r, st, err, sizeof(err)) : 0; /* none yet: no change */
 	state_close(st);
+	if (rc != 0) {
+		fprintf(stderr, "%s: state store (%s): %s\n", conf_path, r->set.state_backend, err);
+		return 1;
+	}
 	for (size_t i = 0; i < r->n_ids; i++) {
 		const struct bw_identity *id = &r->ids[i];
 		const char *why;
@@ -234,6 +237,7 @@ check_reapproval(struct registry *r)
 		    registry_changed_since_approval(id, id->changed_at))
 			printf("note: identity %s is pending: %s\n", id->id, why);
 	}
+	return 0;
 }
 
 static struct stat pidfile_st; /* the pidfile we wrote: device and inode */
@@ -453,7 +457,6 @@ main(int argc, char **argv)
 	if (check_only) {
 		if (r == NULL)
 			return 1;
-		check_reapproval(r);
 		/* what the milter builds per snapshot must build too (DKIM keys) */
 		struct runtime *rt = runtime_new(r, err, sizeof(err));
 		if (rt == NULL) {
@@ -465,6 +468,11 @@ main(int argc, char **argv)
 		if (state_check(&r->set, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s: state store (%s): %s\n", conf_path,
 				r->set.state_backend ? r->set.state_backend : "sqlite", err);
+			registry_release(r);
+			return 1;
+		}
+		if (check_reapproval(r) != 0) {
+			runtime_release(rt);
 			registry_release(r);
 			return 1;
 		}

@@ -83,6 +83,15 @@ state_check(const struct bw_settings *set, char *err, size_t errlen)
 	return rc;
 }
 
+struct state *
+state_open_existing(const struct bw_settings *set, char *err, size_t errlen)
+{
+	const char *b = set->state_backend ? set->state_backend : "sqlite";
+	if (strcmp(b, "sqlite") == 0)
+		return state_sqlite_open_existing(set, err, errlen);
+	return state_open(set, err, errlen); /* a server: nothing to create */
+}
+
 void
 state_close(struct state *s)
 {

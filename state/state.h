@@ -78,6 +78,11 @@ void state_close(struct state *s);
 /* Whether state_open() would succeed for set, without changing anything:
  * 0, or -1 with err filled (the daemon would exit with it). */
 int state_check(const struct bw_settings *set, char *err, size_t errlen);
+/* state_open() for a reader that must change nothing (bulkwarden -n,
+ * bulkwardenctl check): a store that does not exist yet is not created,
+ * NULL with err "" (nothing is recorded in it); NULL with err filled when
+ * it cannot be opened. */
+struct state *state_open_existing(const struct bw_settings *set, char *err, size_t errlen);
 const char *state_error(const struct state *s);
 /* "sqlite", ... */
 const char *state_backend_name(const struct state *s);

@@ -119,6 +119,8 @@ int state_audit_check_end(struct state_audit_check *chk, long long head_seq, con
 
 /* Backends. */
 struct state *state_sqlite_open(const struct bw_settings *set, char *err, size_t errlen);
+/* state_open_existing() for SQLite. */
+struct state *state_sqlite_open_existing(const struct bw_settings *set, char *err, size_t errlen);
 /* Whether state_sqlite_open would succeed, without creating anything. */
 int state_sqlite_probe(const struct bw_settings *set, char *err, size_t errlen);
 

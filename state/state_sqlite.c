@@ -591,31 +591,45 @@ fail:
 	return NULL;
 }
 
-int
-state_sqlite_probe(const struct bw_settings *set, char *err, size_t errlen)
+struct state *
+state_sqlite_open_existing(const struct bw_settings *set, char *err, size_t errlen)
 {
 	const char *path = set->state_path;
 	struct stat st;
+	if (errlen > 0)
+		err[0] = '\0';
 	if (path == NULL || path[0] == '\0') {
 		snprintf(err, errlen, "state.path is not set");
-		return -1;
+		return NULL;
 	}
 	if (check_path(path, err, errlen) != 0)
-		return -1;
+		return NULL;
 	if (lstat(path, &st) != 0)
-		return 0; /* the daemon will create it: the directory allows that */
+		return NULL; /* the daemon will create it: the directory allows that */
 	if (S_ISLNK(st.st_mode)) {
 		snprintf(err, errlen, "state database %s is a symbolic link: refused", path);
-		return -1;
+		return NULL;
 	}
 	struct sqlite_state *ss = calloc(1, sizeof(*ss));
 	if (ss == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	ss->base.ops = &state_sqlite_ops;
 	bw_strlcpy(ss->path, path, sizeof(ss->path));
-	int rc = connect_db(ss, false, err, errlen);
-	state_sqlite_close(&ss->base);
-	return rc;
+	if (connect_db(ss, false, err, errlen) != 0) {
+		state_sqlite_close(&ss->base);
+		return NULL;
+	}
+	return &ss->base;
+}
+
+int
+state_sqlite_probe(const struct bw_settings *set, char *err, size_t errlen)
+{
+	struct state *s = state_sqlite_open_existing(set, err, errlen);
+	if (s == NULL)
+		return errlen > 0 && err[0] != '\0' ? -1 : 0;
+	state_sqlite_close(s);
+	return 0;
 }

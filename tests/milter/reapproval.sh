@@ -104,7 +104,7 @@ check "bulkwarden -n: valid (0) and says the identity is pending ($out)" \
 out=$(ctl check 2>&1); rc=$?
 check "bulkwardenctl check says it" '[ $rc -eq 0 ] && echo "$out" | grep -qx "note: identity newsletter is pending: $why"'
 out=$(ctl check --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["reapproval"], d["notes"][0]["why"])' 2>&1)
-check "check --json: the note and that re-approval was evaluated ($out)" '[ "$out" = "evaluated $why" ]'
+check "check --json: the note and that re-approval was evaluated ($out)" '[ "$out" = "True $why" ]'
 out=$(ctl show newsletter 2>&1)
 check "bulkwardenctl show says it" 'echo "$out" | grep -qx "state:            pending: $why" &&
 	echo "$out" | grep -q "^last change:.*after its approval: re-approve"'
@@ -140,12 +140,16 @@ out=$(ctl check 2>&1)
 check "check: no note once re-approved" '! echo "$out" | grep -q "^note: identity newsletter"'
 stop
 
-# a store that cannot be opened: -n still validates the configuration (the
-# milter itself refuses to start without its store), with a warning
-sed -i "s|path = \"$dir/state.db\"|path = \"$dir/no/such/state.db\"|" "$dir/bulkwarden.conf"
+# a store with no database yet: -n and check evaluate re-approval (nothing
+# recorded: nothing pending) and create nothing
+sed -i "s|path = \"$dir/state.db\"|path = \"$dir/fresh/state.db\"|" "$dir/bulkwarden.conf"
+mkdir "$dir/fresh"
 out=$("$BULKWARDEN" -n -c "$dir/bulkwarden.conf" 2>&1); rc=$?
-check "-n with an unreadable store: valid (0), warns that re-approval was not evaluated" \
-	'[ $rc -eq 0 ] && echo "$out" | grep -q "re-approval not evaluated"'
+check "-n on a store not created yet: valid (0), no note, nothing created ($out)" \
+	'[ $rc -eq 0 ] && ! echo "$out" | grep -q "^note:" && [ -z "$(ls -A "$dir/fresh")" ]'
+out=$(ctl check 2>&1); rc=$?
+check "check on a store not created yet: valid (0), nothing created" \
+	'[ $rc -eq 0 ] && [ -z "$(ls -A "$dir/fresh")" ]'
 
 echo "reapproval: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
