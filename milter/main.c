@@ -512,6 +512,7 @@ main(int argc, char **argv)
 			fatal("state store (%s): %s", set->state_backend, err);
 		diag(LOG_WARNING, "state store (%s): %s", set->state_backend, err);
 	}
+	reapproval_log(r);
 
 	if (!foreground)
 		daemonize();

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <syslog.h>
 
 #include "base/util.h"
 #include "milter/reapproval.h"
@@ -24,6 +25,16 @@ load_cb(const char *id, long long ts, void *arg)
 	return 0;
 }
 
+/* Say (syslog) that id is pending until re-approved, when it is. */
+static void
+say_pending(const struct registry *r, const char *idname)
+{
+	const struct bw_identity *id = registry_by_id(r, idname);
+	if (id != NULL && r->set.require_reapproval && id->pending_why != NULL &&
+	    registry_changed_since_approval(id, id->changed_at))
+		diag(LOG_WARNING, "identity %s is pending: %s", id->id, id->pending_why);
+}
+
 int
 reapproval_load(struct registry *r, struct state *st, char *err, size_t errlen)
 {
@@ -32,6 +43,13 @@ reapproval_load(struct registry *r, struct state *st, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+void
+reapproval_log(const struct registry *r)
+{
+	for (size_t i = 0; i < r->n_ids; i++)
+		say_pending(r, r->ids[i].id);
 }
 
 struct reload_ctx {
@@ -44,8 +62,10 @@ static void
 diff_cb(const char *id, const char *text BW_UNUSED, bool security, void *arg)
 {
 	struct reload_ctx *x = arg;
-	if (security)
+	if (security) {
 		registry_note_change(x->r, id, x->now);
+		say_pending(x->r, id); /* pending from this reload on */
+	}
 }
 
 void

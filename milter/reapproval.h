@@ -22,8 +22,12 @@
  * 0, or -1 with err filled (the store could not be read). */
 int reapproval_load(struct registry *r, struct state *st, char *err, size_t errlen);
 
+/* Log (diag) every identity of r pending until re-approved. */
+void reapproval_log(const struct registry *r);
+
 /* A reload from old to r at time now: carry old's change times over and
- * note every identity the diff finds changed in a security-relevant way. */
+ * note every identity the diff finds changed in a security-relevant way
+ * (logging each one this makes pending). */
 void reapproval_reload(struct registry *r, const struct registry *old, long long now);
 
 #endif

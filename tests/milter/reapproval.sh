@@ -96,6 +96,7 @@ lua accept "approved, unchanged"
 conf true '"svc-news", "svc-news2"' 2026-01-15
 reload
 lua pending "after the reload that added a login"
+check "the milter logs that the reload made it pending" 'grep -q "identity newsletter is pending: $why" "$dir/milter.err"'
 out=$(ctl audit --json | /usr/bin/python3 -c 'import json,sys; print([(r["identity"], r["detail"]) for r in json.load(sys.stdin) if r["action"] == "config-change"])')
 check "the reload wrote its config-change record ($out)" '[ "$out" = "[('"'"'newsletter'"'"', '"'"'+login svc-news2'"'"')]" ]'
 out=$("$BULKWARDEN" -n -c "$dir/bulkwarden.conf" 2>&1); rc=$?
