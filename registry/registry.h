@@ -3,8 +3,9 @@
  * global settings, the baseline policy and every sender identity, with the
  * lookup indexes built over them (login hash, prefix map).
  *
- * A snapshot is built once by conf_load() and never changed afterwards, so
- * any number of threads read it without locks. registry_retain() and
+ * A snapshot is built once (conf_load(), then registry_note_change()
+ * before it is shared) and never changed afterwards, so any number of
+ * threads read it without locks. registry_retain() and
  * registry_release() move the reference count; the milter's runtime
  * snapshot (milter/runtime.h) holds one, and each message pins that.
  * All memory belongs to the snapshot's arena.
