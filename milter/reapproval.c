@@ -74,10 +74,8 @@ reapproval_reload(struct registry *r, const struct registry *old, long long now)
 	struct reload_ctx x = {r, now};
 	if (old == NULL)
 		return;
-	for (size_t i = 0; i < r->n_ids; i++) {
-		const struct bw_identity *was = registry_by_id(old, r->ids[i].id);
-		if (was != NULL && was->changed_at != 0)
-			registry_note_change(r, r->ids[i].id, was->changed_at);
-	}
+	for (size_t i = 0; i < old->n_ids; i++) /* few have a change: look those up */
+		if (old->ids[i].changed_at != 0)
+			registry_note_change(r, old->ids[i].id, old->ids[i].changed_at);
 	registry_diff(old, r, diff_cb, &x);
 }
