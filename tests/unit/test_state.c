@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "base/util.h"
 #include "state/state.h"
 #include "policy/event.h"
 
