@@ -3,13 +3,14 @@
 
 BW_PACKAGES="autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
  libmilter-dev libopendkim-dev libspf2-dev libopendmarc-dev libconfig-dev libssl-dev
- libidn2-dev libsqlite3-dev libgmime-3.0-dev libxml2-dev libzip-dev zlib1g-dev libhiredis-dev libcmocka-dev miltertest postfix swaks
+ libidn2-dev libsqlite3-dev libgmime-3.0-dev libxml2-dev libzip-dev zlib1g-dev libhiredis-dev libjansson-dev libcmocka-dev miltertest postfix swaks
  python3-dkim python3-nacl python3-dnspython openssl
  chromium python3-jsonschema python3-pil fonts-dejavu-core rsyslog python3-yaml time bc
  m4 libwrap0 sasl2-bin libsasl2-modules util-linux
  build-essential dpkg-dev debhelper lintian systemd man-db logrotate adduser
  libmicrohttpd-dev prometheus
- libunbound-dev libpsl-dev publicsuffix dns-root-data ldnsutils"
+ libunbound-dev libpsl-dev publicsuffix dns-root-data ldnsutils
+ redis-server redis-sentinel"
 
 # Install the packages that are not installed yet (apt-get only when needed).
 bw_install_deps() {

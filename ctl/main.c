@@ -46,6 +46,9 @@ static const struct verb verbs[] = {
      "lift a suspension"},
     {"audit", ctl_audit, "audit [--verify] [--verbose] [--json]",
      "list the hash-chained audit log; --verify checks the chain"},
+    {"state", ctl_state_verb, "state export [FILE] | state import [FILE]",
+     "the whole state store as JSON lines (stdout / stdin without FILE); import into an "
+     "empty store, then verify the audit chain"},
     {"reload", ctl_reload, "reload", "check the configuration, then signal the milter to reload (SIGUSR2)"},
     {"keygen", ctl_keygen, "keygen ID [--algorithm rsa|ed25519] [--bits N] [--selector S]",
      "make a DKIM key pair and print the DNS TXT record to publish"},

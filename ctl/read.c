@@ -351,6 +351,8 @@ row_json(struct jbuf *j, const struct row *r, long long now)
 		jbuf_object_begin(j, "limits");
 		jbuf_num(j, "per_hour", (long long)id->per_hour);
 		jbuf_num(j, "per_day", (long long)id->per_day);
+		jbuf_num(j, "recipients_per_hour", (long long)id->rcpt_per_hour);
+		jbuf_num(j, "recipients_per_day", (long long)id->rcpt_per_day);
 		jbuf_object_end(j);
 	}
 	out_counts_json(j, "hour", &r->hour);
@@ -504,6 +506,9 @@ show_text(const struct row *r, long long now)
 		       out_esc(id->dkim[i].path, e3, sizeof(e3)));
 	show_counts("this hour:", &r->hour, id->per_hour);
 	show_counts("today:", &r->day, id->per_day);
+	if (id->rcpt_per_hour || id->rcpt_per_day)
+		printf("%-18s%llu per hour, %llu per day (0: none)\n", "recipient limits:",
+		       (unsigned long long)id->rcpt_per_hour, (unsigned long long)id->rcpt_per_day);
 	printf("%-18s%s:%d\n", "defined at:", out_esc(id->file, e1, sizeof(e1)), id->line);
 }
 
@@ -633,6 +638,10 @@ ctl_stats(struct ctl *c, int argc, char **argv)
 			jbuf_object_begin(&j, "limits");
 			jbuf_num(&j, "per_hour", (long long)ph);
 			jbuf_num(&j, "per_day", (long long)pd);
+			jbuf_num(&j, "recipients_per_hour",
+				 (long long)(r->ident ? r->ident->rcpt_per_hour : 0));
+			jbuf_num(&j, "recipients_per_day",
+				 (long long)(r->ident ? r->ident->rcpt_per_day : 0));
 			jbuf_object_end(&j);
 		} else {
 			stats_line(w, r->id, "this-hour", &r->hour, ph);

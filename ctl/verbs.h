@@ -35,6 +35,8 @@ int ctl_reload(struct ctl *c, int argc, char **argv);
 int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */
 int ctl_audit(struct ctl *c, int argc, char **argv);
+/* state export [FILE] | state import [FILE] (ctl/statemove.c) */
+int ctl_state_verb(struct ctl *c, int argc, char **argv);
 /* Add an audit record's members to j (inside an open object). */
 void ctl_audit_json(struct jbuf *j, const struct state_audit *rec);
 

@@ -63,6 +63,7 @@
 #include "registry/registry.h"
 #include "state/overlay.h"
 #include "state/state.h"
+#include "milter/limits.h"
 #include "milter/statesync.h"
 
 #define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
@@ -563,10 +564,18 @@ main(int argc, char **argv)
 	struct overlay *ov = overlay_new();
 	if (ov == NULL)
 		fatal("out of memory");
-	sync_thread = statesync_start(st, ov, set->counters_interval, err, sizeof(err));
+	struct limits *lim = limits_new(r, err, sizeof(err));
+	if (lim == NULL)
+		fatal("%s", err);
+	struct state *watch = NULL;
+	if (state_has_notify(st) && (watch = state_open(set, err, sizeof(err))) == NULL)
+		diag(LOG_WARNING, "state store: no change subscription (%s): polling only", err);
+	sync_thread = statesync_start(st, watch, ov, lim, set->counters_interval,
+				      set->state_stale_after, err, sizeof(err));
 	if (sync_thread == NULL)
 		fatal("state store (%s): %s", set->state_backend, err);
 	mlfi_set_overlay(ov);
+	mlfi_set_limits(lim);
 	metrics_registry(r->revision, r->loaded_at, set->metrics_per_identity);
 	if (set->metrics_listen != NULL) {
 		if (metrics_start(set->metrics_listen, err, sizeof(err)) != 0)
@@ -605,8 +614,10 @@ main(int argc, char **argv)
 	smfi_stop();
 	pthread_join(tid, NULL);
 	metrics_stop();
-	statesync_stop(sync_thread); /* final counter flush */
+	statesync_stop(sync_thread); /* final counter and use-count flush */
 	state_close(st);
+	state_close(watch);
+	limits_free(lim);
 	overlay_free(ov);
 	if (pidfile[0] != '\0')
 		remove_pidfile(pidfile);

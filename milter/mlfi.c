@@ -32,6 +32,7 @@
 #include "base/util.h"
 #include "dkim/bwdkim.h"
 #include "log/eventlog.h"
+#include "milter/limits.h"
 #include "metrics/metrics.h"
 #include "milter/mlfi.h"
 #include "milter/msg.h"
@@ -56,12 +57,19 @@ struct connctx {
 };
 
 static struct overlay *overlay;
+static struct limits *limits;
 static bool listen_tcp; /* set once by main before smfi_main */
 
 void
 mlfi_set_overlay(struct overlay *o)
 {
 	overlay = o;
+}
+
+void
+mlfi_set_limits(struct limits *l)
+{
+	limits = l;
 }
 
 void
@@ -84,10 +92,20 @@ env_suspended(void *c BW_UNUSED, const char *id, char *reason, size_t len)
 	return overlay_suspended(overlay, id, reason, len);
 }
 
+/* Reserve against the fleet-wide limits; the message remembers what it
+ * took, to give it back if it is not sent (env ctx is the message). */
 static int
-env_reserve(void *c BW_UNUSED, const struct bw_identity *id, long long now, char *why, size_t len)
+env_reserve(void *c, const struct bw_identity *id, unsigned msgs, unsigned rcpts, long long now,
+	    char *why, size_t len)
 {
-	return overlay_reserve(overlay, id->id, id->per_hour, id->per_day, now, why, len);
+	struct msgctx *m = c;
+	int rc = limits_reserve(limits, id, msgs, rcpts, now, why, len);
+	if (rc == 0) {
+		m->res_msgs = msgs;
+		m->res_rcpts = rcpts;
+		m->res_when = now;
+	}
+	return rc;
 }
 
 /* SPF through the message's runtime, within the stage's budget. */
@@ -114,10 +132,10 @@ static void
 msg_env(struct msgctx *m)
 {
 	m->env.ctx = m;
-	if (overlay != NULL) {
+	if (overlay != NULL)
 		m->env.suspended = env_suspended;
+	if (limits != NULL)
 		m->env.reserve = env_reserve;
-	}
 	if (m->rt->pf != NULL) {
 		m->env.spf = env_spf;
 		m->env.dmarc = env_dmarc;
@@ -148,13 +166,14 @@ msg_count(struct msgctx *m, enum policy_outcome o, long long now)
 	const struct bw_identity *id = m->v.identity;
 	if (id == NULL || overlay == NULL)
 		return;
-	if (o == POLICY_OUT_ABORT) {
-		if (m->v.reserved)
-			overlay_release(overlay, id->id, m->v.reserved_at, now);
+	bool sent = o == POLICY_OUT_ACCEPT || o == POLICY_OUT_QUARANTINE;
+	if (m->v.reserved && !sent && limits != NULL)
+		limits_release(limits, id->id, m->res_msgs, m->res_rcpts, m->res_when);
+	if (o == POLICY_OUT_ABORT)
 		return;
-	}
-	overlay_finish(overlay, id->id, m->v.reserved, m->v.reserved_at, (enum bw_action)o,
-		       m->v.rcpt_accepted, (uint64_t)m->size, now);
+	/* the limits are the store's (milter/limits.c), not the overlay's */
+	overlay_finish(overlay, id->id, false, 0, (enum bw_action)o, m->v.rcpt_accepted,
+		       (uint64_t)m->size, now);
 }
 
 /* Emit the message's decision event, count it, and clean up. Returns -1

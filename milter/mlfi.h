@@ -14,6 +14,9 @@ extern struct smfiDesc mlfi_desc;
 /* The state overlay the callbacks read (set up by main before smfi_main);
  * the configuration comes from milter/runtime.h's current snapshot. */
 void mlfi_set_overlay(struct overlay *o);
+/* The fleet-wide limits (NULL: none are enforced). */
+struct limits;
+void mlfi_set_limits(struct limits *l);
 
 /* The milter listens on TCP (inet:/inet6:), not a unix socket: the
  * negotiation then keeps the DATA step (see mlfi_negotiate). */

@@ -37,6 +37,8 @@ struct msgctx {
 	bool failed_alloc;
 	char event_id[2 * MSG_EVENT_ID_BYTES + 1];
 	char queue_id[MSG_QUEUE_ID_MAX];
+	unsigned res_msgs, res_rcpts; /* what limits_reserve took (given back if not sent) */
+	long long res_when;
 #ifdef BW_TEST_SENTINEL
 	unsigned long test_sentinel; /* a field added last: reset must clear it */
 #endif

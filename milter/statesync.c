@@ -3,7 +3,9 @@
  * overlay (see statesync.h).
  *
  * The thread owns its store handle (a handle is used by one thread at a
- * time). Loop, every STATESYNC_TICK_MS: if the store's version changed,
+ * time). With a backend that announces changes (Redis pub/sub), a second
+ * thread waits on a second handle and wakes this one at once; the version
+ * poll every tick remains the fallback. Loop, every STATESYNC_TICK_MS: if the store's version changed,
  * reread the active suspensions into the overlay. Every STATESYNC_FLUSH_MS:
  * lift expired suspensions, flush counter deltas. Audit records other
  * threads hand in (statesync_audit) are appended as soon as the thread wakes
@@ -12,7 +14,7 @@
  * Every counters_interval seconds: one counters event per identity that
  * sent anything.
  *
- * Failure: a store that cannot be read for STATESYNC_STALE_MS makes the
+ * Failure: a store that cannot be read for state.stale_after seconds makes the
  * overlay stale, so messages get the state-error action (fail closed)
  * instead of being judged on an old suspension set. Counter deltas that
  * could not be flushed go back to the overlay and are retried.
@@ -30,9 +32,11 @@
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/ecs.h"
 #include "log/eventlog.h"
+#include "milter/limits.h"
 #include "metrics/metrics.h"
 #include "milter/statesync.h"
 #include "base/util.h"
@@ -49,7 +53,12 @@ struct audit_req {
 
 struct statesync {
 	struct state *st;
+	struct state *watch; /* subscribed handle (Redis) or NULL: polling only */
+	pthread_t watch_tid;
+	bool watching;
 	struct overlay *ov;
+	struct limits *lim;
+	long long stale_ms;
 	pthread_t tid;
 	pthread_mutex_t lock; /* queue, interval, stop */
 	pthread_cond_t cond;
@@ -65,6 +74,9 @@ struct statesync {
 	long long last_flush_ms;
 	long long interval_start;
 	bool store_down_logged;
+	struct overlay_delta *retry; /* a counter batch to try again, as it is */
+	size_t n_retry;
+	char retry_id[32];
 };
 
 static long long
@@ -100,6 +112,8 @@ poll_suspensions(struct statesync *s, long long now)
 
 	if (state_version(s->st, &v) != 0)
 		goto fail;
+	if (s->lim != NULL)
+		limits_store_ok(s->lim);
 	if (s->have_version && v == s->version) {
 		metrics_store(true, now);
 		s->last_ok_ms = now_ms();
@@ -122,7 +136,7 @@ poll_suspensions(struct statesync *s, long long now)
 	return;
 fail:
 	metrics_store(false, now);
-	if (now_ms() - s->last_ok_ms >= STATESYNC_STALE_MS) {
+	if (now_ms() - s->last_ok_ms >= s->stale_ms) {
 		overlay_set_stale(s->ov);
 		s->have_version = false;
 		if (!s->store_down_logged) {
@@ -133,32 +147,55 @@ fail:
 	}
 }
 
-/* Flush counter deltas in one transaction; on failure they go back to the
- * overlay whole and are retried on the next flush. */
+/* Try the batch waiting for a retry, with its batch id. */
+static bool
+flush_batch(struct statesync *s)
+{
+	struct state_counter_delta *sd = malloc(s->n_retry * sizeof(*sd));
+	if (sd == NULL) {
+		diag(LOG_WARNING, "counter flush failed: out of memory (retrying)");
+		return false;
+	}
+	for (size_t i = 0; i < s->n_retry; i++) {
+		sd[i].id = s->retry[i].id;
+		sd[i].hour = s->retry[i].hour;
+		sd[i].counts = s->retry[i].counts;
+	}
+	bool ok = state_counters_add_batch(s->st, s->retry_id, sd, s->n_retry) == 0;
+	if (!ok) {
+		metrics_store(false, (long long)time(NULL));
+		diag(LOG_WARNING, "counter flush failed: %s (retrying)", state_error(s->st));
+	}
+	free(sd);
+	if (ok) {
+		free(s->retry);
+		s->retry = NULL;
+		s->n_retry = 0;
+	}
+	return ok;
+}
+
+/*
+ * Flush counter deltas in one transaction. A batch that fails is kept and
+ * retried as it is, under the same batch id, before anything newer: the
+ * store applies a batch id once, so a flush whose reply was lost (it may
+ * have been applied) never counts twice. Newer counts wait in the overlay.
+ */
 static void
 flush_counters(struct statesync *s)
 {
-	struct overlay_delta *d;
-	struct state_counter_delta *sd;
-	size_t n;
-	if (overlay_take_deltas(s->ov, &d, &n) != 0 || n == 0)
+	if (s->retry != NULL && !flush_batch(s))
 		return;
-	sd = malloc(n * sizeof(*sd));
-	if (sd != NULL) {
-		for (size_t i = 0; i < n; i++) {
-			sd[i].id = d[i].id;
-			sd[i].hour = d[i].hour;
-			sd[i].counts = d[i].counts;
-		}
+	if (overlay_take_deltas(s->ov, &s->retry, &s->n_retry) != 0 || s->n_retry == 0) {
+		free(s->retry);
+		s->retry = NULL;
+		s->n_retry = 0;
+		return;
 	}
-	if (sd == NULL || state_counters_add_many(s->st, sd, n) != 0) {
-		metrics_store(false, (long long)time(NULL));
-		diag(LOG_WARNING, "counter flush failed: %s (retrying)",
-		     sd ? state_error(s->st) : "out of memory");
-		overlay_return_deltas(s->ov, d, n);
-	}
-	free(sd);
-	free(d);
+	if (bw_random_hex(s->retry_id, 12) != 0)
+		snprintf(s->retry_id, sizeof(s->retry_id), "%lx-%llx", (unsigned long)getpid(),
+			 (unsigned long long)now_ms());
+	flush_batch(s);
 }
 
 /* Append the audit records other threads handed in; each caller learns
@@ -218,6 +255,31 @@ emit_counters(struct statesync *s, long long now)
 	s->interval_start = now;
 }
 
+/* The watcher: wake the state thread as soon as a change is announced
+ * (pub/sub); polling the version every tick stays as the fallback. */
+static void *
+watch_run(void *arg)
+{
+	struct statesync *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		bool stop = s->stop;
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			break;
+		int r = state_wait_change(s->watch, STATESYNC_TICK_MS);
+		if (r > 0) {
+			pthread_mutex_lock(&s->lock);
+			pthread_cond_signal(&s->cond);
+			pthread_mutex_unlock(&s->lock);
+		} else if (r < 0) {
+			struct timespec d = {0, STATESYNC_TICK_MS * 1000000L};
+			nanosleep(&d, NULL); /* the store is away: the poll notices too */
+		}
+	}
+	return NULL;
+}
+
 static void *
 run(void *arg)
 {
@@ -248,6 +310,8 @@ run(void *arg)
 			if (state_expire(s->st, now, log_audit, NULL) < 0)
 				diag(LOG_WARNING, "expiring suspensions: %s", state_error(s->st));
 			flush_counters(s);
+			if (s->lim != NULL)
+				limits_flush(s->lim, s->st);
 			drain_audit(s);
 		}
 		poll_suspensions(s, now);
@@ -261,28 +325,9 @@ run(void *arg)
 	return NULL;
 }
 
-struct seed {
-	struct overlay *ov;
-	long long now;
-	bool hour;
-};
-
-/* Seed one identity's hour or day volume (messages that were sent). */
-static int
-seed_one(const char *id, const struct state_counts *sum, void *arg)
-{
-	struct seed *sd = arg;
-	uint64_t sent = sum->accepted + sum->quarantined;
-	if (sd->hour)
-		overlay_seed(sd->ov, id, sd->now, sent, 0);
-	else
-		overlay_seed(sd->ov, id, sd->now, 0, sent);
-	return 0;
-}
-
 struct statesync *
-statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval, char *err,
-		size_t errlen)
+statesync_start(struct state *st, struct state *watch, struct overlay *ov, struct limits *lim,
+		unsigned counters_interval, unsigned stale_after, char *err, size_t errlen)
 {
 	struct statesync *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
@@ -290,7 +335,10 @@ statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval
 		return NULL;
 	}
 	s->st = st;
+	s->watch = watch;
 	s->ov = ov;
+	s->lim = lim;
+	s->stale_ms = (long long)stale_after * 1000;
 	s->interval = counters_interval ? counters_interval : (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
 	s->interval_start = (long long)time(NULL);
 	s->last_ok_ms = now_ms();
@@ -298,21 +346,9 @@ statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval
 	pthread_cond_init(&s->cond, NULL);
 	pthread_cond_init(&s->audit_done, NULL);
 
-	/* limits hold across restarts: seed this hour's and today's volume */
 	long long now = (long long)time(NULL);
-	long long hour = now - now % 3600, day = now - now % 86400;
-	struct seed sd = {ov, now, false};
-	if (state_counters_foreach(st, day, day + 86400, seed_one, &sd) != 0) {
-		snprintf(err, errlen, "reading counters: %s", state_error(st));
-		goto fail;
-	}
-	sd.hour = true;
-	if (state_counters_foreach(st, hour, hour + 3600, seed_one, &sd) != 0) {
-		snprintf(err, errlen, "reading counters: %s", state_error(st));
-		goto fail;
-	}
 	/* the suspension set must be known before the first message */
-	s->last_ok_ms = now_ms() - STATESYNC_STALE_MS; /* a failure now is final */
+	s->last_ok_ms = now_ms() - s->stale_ms; /* a failure now is final */
 	poll_suspensions(s, now);
 	if (!s->have_version) {
 		snprintf(err, errlen, "reading suspensions: %s", state_error(st));
@@ -322,6 +358,8 @@ statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval
 		snprintf(err, errlen, "cannot start the state thread: %s", strerror(errno));
 		goto fail;
 	}
+	if (watch != NULL && pthread_create(&s->watch_tid, NULL, watch_run, s) == 0)
+		s->watching = true;
 	return s;
 fail:
 	pthread_cond_destroy(&s->audit_done);
@@ -380,6 +418,11 @@ statesync_stop(struct statesync *s)
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->tid, NULL);
 	pthread_cond_destroy(&s->audit_done);
+	if (s->watching)
+		pthread_join(s->watch_tid, NULL);
+	if (s->retry != NULL)
+		diag(LOG_ERR, "exiting with %zu counter rows the store did not take", s->n_retry);
+	free(s->retry);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

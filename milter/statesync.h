@@ -14,13 +14,18 @@
 
 #define STATESYNC_TICK_MS 250     /* suspension poll period */
 #define STATESYNC_FLUSH_MS 1000   /* counter flush and expiry period */
-#define STATESYNC_STALE_MS 3000   /* store unreadable this long: overlay goes stale */
 
 struct statesync;
 
-/* Seed the overlay's volume counts from the store and start the thread. */
-struct statesync *statesync_start(struct state *st, struct overlay *ov, unsigned counters_interval,
-				  char *err, size_t errlen);
+struct limits;
+
+/* Read the suspension set and start the thread. watch (may be NULL): a
+ * second handle to wait on for change announcements. lim (may be NULL): the
+ * limits whose queued use deltas the thread flushes. The overlay goes stale
+ * when the store has been unreadable for stale_after seconds. */
+struct statesync *statesync_start(struct state *st, struct state *watch, struct overlay *ov,
+				  struct limits *lim, unsigned counters_interval,
+				  unsigned stale_after, char *err, size_t errlen);
 /* Append an audit record through the thread (any other thread) and wait
  * for it: 0 when it is in the store (and its event written), -1 when it
  * could not be written; the caller then must not make the change. */

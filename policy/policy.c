@@ -284,6 +284,27 @@ check_spf(const struct registry *r, const struct policy_env *env, struct verdict
 	}
 }
 
+/* Reserve the message (and rcpts recipients) against the identity's
+ * limits, unless it is already refused. */
+static void
+reserve(const struct registry *r, const struct policy_env *env, struct verdict *v,
+	unsigned rcpts)
+{
+	if (v->would >= BW_ACT_TEMPFAIL || env == NULL || env->reserve == NULL || v->reserved)
+		return;
+	char over[VERDICT_DETAIL_MAX - 32] = "";
+	int q = env->reserve(env->ctx, v->identity, 1, rcpts, v->now, over, sizeof(over));
+	if (q == 0) {
+		v->reserved = true;
+		v->reserved_at = v->now;
+		record(r, v, BW_CHK_RATE_LIMIT, false, "within limits");
+	} else if (q > 0) {
+		record(r, v, BW_CHK_RATE_LIMIT, true, "%s", over);
+	} else {
+		record(r, v, BW_CHK_STATE_ERROR, true, "volume counters: %s", over);
+	}
+}
+
 enum bw_action
 policy_mail(const struct registry *r, const struct policy_env *env, const struct mail_facts *f,
 	    struct verdict *v)
@@ -370,21 +391,11 @@ policy_mail(const struct registry *r, const struct policy_env *env, const struct
 	    v->would < BW_ACT_TEMPFAIL && env != NULL && env->spf != NULL)
 		check_spf(r, env, v);
 
-	/* 6. volume: only a message that may still be sent takes a slot */
-	if ((id->per_hour || id->per_day) && v->would < BW_ACT_TEMPFAIL && env != NULL &&
-	    env->reserve != NULL) {
-		char over[VERDICT_DETAIL_MAX - 32] = "";
-		int q = env->reserve(env->ctx, id, f->now, over, sizeof(over));
-		if (q == 0) {
-			v->reserved = true;
-			v->reserved_at = f->now;
-			record(r, v, BW_CHK_RATE_LIMIT, false, "within limits");
-		} else if (q > 0) {
-			record(r, v, BW_CHK_RATE_LIMIT, true, "%s", over);
-		} else {
-			record(r, v, BW_CHK_STATE_ERROR, true, "volume counters: %s", over);
-		}
-	}
+	/* 6. volume: only a message that may still be sent takes a slot; with
+	 * recipient limits the count is known at the end of the headers */
+	v->now = f->now;
+	if ((id->per_hour || id->per_day) && !id->rcpt_per_hour && !id->rcpt_per_day)
+		reserve(r, env, v, 0);
 	return act_now(v);
 }
 
@@ -582,6 +593,9 @@ policy_eoh(const struct registry *r, const struct policy_env *env, struct verdic
 		else
 			record(r, v, BW_CHK_LIST_UNSUBSCRIBE, false, "RFC 8058 one-click");
 	}
+	const struct bw_identity *id = v->identity;
+	if (id != NULL && (id->rcpt_per_hour || id->rcpt_per_day))
+		reserve(r, env, v, v->rcpt_accepted);
 	return act_now(v);
 }
 

@@ -65,10 +65,10 @@ struct policy_dmarc {
 struct policy_env {
 	/* 1 suspended, 0 not, -1 store error; reason copied into buf. */
 	int (*suspended)(void *ctx, const char *id, char *reason, size_t len);
-	/* Reserve one message against the identity's limits: 0 counted,
-	 * 1 over a limit (why filled), -1 error. */
-	int (*reserve)(void *ctx, const struct bw_identity *id, long long now, char *why,
-		       size_t len);
+	/* Reserve msgs messages and rcpts recipients against the identity's
+	 * limits: 0 counted, 1 over a limit (why filled), -1 error. */
+	int (*reserve)(void *ctx, const struct bw_identity *id, unsigned msgs, unsigned rcpts,
+		       long long now, char *why, size_t len);
 	/* SPF for the MAIL FROM domain from one egress address. */
 	void (*spf)(void *ctx, const char *domain, const char *ip, struct policy_spf *out);
 	/* DMARC: record, minimum policy and predicted alignment. */
@@ -134,6 +134,7 @@ struct verdict {
 	enum bw_life life;
 	bool suspended;
 	bool reserved;           /* counted against the limits (release if not sent) */
+	long long now;           /* MAIL FROM time (policy_mail) */
 	long long reserved_at;	 /* when (the limit windows it counts in) */
 	unsigned rcpt_accepted, rcpt_refused;
 	bool non_smtp;

@@ -305,6 +305,40 @@ parse_nameservers(struct conf_ctx *c, const config_setting_t *g)
 	}
 }
 
+/* state.redis.sentinels: "host:port" each; master is then required. */
+static void
+parse_sentinels(struct conf_ctx *c, const config_setting_t *g)
+{
+	struct bw_settings *s = &c->r->set;
+	const config_setting_t *l = NULL;
+
+	if (g == NULL)
+		return;
+	conf_strlist(c, g, S_STATE_REDIS_SENTINELS, &l);
+	if (l == NULL)
+		return;
+	int cnt = config_setting_length(l);
+	if (cnt > setting(S_STATE_REDIS_SENTINELS)->max) {
+		conf_err(c, l, "at most %lld sentinels", setting(S_STATE_REDIS_SENTINELS)->max);
+		return;
+	}
+	s->redis_sentinels = arena_alloc(c->a, (size_t)cnt * sizeof(char *));
+	for (int i = 0; i < cnt; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		const char *colon = v ? strrchr(v, ':') : NULL;
+		int p = 0;
+		if (v == NULL || !conf_text_clean(v, CONF_STR_MAX))
+			continue; /* reported by conf_strlist */
+		if (colon == NULL || colon == v || !parse_port(colon + 1, &p))
+			conf_err(c, e, "\"%s\" is not host:port", v);
+		else
+			s->redis_sentinels[s->n_redis_sentinels++] = arena_strdup(c->a, v);
+	}
+	if (cnt > 0 && conf_at(g, S_STATE_REDIS_MASTER) == NULL)
+		conf_err(c, l, "sentinels need master (the name Sentinel monitors)");
+}
+
 bool
 conf_role_ok(const char *r)
 {
@@ -606,6 +640,7 @@ conf_load(const char *path, long long now, struct conf_errors *errs)
 	conf_ip_list(&c, conf_at(root, S_RELAY), S_RELAY_EGRESS_IPS, &c.r->set.egress_ips,
 		     &c.r->set.n_egress_ips);
 	parse_nameservers(&c, conf_at(root, S_DNS));
+	parse_sentinels(&c, conf_at(conf_at(root, S_STATE), S_STATE_REDIS));
 	parse_metrics(&c, conf_at(root, S_METRICS));
 	parse_policy(&c, conf_at(root, S_POLICY));
 	load_identities(&c, root); /* needs the complete baseline */

@@ -547,6 +547,10 @@ parse_tightening(struct conf_ctx *c, const config_setting_t *g, struct bw_identi
 			id->per_hour = (uint64_t)n;
 		if (conf_int(c, lg, S_ID_LIMITS_PER_DAY, &n) > 0)
 			id->per_day = (uint64_t)n;
+		if (conf_int(c, lg, S_ID_LIMITS_RECIPIENTS_PER_HOUR, &n) > 0)
+			id->rcpt_per_hour = (uint64_t)n;
+		if (conf_int(c, lg, S_ID_LIMITS_RECIPIENTS_PER_DAY, &n) > 0)
+			id->rcpt_per_day = (uint64_t)n;
 	}
 	/* per-identity monitor is the onboarding path (policy.c: monitor if
 	 * either the baseline or the identity says so), not a loosening */

@@ -94,7 +94,8 @@ struct bw_identity {
 	const char *const *dkim_oversign_headers;
 	const char *feedback_id; /* SenderId of the Feedback-ID header; NULL: none */
 
-	uint64_t per_hour, per_day; /* 0: no limit */
+	uint64_t per_hour, per_day; /* messages; 0: no limit */
+	uint64_t rcpt_per_hour, rcpt_per_day; /* recipients; 0: no limit */
 	const char **egress_ips;    /* overrides relay.egress_ips when n > 0 */
 	size_t n_egress_ips;
 	enum bw_mode mode;
@@ -121,6 +122,13 @@ struct bw_settings {
 	int redis_port;
 	const char *redis_prefix;
 	const char *redis_password_file;
+	const char **redis_sentinels; /* "host:port"; n > 0: find the primary by Sentinel */
+	size_t n_redis_sentinels;
+	const char *redis_master;   /* the Sentinel master name */
+	const char *redis_username; /* Redis 6 ACL user; NULL: AUTH with the password only */
+	int redis_db;
+	unsigned redis_timeout_ms;  /* connect and command timeout */
+	unsigned state_stale_after; /* seconds the milter serves from its last view */
 	/* log */
 	const char *log_target; /* "file" | "syslog" | "stdout" */
 	const char *log_path;

@@ -51,11 +51,13 @@ state_open(const struct bw_settings *set, char *err, size_t errlen)
 				*p = ' '; /* the path comes from the config */
 		return s;
 	}
-	if (strcmp(b, "redis") == 0)
-		snprintf(err, errlen,
-			 "state.backend \"redis\" is not available in this build "
-			 "(use \"sqlite\")");
-	else
+	if (strcmp(b, "redis") == 0) {
+		struct state *s = state_redis_open(set, err, errlen);
+		for (char *p = err; s == NULL && errlen > 0 && *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = ' '; /* server replies and config values */
+		return s;
+	}
 		snprintf(err, errlen, "unknown state backend \"%s\"", b);
 	return NULL;
 }
@@ -174,8 +176,8 @@ valid_id(const char *id)
 
 /* Check a text argument: present when required (blanks are not a ticket
  * nor an actor) and shorter than max. */
-static bool
-check_text(struct state *s, const char *what, const char *v, bool required, size_t max)
+bool
+state_check_text(struct state *s, const char *what, const char *v, bool required, size_t max)
 {
 	if (v == NULL || v[strspn(v, " \t")] == '\0') {
 		if (!required)
@@ -191,8 +193,8 @@ check_text(struct state *s, const char *what, const char *v, bool required, size
 }
 
 /* Check the identity argument. */
-static bool
-check_id(struct state *s, const char *id)
+bool
+state_check_id(struct state *s, const char *id)
 {
 	if (!valid_id(id)) {
 		state_set_error(s, "invalid identity id");
@@ -221,9 +223,9 @@ state_suspend(struct state *s, const char *id, const char *reason, const char *b
 	      const char *ticket, long long until, long long now, struct state_audit *rec)
 {
 	struct state_audit local;
-	if (!check_id(s, id) || !check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
-	    !check_text(s, "actor", by, true, STATE_NAME_MAX) ||
-	    !check_text(s, "ticket", ticket, false, STATE_NAME_MAX))
+	if (!state_check_id(s, id) || !state_check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
+	    !state_check_text(s, "actor", by, true, STATE_NAME_MAX) ||
+	    !state_check_text(s, "ticket", ticket, false, STATE_NAME_MAX))
 		return -1;
 	if (until < 0) {
 		state_set_error(s, "invalid until");
@@ -238,9 +240,9 @@ state_reinstate(struct state *s, const char *id, const char *reason, const char 
 		const char *ticket, long long now, struct state_audit *rec)
 {
 	struct state_audit local;
-	if (!check_id(s, id) || !check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
-	    !check_text(s, "actor", by, true, STATE_NAME_MAX) ||
-	    !check_text(s, "ticket", ticket, true, STATE_NAME_MAX))
+	if (!state_check_id(s, id) || !state_check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
+	    !state_check_text(s, "actor", by, true, STATE_NAME_MAX) ||
+	    !state_check_text(s, "ticket", ticket, true, STATE_NAME_MAX))
 		return -1;
 	return s->ops->reinstate(s, id, reason, by, ticket, now, rec ? rec : &local);
 }
@@ -290,7 +292,7 @@ state_audit_append(struct state *s, struct state_audit *rec)
 			return -1;
 		}
 	}
-	if (rec->identity[0] != '\0' && !check_id(s, rec->identity))
+	if (rec->identity[0] != '\0' && !state_check_id(s, rec->identity))
 		return -1;
 	if (rec->ts == 0)
 		rec->ts = (long long)time(NULL);
@@ -341,7 +343,7 @@ int
 state_counters_add_many(struct state *s, const struct state_counter_delta *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!check_id(s, d[i].id))
+		if (!state_check_id(s, d[i].id))
 			return -1;
 	if (n == 0)
 		return 0;
@@ -349,11 +351,23 @@ state_counters_add_many(struct state *s, const struct state_counter_delta *d, si
 }
 
 int
+state_counters_add_batch(struct state *s, const char *batch, const struct state_counter_delta *d,
+			 size_t n)
+{
+	if (s->ops->counters_add_once == NULL)
+		return state_counters_add_many(s, d, n);
+	for (size_t i = 0; i < n; i++)
+		if (!state_check_id(s, d[i].id))
+			return -1;
+	return n == 0 ? 0 : s->ops->counters_add_once(s, batch, d, n);
+}
+
+int
 state_counters_sum(struct state *s, const char *id, long long from, long long to,
 		   struct state_counts *sum)
 {
 	memset(sum, 0, sizeof(*sum));
-	if (!check_id(s, id))
+	if (!state_check_id(s, id))
 		return -1;
 	return s->ops->counters_sum(s, id, from, to, sum);
 }

@@ -68,6 +68,30 @@ struct state_counter_delta {
 	struct state_counts counts;
 };
 
+/* Volume limits of one identity (0: none) and the fleet-wide use of its
+ * current UTC hour and day, both for state_reserve(). */
+struct state_limits {
+	uint64_t msg_hour, msg_day, rcpt_hour, rcpt_day;
+};
+struct state_usage {
+	uint64_t msg_hour, msg_day, rcpt_hour, rcpt_day;
+};
+/* Which limit a reservation would exceed. */
+enum state_over {
+	STATE_OVER_NONE,
+	STATE_OVER_MSG_HOUR,
+	STATE_OVER_MSG_DAY,
+	STATE_OVER_RCPT_HOUR,
+	STATE_OVER_RCPT_DAY
+};
+/* One change of the use counts, applied unconditionally: a reservation
+ * given back (negative) or one taken while the store was unreachable. */
+struct state_usage_delta {
+	const char *id;
+	long long hour; /* the window the reservation was taken in */
+	long long msgs, rcpts;
+};
+
 struct state;
 struct jbuf;
 
@@ -84,7 +108,7 @@ int state_check(const struct bw_settings *set, char *err, size_t errlen);
  * it cannot be opened. */
 struct state *state_open_existing(const struct bw_settings *set, char *err, size_t errlen);
 const char *state_error(const struct state *s);
-/* "sqlite", ... */
+/* "sqlite", "redis" */
 const char *state_backend_name(const struct state *s);
 /* Say where this handle's changes come from, e.g. "bulkwardenctl as root
  * (sudo from alice)": added to the detail of every audit record it writes,
@@ -114,6 +138,14 @@ int state_suspensions(struct state *s, long long now, struct state_suspension **
 /* A number that changes whenever any writer commits (cheap: no table read
  * where the backend allows). */
 int state_version(struct state *s, uint64_t *version);
+
+/* Wait up to timeout_ms for another writer's change to suspensions (or
+ * later kinds): 1 a change was announced, 0 none, -1 error. Backends
+ * without change notification (SQLite) answer -1 at once with
+ * state_has_notify() false: poll state_version() instead. The handle is
+ * then dedicated to waiting (Redis: a subscribed connection). */
+int state_wait_change(struct state *s, unsigned timeout_ms);
+bool state_has_notify(const struct state *s);
 
 /* Append an audit record: seq, prev_hash and hash are filled in. */
 int state_audit_append(struct state *s, struct state_audit *rec);
@@ -146,6 +178,11 @@ int state_counters_add(struct state *s, const char *id, long long hour,
 		       const struct state_counts *delta);
 /* Add n deltas in one transaction (all or none): one commit per flush. */
 int state_counters_add_many(struct state *s, const struct state_counter_delta *d, size_t n);
+/* As state_counters_add_many, applied at most once per batch id (a unique
+ * string): a retry after a reply was lost (a timeout, a connection dropped
+ * after the server applied it) does not count twice. */
+int state_counters_add_batch(struct state *s, const char *batch,
+			     const struct state_counter_delta *d, size_t n);
 /* Sum of id's buckets with from <= hour < to. */
 int state_counters_sum(struct state *s, const char *id, long long from, long long to,
 		       struct state_counts *sum);
@@ -161,6 +198,47 @@ int state_counters_foreach(struct state *s, long long from, long long to,
 int state_counters_daily(struct state *s, long long from, int days,
 			 int (*fn)(const char *id, int day, const struct state_counts *c, void *arg),
 			 void *arg);
+/*
+ * Reserve msgs messages and rcpts recipients against id's limits in the
+ * UTC hour and day of now, atomically for every process and relay sharing
+ * the store: 0 reserved (use holds the counts after it), 1 over a limit
+ * (nothing taken; *over says which, use the counts as they are), -1 error.
+ */
+int state_reserve(struct state *s, const char *id, long long now, unsigned msgs, unsigned rcpts,
+		  const struct state_limits *lim, struct state_usage *use, enum state_over *over);
+/* Apply n use deltas in one transaction (all or none). */
+int state_usage_add(struct state *s, const struct state_usage_delta *d, size_t n);
+/* The use counts of id in the hour and day of now. */
+int state_usage_get(struct state *s, const char *id, long long now, struct state_usage *use);
+/* Which limit msgs/rcpts more would exceed given the counts (pure). */
+enum state_over state_usage_check(const struct state_usage *u, const struct state_limits *lim,
+				  unsigned msgs, unsigned rcpts);
+/* "messages this hour" etc. for an over code. */
+const char *state_over_name(enum state_over o);
+
+/*
+ * Moving a whole store (bulkwardenctl state export / import): every row
+ * verbatim, so the audit chain holds in the new store. fn returns non-zero
+ * to stop. Imports write without audit records of their own and are meant
+ * for an empty store (state_is_empty).
+ */
+int state_counters_rows(struct state *s,
+			int (*fn)(const char *id, long long hour, const struct state_counts *c,
+				  void *arg),
+			void *arg);
+/* win: 0 hour, 1 day (start of the window). */
+int state_usage_rows(struct state *s,
+		     int (*fn)(const char *id, int win, long long start, uint64_t msgs,
+			       uint64_t rcpts, void *arg),
+		     void *arg);
+/* Every stored suspension, expired ones included (malloc'ed array). */
+int state_suspensions_all(struct state *s, struct state_suspension **out, size_t *n);
+int state_import_audit(struct state *s, const struct state_audit *rec);
+int state_import_suspension(struct state *s, const struct state_suspension *sp);
+int state_import_usage(struct state *s, const char *id, int win, long long start, uint64_t msgs,
+		       uint64_t rcpts);
+/* 1 when the store holds no audit record, suspension or counter; 0; -1. */
+int state_is_empty(struct state *s);
 
 /* Write the seven counts of c into j as numbers keyed prefix + field name
  * ("messages", "recipients", "bytes", "accepted", "rejected",

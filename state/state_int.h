@@ -50,6 +50,9 @@ struct state_ops {
 			     void *arg);
 	int (*audit_verify)(struct state *s, struct state_audit_check *chk);
 	int (*counters_add)(struct state *s, const struct state_counter_delta *d, size_t n);
+	/* NULL: counters_add is all or nothing with a known outcome (SQLite) */
+	int (*counters_add_once)(struct state *s, const char *batch,
+				 const struct state_counter_delta *d, size_t n);
 	int (*counters_sum)(struct state *s, const char *id, long long from, long long to,
 			    struct state_counts *sum);
 	int (*counters_foreach)(struct state *s, long long from, long long to,
@@ -65,6 +68,26 @@ struct state_ops {
 				    int (*fn)(const char *id, long long hour,
 					      const struct state_counts *c, void *arg),
 				    void *arg);
+	int (*reserve)(struct state *s, const char *id, long long hour, long long day,
+		       unsigned msgs, unsigned rcpts, const struct state_limits *lim,
+		       struct state_usage *use, enum state_over *over);
+	int (*usage_add)(struct state *s, const struct state_usage_delta *d, size_t n);
+	int (*usage_get)(struct state *s, const char *id, long long hour, long long day,
+			 struct state_usage *use);
+	int (*wait_change)(struct state *s, unsigned timeout_ms); /* NULL: no notification */
+	/* export / import */
+	int (*counters_rows)(struct state *s,
+			     int (*fn)(const char *id, long long hour, const struct state_counts *c,
+				       void *arg),
+			     void *arg);
+	int (*usage_rows)(struct state *s,
+			  int (*fn)(const char *id, int win, long long start, uint64_t msgs,
+				    uint64_t rcpts, void *arg),
+			  void *arg);
+	int (*import_audit)(struct state *s, const struct state_audit *rec);
+	int (*import_suspension)(struct state *s, const struct state_suspension *sp);
+	int (*import_usage)(struct state *s, const char *id, int win, long long start,
+			    uint64_t msgs, uint64_t rcpts);
 };
 
 /* The head of every backend handle. */
@@ -73,6 +96,12 @@ struct state {
 	char err[STATE_ERR_MAX];
 	char origin[STATE_ORIGIN_MAX]; /* state_set_origin(), "" when unset */
 };
+
+/* Argument checks shared by state.c and state_fleet.c: false with the
+ * error set. */
+bool state_check_id(struct state *s, const char *id);
+bool state_check_text(struct state *s, const char *what, const char *v, bool required,
+		      size_t max);
 
 /* The exception path (SPEC §6), which every backend's suspend and
  * reinstate keep inside their transaction: suspending a suspended identity
@@ -123,5 +152,10 @@ struct state *state_sqlite_open(const struct bw_settings *set, char *err, size_t
 struct state *state_sqlite_open_existing(const struct bw_settings *set, char *err, size_t errlen);
 /* Whether state_sqlite_open would succeed, without creating anything. */
 int state_sqlite_probe(const struct bw_settings *set, char *err, size_t errlen);
+struct state *state_redis_open(const struct bw_settings *set, char *err, size_t errlen);
+
+/* The use-count windows: how long a window's counts are kept after it
+ * starts (a day's are read for the whole day, then by export). */
+#define STATE_USAGE_KEEP_S (2LL * 86400)
 
 #endif

@@ -44,7 +44,16 @@
 #include "state/state_sqlite.h"
 #include "base/util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+
+/* Version 2: the use counts behind the fleet-wide limits (state_reserve). */
+static const char usage_sql[] = "CREATE TABLE usage ("
+				" id TEXT NOT NULL,"
+				" win INTEGER NOT NULL," /* 0 hour, 1 day */
+				" start INTEGER NOT NULL,"
+				" messages INTEGER NOT NULL DEFAULT 0,"
+				" recipients INTEGER NOT NULL DEFAULT 0,"
+				" PRIMARY KEY (id, win, start)) WITHOUT ROWID;";
 
 static const char schema_sql[] = "CREATE TABLE suspensions ("
 				 " id TEXT PRIMARY KEY NOT NULL,"
@@ -111,6 +120,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 		   "rejected = rejected + excluded.rejected, "
 		   "quarantined = quarantined + excluded.quarantined, "
 		   "tempfailed = tempfailed + excluded.tempfailed",
+    [ST_USE_GET] = "SELECT messages, recipients FROM usage WHERE id = ?1 AND win = ?2 AND "
+		   "start = ?3",
+    [ST_USE_ADD] = "INSERT INTO usage (id, win, start, messages, recipients) VALUES "
+		   "(?1, ?2, ?3, max(?4, 0), max(?5, 0)) ON CONFLICT (id, win, start) DO UPDATE SET "
+		   "messages = max(messages + ?4, 0), recipients = max(recipients + ?5, 0)",
+    [ST_USE_PRUNE] = "DELETE FROM usage WHERE start < ?1",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [ST_CNT_SUM] = "SELECT total(messages), total(recipients), total(bytes), total(accepted), "
 		   "total(rejected), total(quarantined), total(tempfailed) FROM counters "
 		   "WHERE id = ?1 AND hour >= ?2 AND hour < ?3",
@@ -334,6 +351,8 @@ init_schema(struct sqlite_state *ss)
 	if (pragma_int(ss, "PRAGMA user_version", &v) != 0 ||
 	    pragma_int(ss, "SELECT count(*) FROM sqlite_master", &objects) != 0)
 		return state_sqlite_abort(ss);
+	if (v == SCHEMA_VERSION) /* another process migrated it meanwhile */
+		return state_sqlite_commit(ss);
 	if (v == 0 && objects > 0) {
 		state_set_error(&ss->base,
 				"%s is not a bulkwarden state database (it holds other tables)",
@@ -343,8 +362,17 @@ init_schema(struct sqlite_state *ss)
 	if (v == 0) {
 		int rc = sqlite3_exec(ss->db, schema_sql, NULL, NULL, &msg);
 		sqlite3_free(msg);
+		msg = NULL;
 		if (rc != SQLITE_OK) {
 			state_sqlite_fail(ss, rc, "create the schema");
+			return state_sqlite_abort(ss);
+		}
+	}
+	if (v < 2) { /* a version 1 file gains the use counts */
+		int rc = sqlite3_exec(ss->db, usage_sql, NULL, NULL, &msg);
+		sqlite3_free(msg);
+		if (rc != SQLITE_OK) {
+			state_sqlite_fail(ss, rc, "create the usage table");
 			return state_sqlite_abort(ss);
 		}
 		char sql[64];

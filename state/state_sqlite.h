@@ -35,6 +35,11 @@ enum stmt_id {
 	ST_AUDIT_PUT,
 	ST_CNT_ADD,
 	ST_CNT_SUM,
+	ST_USE_GET,
+	ST_USE_ADD,
+	ST_USE_PRUNE,
+	ST_SYNC_NORMAL,
+	ST_SYNC_FULL,
 	ST__COUNT
 };
 
@@ -98,6 +103,28 @@ int state_sqlite_check_file(struct sqlite_state *ss);
 /* state_last_changes() (state_sqlite_changes.c). */
 int state_sqlite_last_changes(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
 			      void *arg);
+
+/* The use counts (state_sqlite_usage.c). */
+int state_sqlite_reserve(struct state *s, const char *id, long long hour, long long day,
+			 unsigned msgs, unsigned rcpts, const struct state_limits *lim,
+			 struct state_usage *use, enum state_over *over);
+int state_sqlite_usage_add(struct state *s, const struct state_usage_delta *d, size_t n);
+int state_sqlite_usage_get(struct state *s, const char *id, long long hour, long long day,
+			   struct state_usage *use);
+
+/* Export and import (state_sqlite_move.c). */
+int state_sqlite_counters_rows(struct state *s,
+			       int (*fn)(const char *id, long long hour,
+					 const struct state_counts *c, void *arg),
+			       void *arg);
+int state_sqlite_usage_rows(struct state *s,
+			    int (*fn)(const char *id, int win, long long start, uint64_t msgs,
+				      uint64_t rcpts, void *arg),
+			    void *arg);
+int state_sqlite_import_audit(struct state *s, const struct state_audit *rec);
+int state_sqlite_import_suspension(struct state *s, const struct state_suspension *sp);
+int state_sqlite_import_usage(struct state *s, const char *id, int win, long long start,
+			      uint64_t msgs, uint64_t rcpts);
 
 extern const struct state_ops state_sqlite_ops;
 

@@ -636,4 +636,12 @@ const struct state_ops state_sqlite_ops = {
     .counters_foreach = sq_counters_foreach,
     .counters_each_bucket = sq_counters_each_bucket,
     .last_changes = state_sqlite_last_changes,
+    .reserve = state_sqlite_reserve,
+    .usage_add = state_sqlite_usage_add,
+    .usage_get = state_sqlite_usage_get,
+    .counters_rows = state_sqlite_counters_rows,
+    .usage_rows = state_sqlite_usage_rows,
+    .import_audit = state_sqlite_import_audit,
+    .import_suspension = state_sqlite_import_suspension,
+    .import_usage = state_sqlite_import_usage,
 };

@@ -51,7 +51,8 @@ check_detail(const struct verdict *v, const char *id)
 static int reserved, reserve_fails;
 
 static int
-fake_reserve(void *ctx, const struct bw_identity *id, long long now, char *why, size_t len)
+fake_reserve(void *ctx, const struct bw_identity *id, unsigned msgs, unsigned rcpts, long long now,
+	     char *why, size_t len)
 {
 	if (reserve_fails)
 		return -1;

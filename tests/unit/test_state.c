@@ -112,10 +112,10 @@ test_schema_created(void **unused)
 	struct state *s = open_ok();
 	assert_string_equal(state_backend_name(s), "sqlite");
 	state_close(s);
-	assert_int_equal(raw_int("PRAGMA user_version"), 1);
+	assert_int_equal(raw_int("PRAGMA user_version"), 2);
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name "
-				 "IN ('suspensions', 'audit', 'audit_head', 'counters')"),
-			 4);
+				 "IN ('suspensions', 'audit', 'audit_head', 'counters', 'usage')"),
+			 5);
 	sqlite3 *db;
 	sqlite3_stmt *q;
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -177,7 +177,7 @@ static const struct open_row open_rows[] = {
     {"foreign database", prep_foreign, "sqlite", NULL, "holds other tables"},
     {"newer schema", prep_newer, "sqlite", NULL, "newer than this bulkwarden supports"},
     {"path is a directory", prep_dir, "sqlite", NULL, "is a directory"},
-    {"redis not built", prep_none, "redis", NULL, "not available"},
+    {"redis unreachable", prep_none, "redis", NULL, "Redis unreachable: 127.0.0.1:1:"},
     {"unknown backend", prep_none, "bogus", NULL, "unknown state backend"},
 };
 
@@ -194,6 +194,8 @@ test_open_errors(void **unused)
 		r->prepare();
 		struct bw_settings s2 = set;
 		s2.state_backend = r->backend;
+		s2.redis_host = "127.0.0.1";
+		s2.redis_port = 1; /* nothing listens there */
 		if (r->path != NULL)
 			s2.state_path = r->path;
 		struct state *s = state_open(&s2, err, sizeof(err));

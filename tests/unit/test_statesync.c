@@ -107,7 +107,7 @@ test_sync(void **unused)
 
 	struct overlay *ov = overlay_new();
 	char err[256];
-	struct statesync *sync = statesync_start(st, ov, 1, err, sizeof(err));
+	struct statesync *sync = statesync_start(st, NULL, ov, NULL, 1, 3, err, sizeof(err));
 	assert_non_null(sync);
 	assert_true(wait_suspended(ov, "news", 0, 100) >= 0); /* known at start */
 
@@ -134,11 +134,11 @@ test_sync(void **unused)
 	assert_true(wait_suspended(ov, "promo", 1, 1000) >= 0);
 	assert_true(wait_suspended(ov, "promo", 0, 4500) >= 0);
 
-	/* store unreadable: stale (fail closed) after STATESYNC_STALE_MS, then back */
+	/* store unreadable: stale (fail closed) after 3000 (stale_after 3), then back */
 	__atomic_store_n(&flaky, 1, __ATOMIC_RELAXED);
-	ms = wait_suspended(ov, "news", -1, STATESYNC_STALE_MS + 1500);
+	ms = wait_suspended(ov, "news", -1, 3000 + 1500);
 	print_message("stale after %lld ms of failures\n", ms);
-	assert_true(ms >= STATESYNC_STALE_MS - 500);
+	assert_true(ms >= 3000 - 500);
 	__atomic_store_n(&flaky, 0, __ATOMIC_RELAXED);
 	assert_true(wait_suspended(ov, "news", 0, 1000) >= 0);
 
@@ -171,7 +171,7 @@ test_crash_bound(void **unused)
 		char err[256];
 		struct state *st = state_open(&set, err, sizeof(err));
 		struct overlay *ov = overlay_new();
-		if (st == NULL || ov == NULL || statesync_start(st, ov, 60, err, sizeof(err)) == NULL)
+		if (st == NULL || ov == NULL || statesync_start(st, NULL, ov, NULL, 60, 3, err, sizeof(err)) == NULL)
 			_exit(2);
 		for (int i = 0; i < 100; i++)
 			overlay_finish(ov, "crash", false, 0, BW_ACT_ACCEPT, 1, 1, time(NULL));

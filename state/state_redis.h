@@ -1,0 +1,144 @@
+/*
+ * state_redis.h - private to the Redis backend (state_redis.c: the
+ * connection, Sentinel discovery, reconnection with backoff, errors;
+ * state_redis_lua.c: the server-side scripts; state_redis_ops.c: the
+ * store operations).
+ *
+ * Keyspace, every key under state.redis.prefix (P):
+ *   P ver              change counter: INCR on every suspension/waiver change
+ *   P chg              pub/sub channel: the new ver after each such change
+ *   P susp             hash  id -> encoded suspension (state_redis_ops.c)
+ *   P audit:head       hash  seq, hash: the last record bulkwarden wrote
+ *   P audit:SEQ        hash  ts action actor identity reason ticket detail prev hash
+ *   P cnt:HOUR:ID      hash  the seven counters of one identity-hour
+ *   P cnti             zset  "HOUR:ID" scored by HOUR (counters by time)
+ *   P cnti:ID          zset  HOUR scored by HOUR (one identity's counters)
+ *   P flush:BATCH      string  a counter flush already applied (kept a day)
+ *   P use:h:HOUR:ID    hash  m r: messages and recipients granted this hour
+ *   P use:d:DAY:ID     hash  m r: the same for the UTC day
+ * Later kinds (waivers, suppressions) take their own P KIND hash and bump
+ * P ver the same way, so the milter's one version poll covers them.
+ */
+#ifndef BW_STATE_REDIS_H
+#define BW_STATE_REDIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "state/state_int.h"
+
+#define REDIS_KEY_MAX 256      /* bytes of one key name (prefix + suffix) */
+#define REDIS_PREFIX_MAX 64    /* bytes of state.redis.prefix */
+#define REDIS_HOST_MAX 256     /* bytes of a host name */
+#define REDIS_SECRET_MAX 512   /* bytes of the password file's first line */
+#define REDIS_SENTINELS_MAX 16 /* sentinels tried per discovery */
+#define REDIS_BACKOFF_MIN_MS 100
+#define REDIS_BACKOFF_MAX_MS 1000	    /* below state.stale_after's default */
+#define REDIS_RETRIES 16		    /* optimistic write attempts before "busy" */
+#define REDIS_WAIT_MS 1000		    /* how long a change waits for a replica's ack */
+#define REDIS_COUNTER_TTL_S (400LL * 86400) /* counters kept about 13 months */
+
+struct redis_state {
+	struct state base; /* first: the handle is cast to and from struct state */
+	redisContext *c;
+	/* where to connect */
+	char host[REDIS_HOST_MAX]; /* the configured primary, or the last one Sentinel named */
+	int port;
+	char sentinel_host[REDIS_SENTINELS_MAX][REDIS_HOST_MAX];
+	int sentinel_port[REDIS_SENTINELS_MAX];
+	size_t n_sentinels;
+	char master[REDIS_HOST_MAX];
+	char username[REDIS_HOST_MAX];
+	char password[REDIS_SECRET_MAX];
+	bool have_password;
+	int db;
+	unsigned timeout_ms;
+	char prefix[REDIS_PREFIX_MAX];
+	/* reconnection */
+	long long next_try_ms; /* no attempt before this (monotonic) */
+	unsigned backoff_ms;
+	char last_err[STATE_ERR_MAX];
+	/* scripts: SHA-1 hex of each, EVAL once on NOSCRIPT */
+	bool durable;	 /* sentinels: a change waits for a replica's acknowledgement */
+	bool subscribed; /* c is subscribed to P chg (state_wait_change) */
+};
+
+static inline struct redis_state *
+RS(struct state *s)
+{
+	return (struct redis_state *)s;
+}
+
+/* Key P+fmt into buf (REDIS_KEY_MAX); false (error set) when too long. */
+bool state_redis_key(struct redis_state *rs, char *buf, const char *fmt, ...) BW_PRINTF(3, 4);
+/* A connected context (connecting, through Sentinel when configured, with
+ * backoff after a failure); NULL with the error set. */
+redisContext *state_redis_conn(struct redis_state *rs);
+/* Drop the connection after an I/O or role error (the next call reconnects). */
+void state_redis_drop(struct redis_state *rs, const char *why);
+/* Run one command (argv form): the reply, or NULL with the error set and,
+ * on an I/O error, the connection dropped. An error reply is returned as
+ * NULL too. Free the reply with freeReplyObject. */
+redisReply *state_redis_cmd(struct redis_state *rs, int argc, const char **argv,
+			    const size_t *argvlen);
+/* Check a reply: NULL (an I/O error: the connection is dropped) or an
+ * error reply (freed; READONLY drops the connection) give NULL with the
+ * error set; anything else is returned. */
+redisReply *state_redis_check(struct redis_state *rs, redisReply *r);
+/* Format-string command (hiredis redisCommand): as state_redis_cmd. */
+redisReply *state_redis_cmdf(struct redis_state *rs, const char *fmt, ...);
+/* Pipeline: append with redisAppendCommand*, then collect n replies into
+ * out (NULL-initialised by the caller); -1 with the error set. */
+int state_redis_collect(struct redis_state *rs, redisReply **out, size_t n);
+/* After a change: WAIT for one replica when durable. -1 with a clear error
+ * when no replica acknowledged it in time. */
+int state_redis_wait(struct redis_state *rs);
+/* Evaluate script id with keys and args: reply or NULL (error set). */
+redisReply *state_redis_eval(struct redis_state *rs, int script, int nkeys, const char **keys,
+			     int nargs, const char **args, const size_t *arglens);
+
+enum { LUA_COMMIT, LUA_RESERVE, LUA_COUNTERS, LUA__COUNT };
+extern const char *const state_redis_lua[LUA__COUNT];
+
+/* Counters and use counts (state_redis_count.c), as in struct state_ops. */
+int state_redis_counters_add(struct state *s, const struct state_counter_delta *d, size_t n);
+int state_redis_counters_add_once(struct state *s, const char *batch,
+				  const struct state_counter_delta *d, size_t n);
+int state_redis_counters_sum(struct state *s, const char *id, long long from, long long to,
+			     struct state_counts *sum);
+int state_redis_counters_foreach(struct state *s, long long from, long long to,
+				 int (*fn)(const char *id, const struct state_counts *sum,
+					   void *arg),
+				 void *arg);
+int state_redis_reserve(struct state *s, const char *id, long long hour, long long day,
+			unsigned msgs, unsigned rcpts, const struct state_limits *lim,
+			struct state_usage *use, enum state_over *over);
+int state_redis_usage_add(struct state *s, const struct state_usage_delta *d, size_t n);
+int state_redis_usage_get(struct state *s, const char *id, long long hour, long long day,
+			  struct state_usage *use);
+
+/* Export and import (state_redis_move.c), as in struct state_ops. */
+int state_redis_counters_rows(struct state *s,
+			      int (*fn)(const char *id, long long hour,
+					const struct state_counts *c, void *arg),
+			      void *arg);
+int state_redis_usage_rows(struct state *s,
+			   int (*fn)(const char *id, int win, long long start, uint64_t msgs,
+				     uint64_t rcpts, void *arg),
+			   void *arg);
+int state_redis_import_audit(struct state *s, const struct state_audit *rec);
+int state_redis_import_usage(struct state *s, const char *id, int win, long long start,
+			     uint64_t msgs, uint64_t rcpts);
+/* The seven counters of a struct in the order of state_redis_cnt_fields. */
+uint64_t *state_redis_cnt_field(struct state_counts *c, int i);
+extern const char *const state_redis_cnt_fields[7];
+
+/* state_wait_change: SUBSCRIBE P chg on first use, then wait. */
+int state_redis_wait_change(struct state *s, unsigned timeout_ms);
+
+void state_redis_close(struct state *s);
+extern const struct state_ops state_redis_ops;
+
+#endif

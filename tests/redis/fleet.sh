@@ -1,0 +1,295 @@
+#!/bin/bash
+# Fleet tests (SPEC §8): real redis-server instances on loopback ports,
+# several real bulkwarden milters sharing one store, driven by milt.py (a
+# milter-protocol client playing the MTA) and bulkwardenctl.
+#   - a suspension/reinstatement on one host's config reaches all three
+#     milters within 1 s (p99 over 50 cycles, printed)
+#   - limits are exact across three milters on Redis (messages, recipients)
+#     and across two milter processes on one SQLite file
+#   - Redis killed under load: state-error within stale_after + 1 s, no
+#     crash; restarted: service resumes, stats counts every message
+#   - Sentinel failover; state export/import between the backends
+# Prints PASS/FAIL lines and "redis: N passed, N failed"; exits 1 on failure.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+BULKWARDEN=${BULKWARDEN:-$here/../../bulkwarden}
+BULKWARDENCTL=${BULKWARDENCTL:-$(dirname "$BULKWARDEN")/bulkwardenctl}
+PY=/usr/bin/python3
+MILT="$PY $here/milt.py"
+for p in redis-server redis-cli; do
+	command -v $p >/dev/null || { echo "FAIL: $p not installed (contrib/common.sh BW_PACKAGES)"; exit 1; }
+done
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-redis.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$dir"
+}
+[ -n "${KEEP:-}" ] && cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; echo "kept $dir"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+ko() { echo "FAIL: $1"; fail=$((fail + 1)); }
+freeport() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# DNS for the DMARC preflight
+$PY "$here/../dns/dns_server.py" "$here/zone" "$dir/dns.port" 2>"$dir/dns.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
+[ -s "$dir/dns.port" ] || { echo "FAIL: DNS server did not start"; cat "$dir/dns.err"; exit 1; }
+
+# redis_start NAME PORT [extra args]: a redis-server on loopback; its pid in
+# $dir/NAME.pid (also in pids for the cleanup)
+redis_start() {
+	local name=$1 port=$2
+	shift 2
+	mkdir -p "$dir/$name"
+	redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$name" --save "" \
+		--daemonize no --logfile "$dir/$name/log" "$@" &
+	local p=$!
+	pids+=($p)
+	echo $p >"$dir/$name.pid"
+	for _ in $(seq 100); do redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0; sleep 0.05; done
+	echo "redis $name did not start:"; cat "$dir/$name/log"; return 1
+}
+
+# conf N BACKEND REDIS-SETTINGS [STATEDIR]: the config of milter N
+conf() {
+	local n=$1 backend=$2 redis=$3 sdir=${4:-$dir}
+	sed "s|@DIR@|$dir|g; s|@N@|$n|g; s|@BACKEND@|$backend|; s|@REDIS@|$redis|; s|@DNSPORT@|$(cat "$dir/dns.port")|; s|$dir/state.db|$sdir/state.db|" \
+		"$here/fleet.conf.in" >"$dir/bw$n.conf"
+}
+
+# milter_start N: start milter N on its config; pid in $dir/milter$N.pid
+milter_start() {
+	local n=$1
+	rm -f "$dir/bw$n.sock"
+	"$BULKWARDEN" -f -c "$dir/bw$n.conf" 2>>"$dir/milter$n.err" &
+	local p=$!
+	pids+=($p)
+	echo $p >"$dir/milter$n.pid"
+	for _ in $(seq 200); do [ -S "$dir/bw$n.sock" ] && return 0; sleep 0.05; done
+	echo "milter $n did not start:"; cat "$dir/milter$n.err"; return 1
+}
+milter_stop() {
+	local p
+	p=$(cat "$dir/milter$1.pid")
+	kill "$p" 2>/dev/null
+	for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
+	kill -9 "$p" 2>/dev/null
+}
+ctl() { local n=$1; shift; "$BULKWARDENCTL" -c "$dir/bw$n.conf" "$@"; }
+# outcome OUT CODE: the count of outcome CODE in a milt.py burst output
+outcome() { echo "$1" | awk -v c="$2" '{n=$NF; $NF=""; sub(/ $/, ""); if ($0 == c) print n}' | grep . || echo 0; }
+
+# ---- one Redis, three milters -------------------------------------------
+RPORT=$(freeport)
+redis_start main "$RPORT" || exit 1
+for n in 1 2 3; do conf $n redis "host = \"127.0.0.1\"; port = $RPORT;"; milter_start $n || exit 1; done
+S1=$dir/bw1.sock S2=$dir/bw2.sock S3=$dir/bw3.sock
+
+out=$($MILT probe "$S1" svc-news a@news.example.com)
+if [ "$out" = continue ]; then ok "redis: a registered sender passes MAIL FROM"; else ko "redis: registered sender at MAIL FROM: $out"; fi
+
+# suspensions: 50 cycles, on the config of host 2, seen by all three
+out=$($MILT cycles 50 "$BULKWARDENCTL" "$dir/bw2.conf" news svc-news a@news.example.com "$S1" "$S2" "$S3")
+echo "$out" | grep -v '^p99_ms\|^missed' | sed 's/^/# /'
+p99=$(echo "$out" | awk '/^p99_ms/ {print $2}')
+missed=$(echo "$out" | awk '/^missed/ {print $2}')
+if [ -n "$p99" ] && [ "$missed" = 0 ] && [ "$p99" -le 1000 ]; then
+	ok "redis: suspend/reinstate reach all three milters within 1 s (p99 $p99 ms over 50 cycles)"
+else ko "redis: suspension propagation (p99 ${p99:-none} ms, missed $missed)"; fi
+if ctl 1 audit --verify >/dev/null; then ok "redis: audit chain verifies after 100 changes"; else ko "redis: audit --verify after the cycles"; fi
+nrec=$(ctl 3 audit --json | $PY -c 'import json,sys; d=json.load(sys.stdin); print(len(d["records"]) if isinstance(d, dict) else len(d))' 2>/dev/null)
+if [ "${nrec:-0}" -ge 100 ]; then ok "redis: the audit log is shared ($nrec records seen from host 3)"; else ko "redis: shared audit log ($nrec records)"; fi
+
+# concurrent writers never fork the chain: 4 bulkwardenctl loops at once
+for k in 1 2 3 4; do
+	( for i in $(seq 10); do
+		ctl $(( (k - 1) % 3 + 1 )) suspend capped --reason "race $k.$i" --by soc-$k --ticket R-$k >/dev/null 2>>"$dir/race.err" || echo x >>"$dir/race.fail"
+		ctl $(( (k - 1) % 3 + 1 )) reinstate capped --reason "race $k.$i" --by soc-x$k --ticket R-$k >/dev/null 2>>"$dir/race.err"
+	done ) &
+done 2>/dev/null
+for j in $(jobs -pr); do case " ${pids[*]} " in *" $j "*) ;; *) wait "$j" ;; esac; done
+out=$(ctl 1 audit --verify 2>&1); rc=$?
+if [ $rc -eq 0 ] && [ ! -s "$dir/race.fail" ]; then ok "redis: 4 concurrent writers, chain intact ($(echo $out | head -c 80))"
+else ko "redis: concurrent writers (rc=$rc): $out $(head -3 "$dir/race.err" 2>/dev/null)"; fi
+# a record altered behind bulkwarden's back is found
+redis-cli -p "$RPORT" hset bwtest:audit:7 reason "nothing to see" >/dev/null
+out=$(ctl 1 audit --verify 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "7"; then ok "redis: audit --verify exits 1 on an altered record (seq 7)"
+else ko "redis: tampering not detected (rc=$rc): $out"; fi
+redis-cli -p "$RPORT" del bwtest:audit:head >/dev/null # later tests start a fresh log
+redis-cli -p "$RPORT" --scan --pattern 'bwtest:audit:*' | xargs -r redis-cli -p "$RPORT" del >/dev/null
+
+# limits: 24 parallel connections over three milters, limit 5 per hour
+out=$($MILT burst 24 1 svc-capped a@capped.example.com "$S1" "$S2" "$S3")
+acc=$(outcome "$out" accept) rl=$(outcome "$out" "451 4.7.28 [rate-limit]")
+if [ "$acc" = 5 ] && [ "$rl" = 19 ]; then ok "redis: per_hour 5, 24 parallel over 3 milters: exactly 5 accepted, 19 x 451 4.7.28 [rate-limit]"
+else ko "redis: message limit across the fleet: $(echo $out)"; fi
+# recipients: 5 per hour, 2 recipients per message: two messages fit
+out=$($MILT burst 24 2 svc-rcapped a@rcapped.example.com "$S1" "$S2" "$S3")
+acc=$(outcome "$out" accept) rl=$(outcome "$out" "451 4.7.28 [rate-limit]")
+if [ "$acc" = 2 ] && [ "$rl" = 22 ]; then ok "redis: recipients_per_hour 5, 24 parallel 2-recipient messages: exactly 2 accepted, 22 x 451 4.7.28"
+else ko "redis: recipient limit across the fleet: $(echo $out)"; fi
+if ctl 1 stats rcapped --json | grep -q '"recipients_per_hour":5' && ctl 1 show rcapped | grep -q "recipient limits: *5 per hour"; then
+	ok "bulkwardenctl stats/show name the recipient limits"; else ko "recipient limits not shown: $(ctl 1 show rcapped | grep -i limit)"; fi
+used=$(redis-cli -p "$RPORT" --raw eval "local k = redis.call('KEYS', 'bwtest:use:h:*:rcapped'); return redis.call('HGET', k[1], 'r')" 0)
+if [ "$used" = 4 ]; then ok "redis: the store holds 4 recipients granted for rcapped"; else ko "redis: recipients granted in the store: $used"; fi
+
+# ---- two milter processes on one SQLite file ---------------------------
+mkdir -p "$dir/sq"
+for n in 4 5; do conf $n sqlite "" "$dir/sq"; milter_start $n || exit 1; done
+out=$($MILT burst 24 1 svc-capped a@capped.example.com "$dir/bw4.sock" "$dir/bw5.sock")
+acc=$(outcome "$out" accept) rl=$(outcome "$out" "451 4.7.28 [rate-limit]")
+if [ "$acc" = 5 ] && [ "$rl" = 19 ]; then ok "sqlite: per_hour 5, 24 parallel over 2 milter processes on one file: exactly 5 accepted"
+else ko "sqlite: message limit across processes: $(echo $out)"; fi
+out=$($MILT burst 24 2 svc-rcapped a@rcapped.example.com "$dir/bw4.sock" "$dir/bw5.sock")
+acc=$(outcome "$out" accept) rl=$(outcome "$out" "451 4.7.28 [rate-limit]")
+if [ "$acc" = 2 ] && [ "$rl" = 22 ]; then ok "sqlite: recipients_per_hour 5 across 2 processes: exactly 2 accepted"
+else ko "sqlite: recipient limit across processes: $(echo $out)"; fi
+milter_stop 4; milter_stop 5
+
+# ---- Redis killed under load, then restarted ------------------------------
+# an append-only Redis, so that a restart keeps what was acknowledged
+DPORT=$(freeport)
+redis_start dur "$DPORT" --appendonly yes --appendfsync always || exit 1
+conf 6 redis "host = \"127.0.0.1\"; port = $DPORT;"
+milter_start 6 || exit 1
+$MILT load 14 svc-bulk a@bulk.example.com "$dir/load.txt" "$dir/bw6.sock" &
+loadpid=$!
+sleep 3
+kill -9 "$(cat "$dir/dur.pid")"
+t_kill=$(date +%s.%N)
+sleep 6
+t_back=$(date +%s.%N) # before it can answer
+redis_start dur "$DPORT" --appendonly yes --appendfsync always || exit 1
+wait $loadpid
+verdict=$($PY - "$dir/load.txt" "$t_kill" "$t_back" <<'PYEOF'
+import sys
+rows = [l.split(None, 1) for l in open(sys.argv[1])]
+rows = [(float(t), o.strip()) for t, o in rows]
+kill, back = float(sys.argv[2]), float(sys.argv[3])
+err = [t for t, o in rows if t > kill and o.startswith("451 4.3.0")]
+first = (err[0] - kill) if err else -1
+acc_late = [t for t, o in rows if kill + 4.0 < t < back and o == "accept"]
+after = [o for t, o in rows if t > back + 2.5]
+errors = [o for t, o in rows if o.startswith("error")]
+print("first_state_error %.2f" % first)
+print("accepted_while_stale %d" % len(acc_late))
+print("resumed %d" % (1 if after and after[-1] == "accept" else 0))
+print("accepted %d" % sum(1 for t, o in rows if o == "accept"))
+print("messages %d" % len(rows))
+print("client_errors %d" % len(errors))
+PYEOF
+)
+echo "$verdict" | sed 's/^/# /'
+v() { echo "$verdict" | awk -v k="$1" '$1 == k {print $2}'; }
+if awk -v f="$(v first_state_error)" 'BEGIN {exit !(f >= 0 && f <= 4.0)}' && [ "$(v accepted_while_stale)" = 0 ]; then
+	ok "redis down: 451 4.3.0 [state-error] after $(v first_state_error) s (stale_after 3 + 1 s), nothing accepted once stale"
+else ko "redis down: state-error timing ($(echo $verdict))"; fi
+if kill -0 "$(cat "$dir/milter6.pid")" 2>/dev/null && [ "$(v client_errors)" = 0 ]; then ok "redis down: the milter kept answering, no crash"
+else ko "redis down: milter died or dropped connections"; fi
+if [ "$(v resumed)" = 1 ]; then ok "redis back: service resumes"; else ko "redis back: service did not resume"; fi
+sleep 2.5 # a counter flush
+st=$(ctl 6 stats bulk --json | $PY -c 'import json,sys; d=json.load(sys.stdin)["identities"][0]["today"]; print(d["messages"], d["accepted"])')
+if [ "$st" = "$(v messages) $(v accepted)" ]; then ok "redis back: stats counts every message ($st: messages, accepted)"
+else ko "redis back: stats shows '$st', the client saw $(v messages) messages, $(v accepted) accepted"; fi
+
+# ---- state export / import, SQLite -> Redis -> SQLite -------------------
+ctl 4 suspend news --reason "moving test" --by soc-a --ticket MV-1 >/dev/null
+ctl 4 suspend bulk --reason "dated" --by soc-a --until 30d >/dev/null
+body() { grep -v '"kind":"bulkwarden-state"' "$1" | sort; }
+if ctl 4 state export "$dir/sq.jsonl" 2>/dev/null && [ "$(wc -l <"$dir/sq.jsonl")" -gt 5 ]; then ok "export: SQLite store written as JSON lines ($(wc -l <"$dir/sq.jsonl") lines)"
+else ko "export from SQLite"; fi
+IPORT=$(freeport)
+redis_start imp "$IPORT" || exit 1
+conf 7 redis "host = \"127.0.0.1\"; port = $IPORT;"
+out=$(ctl 7 state import "$dir/sq.jsonl" 2>&1); rc=$?
+if [ $rc -eq 0 ] && ctl 7 audit --verify >/dev/null; then ok "import into Redis: $out; audit --verify passes"
+else ko "import into Redis (rc=$rc): $out"; fi
+ctl 7 state export "$dir/rd.jsonl" 2>/dev/null
+if [ "$(body "$dir/sq.jsonl")" = "$(body "$dir/rd.jsonl")" ]; then ok "Redis holds exactly what SQLite held (suspensions, audit, counters, use counts)"
+else ko "SQLite and Redis exports differ: $(diff <(body "$dir/sq.jsonl") <(body "$dir/rd.jsonl") | head -5)"; fi
+if ctl 7 list --json | grep -q '"suspended"'; then ok "the imported suspension is in force on Redis"; else ko "imported suspension not listed: $(ctl 7 list 2>&1 | head -5)"; fi
+mkdir -p "$dir/sq2"
+conf 8 sqlite "" "$dir/sq2"
+out=$(ctl 8 state import "$dir/rd.jsonl" 2>&1); rc=$?
+ctl 8 state export "$dir/sq2.jsonl" 2>/dev/null
+if [ $rc -eq 0 ] && ctl 8 audit --verify >/dev/null && [ "$(body "$dir/rd.jsonl")" = "$(body "$dir/sq2.jsonl")" ]; then
+	ok "the reverse, Redis -> SQLite: identical, audit --verify passes"
+else ko "Redis -> SQLite (rc=$rc): $out"; fi
+out=$(ctl 8 state import "$dir/rd.jsonl" 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "not empty"; then ok "import refuses a store that is not empty"; else ko "import into a non-empty store (rc=$rc): $out"; fi
+head -n 3 "$dir/rd.jsonl" >"$dir/trunc.jsonl"
+mkdir -p "$dir/sq3"; conf 9 sqlite "" "$dir/sq3"
+out=$(ctl 9 state import "$dir/trunc.jsonl" 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "truncated" && [ "$(ctl 9 audit --json | $PY -c 'import json,sys; d=json.load(sys.stdin); print(len(d["records"]) if isinstance(d, dict) else len(d))')" = 0 ]; then
+	ok "a truncated export is refused and nothing is written"
+else ko "truncated import (rc=$rc): $out"; fi
+
+# ---- Sentinel: one primary, one replica, three sentinels ----------------
+if command -v redis-sentinel >/dev/null; then
+	PP=$(freeport) RP=$(freeport)
+	redis_start prim "$PP" || exit 1
+	redis_start repl "$RP" --replicaof 127.0.0.1 "$PP" || exit 1
+	for _ in $(seq 100); do redis-cli -p "$RP" info replication | grep -q "master_link_status:up" && break; sleep 0.1; done
+	sents=
+	for k in 1 2 3; do
+		sp=$(freeport)
+		mkdir -p "$dir/sent$k"
+		printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor bwm 127.0.0.1 %s 2\nsentinel down-after-milliseconds bwm 1000\nsentinel failover-timeout bwm 10000\nsentinel parallel-syncs bwm 1\n' \
+			"$sp" "$dir/sent$k" "$PP" >"$dir/sent$k/sentinel.conf"
+		redis-sentinel "$dir/sent$k/sentinel.conf" --logfile "$dir/sent$k/log" &
+		pids+=($!)
+		sents="$sents${sents:+, }\"127.0.0.1:$sp\""
+	done
+	for k in 1 2 3; do
+		for _ in $(seq 100); do redis-cli -p "$(awk '/^port/ {print $2}' "$dir/sent$k/sentinel.conf")" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+	done
+	sleep 1 # sentinels discover the replica and each other
+	for n in 10 11; do conf $n redis "sentinels = [$sents]; master = \"bwm\";"; milter_start $n || exit 1; done
+	out=$($MILT probe "$dir/bw10.sock" svc-news a@news.example.com)
+	if [ "$out" = continue ]; then ok "sentinel: milters found the primary through Sentinel"; else ko "sentinel: probe through Sentinel: $out $(tail -3 "$dir/milter10.err")"; fi
+	out=$(ctl 10 suspend news --reason "before the failover" --by soc-a --ticket FO-1 2>&1); rc=$?
+	kill -9 "$(cat "$dir/prim.pid")" # right after bulkwardenctl said done
+	t0=$(date +%s.%N)
+	if [ $rc -eq 0 ]; then ok "sentinel: suspend acknowledged (a replica has it: WAIT)"; else ko "sentinel: suspend before the kill (rc=$rc): $out"; fi
+	s1port=$(awk '/^port/ {print $2}' "$dir/sent1/sentinel.conf")
+	newp=
+	for _ in $(seq 300); do
+		newp=$(redis-cli -p "$s1port" sentinel get-master-addr-by-name bwm | tail -1)
+		[ "$newp" = "$RP" ] && break
+		sleep 0.1
+	done
+	took=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN {printf "%.1f", a - b}')
+	if [ "$newp" = "$RP" ]; then ok "sentinel: primary killed, replica promoted after $took s"; else ko "sentinel: no failover (sentinel names $newp)"; fi
+	# past stale_after: the milters answer from the new primary or not at all
+	sleep 4.5
+	a=$($MILT probe "$dir/bw10.sock" svc-news a@news.example.com 2>/dev/null)
+	b=$($MILT probe "$dir/bw11.sock" svc-news a@news.example.com 2>/dev/null)
+	case "$a|$b" in
+	"550 5.7.1 [suspended]"*"|550 5.7.1 [suspended]"*) ok "sentinel: both milters follow the new primary; the suspension acknowledged before the kill holds" ;;
+	*) ko "sentinel: after the failover: '$a' / '$b' $(tail -3 "$dir/milter10.err")" ;;
+	esac
+	if ctl 11 audit --verify >/dev/null 2>&1 && ctl 11 list --json | grep -q suspended; then ok "sentinel: bulkwardenctl on the new primary: suspension listed, audit chain intact"
+	else ko "sentinel: ctl after the failover: $(ctl 11 audit --verify 2>&1)"; fi
+	out=$(ctl 11 reinstate news --reason "after the failover" --by soc-b --ticket FO-1 2>&1); rc=$?
+	if [ $rc -eq 1 ] && echo "$out" | grep -q "no replica acknowledged"; then ok "sentinel: no replica left: a change is reported as not durable (exit 1)"
+	else ko "sentinel: change without a replica (rc=$rc): $out"; fi
+	a=
+	for _ in $(seq 50); do
+		a=$($MILT probe "$dir/bw10.sock" svc-news a@news.example.com 2>/dev/null)
+		b=$($MILT probe "$dir/bw11.sock" svc-news a@news.example.com 2>/dev/null)
+		[ "$a|$b" = "continue|continue" ] && break
+		sleep 0.1
+	done
+	if [ "$a|$b" = "continue|continue" ]; then ok "sentinel: a change on the new primary reaches both milters"; else ko "sentinel: reinstatement on the new primary not seen: '$a' / '$b'"; fi
+	milter_stop 10; milter_stop 11
+else
+	ko "redis-sentinel not installed (contrib/common.sh BW_PACKAGES)"
+fi
+
+echo "redis: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
