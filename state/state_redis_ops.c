@@ -207,6 +207,22 @@ busy(struct redis_state *rs)
 	return -1;
 }
 
+/* Does a suspension ending at until (0: never) outlast one ending at old? */
+static bool
+outlasts(long long until, long long old)
+{
+	return old != 0 && (until == 0 || until > old);
+}
+
+/*
+ * Suspend id, by the rules state_sqlite_ops.c keeps (SPEC §6): a
+ * suspension in force is never shortened or lifted here; one that ends
+ * later (or never) extends it, keeping who suspended it, since when, why
+ * and the ticket (the extension is its own audit record); one that ends no
+ * later changes nothing and returns 1. The value read is the COMMIT
+ * script's expectation, so a concurrent change makes us read and decide
+ * again.
+ */
 static int
 rd_suspend(struct state *s, const char *id, const char *reason, const char *by, const char *ticket,
 	   long long until, long long now, struct state_audit *rec)
@@ -216,19 +232,40 @@ rd_suspend(struct state *s, const char *id, const char *reason, const char *by, 
 	char t1[STATE_TIME_MAX], t2[STATE_TIME_MAX], prev[STATE_TEXT_MAX];
 	long long seq;
 
-	if (!susp_encode(val, sizeof(val), now, until, by, ticket, reason)) {
-		state_set_error(s, "suspension too long to store");
-		return -1;
-	}
 	for (int i = 0; i < REDIS_RETRIES; i++) {
 		struct state_suspension old;
+		bool extend = false;
+		memset(&old, 0, sizeof(old));
 		if (read_head(rs, id, &seq, head, cur, sizeof(cur)) != 0)
 			return -1;
 		prev[0] = '\0';
-		if (cur[0] != '\0' && susp_decode(cur, strlen(cur), &old) &&
-		    (old.until == 0 || old.until > now))
-			snprintf(prev, sizeof(prev), "; replaces the suspension since %s by %s",
-				 state_time_str(old.since, t2), old.by);
+		if (cur[0] != '\0' && !susp_decode(cur, strlen(cur), &old)) {
+			state_set_error(s, "stored suspension of %s does not decode", id);
+			return -1;
+		}
+		if (cur[0] != '\0' && (old.until == 0 || old.until > now)) {
+			if (!outlasts(until, old.until)) {
+				state_set_error(
+				    s,
+				    "%s is already suspended %s%s (since %s by %s); a suspension "
+				    "is never shortened: only reinstate lifts it",
+				    id, old.until ? "until " : "until reinstated",
+				    old.until ? state_time_str(old.until, t1) : "",
+				    state_time_str(old.since, t2), old.by);
+				return 1;
+			}
+			extend = true;
+			snprintf(prev, sizeof(prev),
+				 "; extends the suspension since %s by %s (until %s)",
+				 state_time_str(old.since, t2), old.by,
+				 state_time_str(old.until, t1)); /* truncation acceptable */
+		}
+		if (!susp_encode(val, sizeof(val), extend ? old.since : now, until,
+				 extend ? old.by : by, extend ? old.ticket : ticket,
+				 extend ? old.reason : reason)) {
+			state_set_error(s, "suspension too long to store");
+			return -1;
+		}
 		fill_rec(rec, "suspend", by, id, reason, ticket, now);
 		if (until != 0)
 			state_detail(s, rec->detail, "until %s%s", state_time_str(until, t1), prev);
@@ -243,6 +280,8 @@ rd_suspend(struct state *s, const char *id, const char *reason, const char *by, 
 	return busy(rs);
 }
 
+/* Reinstate id: needs an actor other than whoever suspended it (the
+ * ticket is checked by state_reinstate()); 0 when nothing is in force. */
 static int
 rd_reinstate(struct state *s, const char *id, const char *reason, const char *by,
 	     const char *ticket, long long now, struct state_audit *rec)
@@ -264,6 +303,11 @@ rd_reinstate(struct state *s, const char *id, const char *reason, const char *by
 		}
 		if (old.until != 0 && old.until <= now)
 			return 0; /* nothing to lift (expiry does it) */
+		if (state_same_actor(by, old.by)) {
+			state_set_error(s, "%s was suspended by %s: someone else must reinstate it",
+					id, old.by);
+			return -1;
+		}
 		fill_rec(rec, "reinstate", by, id, reason, ticket, now);
 		state_detail(s, rec->detail, "lifts the suspension since %s by %s",
 			     state_time_str(old.since, t), old.by);

@@ -4,6 +4,9 @@
 # milter-protocol client playing the MTA) and bulkwardenctl.
 #   - a suspension/reinstatement on one host's config reaches all three
 #     milters within 1 s (p99 over 50 cycles, printed)
+#   - the exception path as on SQLite: suspend never shortens a suspension
+#     in force (--until 2s over an indefinite one), the suspender cannot
+#     reinstate
 #   - limits are exact across three milters on Redis (messages, recipients)
 #     and across two milter processes on one SQLite file
 #   - Redis killed under load: state-error within stale_after + 1 s, no
@@ -107,7 +110,10 @@ if [ "${nrec:-0}" -ge 100 ]; then ok "redis: the audit log is shared ($nrec reco
 # concurrent writers never fork the chain: 4 bulkwardenctl loops at once
 for k in 1 2 3 4; do
 	( for i in $(seq 10); do
-		ctl $(( (k - 1) % 3 + 1 )) suspend capped --reason "race $k.$i" --by soc-$k --ticket R-$k >/dev/null 2>>"$dir/race.err" || echo x >>"$dir/race.fail"
+		# another writer's suspension in force refuses this one (SPEC §6): an answer, not a failure
+		ctl $(( (k - 1) % 3 + 1 )) suspend capped --reason "race $k.$i" --by soc-$k --ticket R-$k >/dev/null 2>"$dir/race.$k.err" ||
+			grep -q "is already suspended" "$dir/race.$k.err" ||
+			{ cat "$dir/race.$k.err" >>"$dir/race.err"; echo x >>"$dir/race.fail"; }
 		ctl $(( (k - 1) % 3 + 1 )) reinstate capped --reason "race $k.$i" --by soc-x$k --ticket R-$k >/dev/null 2>>"$dir/race.err"
 	done ) &
 done 2>/dev/null
@@ -122,6 +128,40 @@ if [ $rc -eq 1 ] && echo "$out" | grep -q "7"; then ok "redis: audit --verify ex
 else ko "redis: tampering not detected (rc=$rc): $out"; fi
 redis-cli -p "$RPORT" del bwtest:audit:head >/dev/null # later tests start a fresh log
 redis-cli -p "$RPORT" --scan --pattern 'bwtest:audit:*' | xargs -r redis-cli -p "$RPORT" del >/dev/null
+
+# the exception path (SPEC §6) holds on Redis as on SQLite: a suspension in
+# force is never shortened or lifted by another suspend; whoever suspended
+# cannot reinstate
+ctl 1 suspend news --reason "incident" --by soc-a --ticket SX-1 >/dev/null 2>&1
+out=$(ctl 2 suspend news --reason "false alarm" --by mallory --until 2s 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "already suspended until reinstated .*never shortened"; then
+	ok "redis: suspend --until 2s on an indefinitely suspended identity is refused (exit 1)"
+else ko "redis: a timed suspend over an indefinite one (rc=$rc): $out"; fi
+out=$(ctl 3 reinstate news --reason "mine" --by " SOC-A" --ticket SX-1 2>&1); rc=$?
+if [ $rc -eq 1 ] && echo "$out" | grep -q "suspended by soc-a: someone else must reinstate it"; then
+	ok "redis: whoever suspended cannot reinstate (whatever the case and blanks)"
+else ko "redis: reinstate by the suspender (rc=$rc): $out"; fi
+sleep 3
+a=$($MILT probe "$S1" svc-news a@news.example.com) b=$($MILT probe "$S3" svc-news a@news.example.com)
+js=$(ctl 2 list --json)
+if [ "${a:0:21}|${b:0:21}" = "550 5.7.1 [suspended]|550 5.7.1 [suspended]" ] &&
+	echo "$js" | $PY -c 'import json,sys; d=[x for x in json.load(sys.stdin) if x["id"] == "news"][0]; s=d["suspension"]; sys.exit(0 if d["suspended"] and s["by"] == "soc-a" and "until" not in s else 1)'; then
+	ok "redis: 3 s later the indefinite suspension by soc-a is still in force on the milters and in the store"
+else ko "redis: suspension after the refused --until 2s: '$a' / '$b' $(echo "$js" | head -c 300)"; fi
+ctl 1 suspend capped --reason "dated" --by soc-a --until 1h >/dev/null 2>&1
+out1=$(ctl 2 suspend capped --reason "shorter" --by soc-c --until 30m 2>&1); rc1=$?
+out2=$(ctl 3 suspend capped --reason "longer" --by soc-c --until 2h --json 2>&1); rc2=$?
+js=$(ctl 1 list --json)
+if [ $rc1 -eq 1 ] && [ $rc2 -eq 0 ] && echo "$out2" | grep -q "extends the suspension since .* by soc-a" &&
+	echo "$js" | $PY -c 'import json,sys; d=[x for x in json.load(sys.stdin) if x["id"] == "capped"][0]["suspension"]; sys.exit(0 if d["by"] == "soc-a" else 1)'; then
+	ok "redis: a shorter timed suspend is refused, a longer one extends it keeping who suspended"
+else ko "redis: timed extension (rc $rc1/$rc2): $out1 / $out2"; fi
+out=$(ctl 2 reinstate news --reason "cleared" --by soc-b --ticket SX-1 2>&1); rc=$?
+ctl 2 reinstate capped --reason "cleared" --by soc-b --ticket SX-2 >/dev/null 2>&1
+for _ in $(seq 20); do a=$($MILT probe "$S2" svc-news a@news.example.com); [ "$a" = continue ] && break; sleep 0.1; done
+if [ $rc -eq 0 ] && [ "$a" = continue ] && ctl 1 audit --verify >/dev/null; then
+	ok "redis: reinstate by someone else with a ticket lifts it; audit chain intact"
+else ko "redis: reinstate by soc-b (rc=$rc): $out"; fi
 
 # limits: 24 parallel connections over three milters, limit 5 per hour
 out=$($MILT burst 24 1 svc-capped a@capped.example.com "$S1" "$S2" "$S3")
