@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "milter/limits.h"
+#include "base/hash.h"
 #include "base/util.h"
 
 #define VIEW_MAX 4096	    /* identities in the offline view (oldest replaced) */
@@ -167,10 +168,7 @@ give(struct limits *l, int i)
 static struct view *
 view_of(struct limits *l, const char *id)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (const char *p = id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
-	struct view *v = &l->views[h % VIEW_MAX];
+	struct view *v = &l->views[bw_hash_str(id) % VIEW_MAX];
 	if (strcmp(v->id, id) != 0) {
 		memset(v, 0, sizeof(*v));
 		bw_strlcpy(v->id, id, sizeof(v->id));

@@ -5,14 +5,12 @@
  * The thread owns its store handle (a handle is used by one thread at a
  * time). With a backend that announces changes (Redis pub/sub), a second
  * thread waits on a second handle and wakes this one at once; the version
- * poll every tick remains the fallback. Loop, every STATESYNC_TICK_MS: if the store's version changed,
- * reread the active suspensions into the overlay. Every STATESYNC_FLUSH_MS:
- * lift expired suspensions, flush counter deltas. Audit records other
- * threads hand in (statesync_audit) are appended as soon as the thread wakes
- * for them, and the caller waits for the outcome: a record is never dropped,
- * and a change whose record cannot be written does not happen (SPEC §5).
- * Every counters_interval seconds: one counters event per identity that
- * sent anything.
+ * poll every tick remains the fallback. Loop, every STATESYNC_TICK_MS: if the store's version
+ * changed, reread the active suspensions into the overlay. Every STATESYNC_FLUSH_MS: lift expired
+ * suspensions, flush counter deltas. Audit records other threads hand in (statesync_audit) are
+ * appended as soon as the thread wakes for them, and the caller waits for the outcome: a record is
+ * never dropped, and a change whose record cannot be written does not happen (SPEC §5). Every
+ * counters_interval seconds: one counters event per identity that sent anything.
  *
  * Failure: a store that cannot be read for state.stale_after seconds makes the
  * overlay stale, so messages get the state-error action (fail closed)
@@ -339,7 +337,8 @@ statesync_start(struct state *st, struct state *watch, struct overlay *ov, struc
 	s->ov = ov;
 	s->lim = lim;
 	s->stale_ms = (long long)stale_after * 1000;
-	s->interval = counters_interval ? counters_interval : (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
+	s->interval = counters_interval ? counters_interval
+					: (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
 	s->interval_start = (long long)time(NULL);
 	s->last_ok_ms = now_ms();
 	pthread_mutex_init(&s->lock, NULL);
@@ -403,7 +402,8 @@ void
 statesync_set_interval(struct statesync *s, unsigned counters_interval)
 {
 	pthread_mutex_lock(&s->lock);
-	s->interval = counters_interval ? counters_interval : (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
+	s->interval = counters_interval ? counters_interval
+					: (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -58,7 +58,7 @@ state_open(const struct bw_settings *set, char *err, size_t errlen)
 				*p = ' '; /* server replies and config values */
 		return s;
 	}
-		snprintf(err, errlen, "unknown state backend \"%s\"", b);
+	snprintf(err, errlen, "unknown state backend \"%s\"", b);
 	return NULL;
 }
 
@@ -223,7 +223,8 @@ state_suspend(struct state *s, const char *id, const char *reason, const char *b
 	      const char *ticket, long long until, long long now, struct state_audit *rec)
 {
 	struct state_audit local;
-	if (!state_check_id(s, id) || !state_check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
+	if (!state_check_id(s, id) ||
+	    !state_check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
 	    !state_check_text(s, "actor", by, true, STATE_NAME_MAX) ||
 	    !state_check_text(s, "ticket", ticket, false, STATE_NAME_MAX))
 		return -1;
@@ -240,7 +241,8 @@ state_reinstate(struct state *s, const char *id, const char *reason, const char 
 		const char *ticket, long long now, struct state_audit *rec)
 {
 	struct state_audit local;
-	if (!state_check_id(s, id) || !state_check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
+	if (!state_check_id(s, id) ||
+	    !state_check_text(s, "reason", reason, true, STATE_TEXT_MAX) ||
 	    !state_check_text(s, "actor", by, true, STATE_NAME_MAX) ||
 	    !state_check_text(s, "ticket", ticket, true, STATE_NAME_MAX))
 		return -1;
@@ -416,8 +418,8 @@ state_counters_daily(struct state *s, long long from, int days,
 	if (s->ops->counters_each_bucket != NULL)
 		return s->ops->counters_each_bucket(s, from, to, daily_bucket, &d);
 	for (d.day = 0; d.day < days; d.day++)
-		if (s->ops->counters_foreach(s, from + d.day * 86400LL, from + (d.day + 1) * 86400LL,
-					     daily_sum, &d) != 0)
+		if (s->ops->counters_foreach(s, from + d.day * 86400LL,
+					     from + (d.day + 1) * 86400LL, daily_sum, &d) != 0)
 			return -1;
 	return 0;
 }
@@ -615,7 +617,6 @@ state_counts_json(struct jbuf *j, const char *prefix, const struct state_counts 
 		jbuf_num(j, key, (long long)v);
 	}
 }
-
 
 void
 state_audit_event(struct jbuf *j, const struct state_audit *rec, const char *event_id)

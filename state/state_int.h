@@ -100,8 +100,7 @@ struct state {
 /* Argument checks shared by state.c and state_fleet.c: false with the
  * error set. */
 bool state_check_id(struct state *s, const char *id);
-bool state_check_text(struct state *s, const char *what, const char *v, bool required,
-		      size_t max);
+bool state_check_text(struct state *s, const char *what, const char *v, bool required, size_t max);
 
 /* The exception path (SPEC §6), which every backend's suspend and
  * reinstate keep inside their transaction: suspending a suspended identity

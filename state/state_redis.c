@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "state/state_redis.h"
+#include "base/strbuf.h"
 #include "base/util.h"
 
 /* Monotonic milliseconds. */
@@ -49,13 +50,14 @@ mono_ms(void)
 bool
 state_redis_key(struct redis_state *rs, char *buf, const char *fmt, ...)
 {
-	size_t p = strlen(rs->prefix);
+	struct bw_sbuf b;
 	va_list ap;
-	memcpy(buf, rs->prefix, p);
+	bw_sbuf_init(&b, buf, REDIS_KEY_MAX);
+	bool ok = bw_sbuf_printf(&b, "%s", rs->prefix);
 	va_start(ap, fmt);
-	int n = vsnprintf(buf + p, REDIS_KEY_MAX - p, fmt, ap);
+	ok = bw_sbuf_vprintf(&b, fmt, ap) && ok;
 	va_end(ap);
-	if (n < 0 || (size_t)n >= REDIS_KEY_MAX - p) {
+	if (!ok) {
 		state_set_error(&rs->base, "Redis key name too long");
 		return false;
 	}

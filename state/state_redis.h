@@ -2,7 +2,7 @@
  * state_redis.h - private to the Redis backend (state_redis.c: the
  * connection, Sentinel discovery, reconnection with backoff, errors;
  * state_redis_lua.c: the server-side scripts; state_redis_ops.c: the
- * store operations).
+ * store operations; state_redis_audit.c: reading the audit log back).
  *
  * Keyspace, every key under state.redis.prefix (P):
  *   P ver              change counter: INCR on every suspension/waiver change
@@ -102,6 +102,14 @@ redisReply *state_redis_eval(struct redis_state *rs, int script, int nkeys, cons
 enum { LUA_COMMIT, LUA_RESERVE, LUA_COUNTERS, LUA__COUNT };
 extern const char *const state_redis_lua[LUA__COUNT];
 
+/* The audit head (seq, hash) and, id != NULL, id's raw suspension value
+ * (cur, "" when none) in one round trip (state_redis_ops.c). */
+int state_redis_read_head(struct redis_state *rs, const char *id, long long *seq, char *hash,
+			  char *cur, size_t curlen);
+/* Reading the audit log back (state_redis_audit.c), as in struct state_ops. */
+int state_redis_audit_foreach(struct state *s, int (*fn)(const struct state_audit *rec, void *arg),
+			      void *arg);
+int state_redis_audit_verify(struct state *s, struct state_audit_check *chk);
 /* Counters and use counts (state_redis_count.c), as in struct state_ops. */
 int state_redis_counters_add(struct state *s, const struct state_counter_delta *d, size_t n);
 int state_redis_counters_add_once(struct state *s, const char *batch,

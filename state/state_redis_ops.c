@@ -2,7 +2,7 @@
  * state_redis_ops.c - the state store operations of the Redis backend:
  * suspensions, expiry, the change counter and the audit log (keyspace in
  * state_redis.h, scripts in state_redis_lua.c; counters and use counts in
- * state_redis_count.c).
+ * state_redis_count.c; reading the audit log back in state_redis_audit.c).
  *
  * Writes that carry an audit record go through the COMMIT script with the
  * head and suspension the caller read, retried on a conflict, then wait for
@@ -23,7 +23,6 @@
 #include "base/util.h"
 
 #define SUSP_ENC_MAX (64 + STATE_NAME_MAX * 2 + STATE_TEXT_MAX + 32)
-#define AUDIT_BATCH 128 /* records per pipelined read */
 
 static const char *const rec_fields[] = {"seq",	   "ts",     "action", "actor", "identity",
 					 "reason", "ticket", "detail", "prev",	"hash"};
@@ -97,9 +96,9 @@ fill_rec(struct state_audit *rec, const char *action, const char *actor, const c
  * Read the audit head and (id != NULL) id's suspension value in one round
  * trip. cur receives the raw value ("" when none).
  */
-static int
-read_head(struct redis_state *rs, const char *id, long long *seq, char *hash, char *cur,
-	  size_t curlen)
+int
+state_redis_read_head(struct redis_state *rs, const char *id, long long *seq, char *hash, char *cur,
+		      size_t curlen)
 {
 	char khead[REDIS_KEY_MAX], ksusp[REDIS_KEY_MAX];
 	redisReply *r[2] = {NULL, NULL};
@@ -236,7 +235,7 @@ rd_suspend(struct state *s, const char *id, const char *reason, const char *by, 
 		struct state_suspension old;
 		bool extend = false;
 		memset(&old, 0, sizeof(old));
-		if (read_head(rs, id, &seq, head, cur, sizeof(cur)) != 0)
+		if (state_redis_read_head(rs, id, &seq, head, cur, sizeof(cur)) != 0)
 			return -1;
 		prev[0] = '\0';
 		if (cur[0] != '\0' && !susp_decode(cur, strlen(cur), &old)) {
@@ -293,7 +292,7 @@ rd_reinstate(struct state *s, const char *id, const char *reason, const char *by
 	for (int i = 0; i < REDIS_RETRIES; i++) {
 		struct state_suspension old;
 		memset(&old, 0, sizeof(old));
-		if (read_head(rs, id, &seq, head, cur, sizeof(cur)) != 0)
+		if (state_redis_read_head(rs, id, &seq, head, cur, sizeof(cur)) != 0)
 			return -1;
 		if (cur[0] == '\0')
 			return 0;
@@ -436,7 +435,7 @@ rd_expire(struct state *s, long long now, struct state_audit **recs, size_t *nre
 			break;
 		}
 		for (int t = 0; t < REDIS_RETRIES; t++) {
-			if (read_head(rs, v[i].id, &seq, head, cur, sizeof(cur)) != 0) {
+			if (state_redis_read_head(rs, v[i].id, &seq, head, cur, sizeof(cur)) != 0) {
 				rc = -1;
 				break;
 			}
@@ -493,7 +492,7 @@ rd_audit_append(struct state *s, struct state_audit *rec)
 	char head[STATE_HASH_HEX + 1];
 	long long seq;
 	for (int i = 0; i < REDIS_RETRIES; i++) {
-		if (read_head(rs, NULL, &seq, head, NULL, 0) != 0)
+		if (state_redis_read_head(rs, NULL, &seq, head, NULL, 0) != 0)
 			return -1;
 		int rc = commit(rs, rec, seq, head, "none", NULL, "*", NULL);
 		if (rc < 0)
@@ -502,140 +501,6 @@ rd_audit_append(struct state *s, struct state_audit *rec)
 			return state_redis_wait(rs);
 	}
 	return busy(rs);
-}
-
-/*
- * Walk the stored records 1, 2, ... in batches, past the head until the
- * first missing seq beyond it (records added behind our back show up);
- * records missing below the head are skipped (the verifier names the gap).
- * fn gets each raw record; non-zero stops. head_seq/head_hash: the head.
- */
-static int
-walk(struct redis_state *rs, long long *head_seq, char *head_hash,
-     int (*fn)(const struct state_audit_raw *raw, void *arg), void *arg)
-{
-	char k[REDIS_KEY_MAX];
-	redisReply *r[AUDIT_BATCH];
-	if (read_head(rs, NULL, head_seq, head_hash, NULL, 0) != 0)
-		return -1;
-	for (long long base = 1;; base += AUDIT_BATCH) {
-		if (state_redis_conn(rs) == NULL)
-			return -1;
-		for (int i = 0; i < AUDIT_BATCH; i++) {
-			if (!state_redis_key(rs, k, "audit:%lld", base + i))
-				return -1;
-			redisAppendCommand(rs->c,
-					   "HMGET %s seq ts action actor identity reason "
-					   "ticket detail prev hash",
-					   k);
-			r[i] = NULL;
-		}
-		if (state_redis_collect(rs, r, AUDIT_BATCH) != 0)
-			return -1;
-		bool stop = false;
-		for (int i = 0; i < AUDIT_BATCH && !stop; i++) {
-			redisReply *x = r[i];
-			bool present = x->type == REDIS_REPLY_ARRAY && x->elements == REC_FIELDS &&
-				       x->element[0]->type == REDIS_REPLY_STRING;
-			if (!present) {
-				if (base + i > *head_seq)
-					stop = true;
-				continue;
-			}
-			struct state_audit_raw raw;
-			memset(&raw, 0, sizeof(raw));
-			raw.seq = strtoll(x->element[0]->str, NULL, 10);
-			raw.ts = x->element[1]->type == REDIS_REPLY_STRING
-				     ? strtoll(x->element[1]->str, NULL, 10)
-				     : 0;
-			for (int f = 0; f < STATE_AUDIT_FIELDS; f++) {
-				redisReply *e = x->element[2 + f];
-				raw.field[f] = e->type == REDIS_REPLY_STRING ? e->str : "";
-				raw.len[f] = e->type == REDIS_REPLY_STRING ? e->len : 0;
-			}
-			raw.prev_hash =
-			    x->element[8]->type == REDIS_REPLY_STRING ? x->element[8]->str : "";
-			raw.prev_len =
-			    x->element[8]->type == REDIS_REPLY_STRING ? x->element[8]->len : 0;
-			raw.hash =
-			    x->element[9]->type == REDIS_REPLY_STRING ? x->element[9]->str : "";
-			raw.hash_len =
-			    x->element[9]->type == REDIS_REPLY_STRING ? x->element[9]->len : 0;
-			if (fn(&raw, arg) != 0)
-				stop = true;
-		}
-		for (int i = 0; i < AUDIT_BATCH; i++)
-			freeReplyObject(r[i]);
-		if (stop)
-			return 0;
-	}
-}
-
-struct foreach_arg {
-	int (*fn)(const struct state_audit *rec, void *arg);
-	void *arg;
-	struct state_audit rec;
-};
-
-/* Copy a raw field into a bounded string. */
-static void
-copy_raw(char *dst, size_t cap, const char *p, size_t n)
-{
-	size_t k = n < cap - 1 ? n : cap - 1;
-	memcpy(dst, p, k);
-	dst[k] = '\0';
-}
-
-static int
-foreach_one(const struct state_audit_raw *raw, void *arg)
-{
-	struct foreach_arg *fa = arg;
-	struct state_audit *rec = &fa->rec;
-	char *dst[STATE_AUDIT_FIELDS] = {rec->action, rec->actor,  rec->identity,
-					 rec->reason, rec->ticket, rec->detail};
-	size_t cap[STATE_AUDIT_FIELDS] = {sizeof(rec->action),	 sizeof(rec->actor),
-					  sizeof(rec->identity), sizeof(rec->reason),
-					  sizeof(rec->ticket),	 sizeof(rec->detail)};
-	rec->seq = raw->seq;
-	rec->ts = raw->ts;
-	for (int i = 0; i < STATE_AUDIT_FIELDS; i++)
-		copy_raw(dst[i], cap[i], raw->field[i], raw->len[i]);
-	copy_raw(rec->prev_hash, sizeof(rec->prev_hash), raw->prev_hash, raw->prev_len);
-	copy_raw(rec->hash, sizeof(rec->hash), raw->hash, raw->hash_len);
-	return fa->fn(rec, fa->arg);
-}
-
-static int
-rd_audit_foreach(struct state *s, int (*fn)(const struct state_audit *rec, void *arg), void *arg)
-{
-	struct foreach_arg *fa = malloc(sizeof(*fa));
-	long long hs;
-	char hh[STATE_HASH_HEX + 1];
-	if (fa == NULL) {
-		state_set_error(s, "out of memory");
-		return -1;
-	}
-	fa->fn = fn;
-	fa->arg = arg;
-	int rc = walk(RS(s), &hs, hh, foreach_one, fa);
-	free(fa);
-	return rc;
-}
-
-static int
-verify_one(const struct state_audit_raw *raw, void *arg)
-{
-	return state_audit_check_step(arg, raw);
-}
-
-static int
-rd_audit_verify(struct state *s, struct state_audit_check *chk)
-{
-	long long hs;
-	char hh[STATE_HASH_HEX + 1];
-	if (walk(RS(s), &hs, hh, verify_one, chk) != 0)
-		return -1;
-	return state_audit_check_end(chk, hs, hh);
 }
 
 /* Store a suspension as it was exported (no audit record: the imported
@@ -678,8 +543,8 @@ const struct state_ops state_redis_ops = {
     .suspensions = rd_suspensions,
     .version = rd_version,
     .audit_append = rd_audit_append,
-    .audit_foreach = rd_audit_foreach,
-    .audit_verify = rd_audit_verify,
+    .audit_foreach = state_redis_audit_foreach,
+    .audit_verify = state_redis_audit_verify,
     .counters_add = state_redis_counters_add,
     .counters_add_once = state_redis_counters_add_once,
     .counters_sum = state_redis_counters_sum,
