@@ -477,7 +477,8 @@ adopt_files(const char *path, const char *user)
  * A new database file is created here, 0600 and without following a
  * symlink, before SQLite sees it: SQLite would create it 0644 and give the
  * WAL and SHM files the same mode, so any local user could read the audit
- * log. An existing file we own loses its group/other bits the same way.
+ * log. An existing file we own loses its group/other bits the same way
+ * (opened only then: see below).
  */
 static int
 create_private(const char *path, char *err, size_t errlen)
@@ -489,6 +490,15 @@ create_private(const char *path, char *err, size_t errlen)
 	}
 	if (errno == EEXIST) {
 		struct stat st;
+		/* nothing to fix: do not open it. Closing any descriptor of the
+		 * file drops every POSIX lock this process holds on it, those of
+		 * another connection of ours included (the milter's reservations
+		 * handle, milter/limits.c, opens after the state thread's): its
+		 * WAL could then be checkpointed and removed by another process
+		 * and that connection would never see a change again */
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_uid != geteuid() || (st.st_mode & 077) == 0))
+			return 0;
 		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0 && errno == ELOOP) {
 			snprintf(err, errlen, "state database %s is a symbolic link: refused",
