@@ -142,9 +142,11 @@ out=$("$BULKWARDEN" -n -c "$dir/checks/nostate.conf" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "state directory .* does not exist" && ok "-n fails on a state directory that does not exist" || ko "-n with no state dir (rc=$rc): $out"
 out=$("$BULKWARDENCTL" -c "$dir/checks/nostate.conf" check 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "state directory .* does not exist" && ok "check fails on a state directory that does not exist" || ko "check with no state dir (rc=$rc): $out"
-sed 's|backend = "sqlite";|backend = "redis";|' "$dir/checks/bulkwarden.conf" >"$dir/checks/redis.conf"
+# backend redis: -n connects to it; nothing listens on this loopback port
+rport=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s|backend = \"sqlite\";|backend = \"redis\"; redis = { host = \"127.0.0.1\"; port = $rport; };|" "$dir/checks/bulkwarden.conf" >"$dir/checks/redis.conf"
 out=$("$BULKWARDEN" -n -c "$dir/checks/redis.conf" 2>&1); rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q 'redis.*not available' && ok "-n fails on backend redis (not built) with a clear message" || ko "-n with redis (rc=$rc): $out"
+[ $rc -eq 1 ] && echo "$out" | grep -q "Redis unreachable: 127.0.0.1:$rport" && ok "-n fails on an unreachable Redis with a clear message" || ko "-n with redis (rc=$rc): $out"
 out=$("$BULKWARDENCTL" -c "$dir/checks/redis.conf" check --json 2>/dev/null); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q '"ok":false' && ok "check --json fails on backend redis" || ko "check --json with redis (rc=$rc): $out"
 out=$("$BULKWARDEN" -n -c "$dir/checks/bulkwarden.conf" 2>&1); rc=$?
