@@ -8,7 +8,9 @@
  * than a limit between them. Its commit runs with synchronous=NORMAL: in
  * WAL mode that survives a crash of any process and loses at most the last
  * reservations on power loss, and it saves an fsync per message; every
- * other write keeps synchronous=FULL. Untrusted input: none (ids were
+ * other write keeps synchronous=FULL. A reservation first checks that the
+ * file at state.path is still the one open (state_sqlite_check_file: a
+ * stat), as the version poll does. Untrusted input: none (ids were
  * checked by state.c; stored counts are clamped at 0).
  */
 #include "config.h"
@@ -76,6 +78,11 @@ state_sqlite_reserve(struct state *s, const char *id, long long hour, long long 
 {
 	struct sqlite_state *ss = SS(s);
 	int rc = -1;
+	/* this handle is the milter's second one (milter/limits.c): it must
+	 * follow a replaced file as the state thread's does, or it would grant
+	 * from a file nobody else counts in (a removed one: an error) */
+	if (state_sqlite_check_file(ss) != 0)
+		return -1;
 	/* outside a transaction: SQLite ignores the setting inside one */
 	if (state_sqlite_exec(ss, ST_SYNC_NORMAL, "synchronous") != 0)
 		return -1;

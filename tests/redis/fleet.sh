@@ -8,7 +8,8 @@
 #     in force (--until 2s over an indefinite one), the suspender cannot
 #     reinstate
 #   - limits are exact across three milters on Redis (messages, recipients)
-#     and across two milter processes on one SQLite file
+#     and across two milter processes on one SQLite file, also after that
+#     file was replaced under them
 #   - Redis killed under load: state-error within stale_after + 1 s, no
 #     crash; restarted: service resumes, stats counts every message
 #   - Sentinel failover; state export/import between the backends
@@ -181,6 +182,9 @@ if [ "$used" = 4 ]; then ok "redis: the store holds 4 recipients granted for rca
 # ---- two milter processes on one SQLite file ---------------------------
 mkdir -p "$dir/sq"
 for n in 4 5; do conf $n sqlite "" "$dir/sq"; milter_start $n || exit 1; done
+# a copy with no use counts yet, restored over the live file further down
+$PY -c 'import sqlite3,sys; s=sqlite3.connect(sys.argv[1]); d=sqlite3.connect(sys.argv[2]); s.backup(d); d.close()' \
+	"$dir/sq/state.db" "$dir/sq/fresh.db"
 out=$($MILT burst 24 1 svc-capped a@capped.example.com "$dir/bw4.sock" "$dir/bw5.sock")
 acc=$(outcome "$out" accept) rl=$(outcome "$out" "451 4.7.28 [rate-limit]")
 if [ "$acc" = 5 ] && [ "$rl" = 19 ]; then ok "sqlite: per_hour 5, 24 parallel over 2 milter processes on one file: exactly 5 accepted"
@@ -189,6 +193,18 @@ out=$($MILT burst 24 2 svc-rcapped a@rcapped.example.com "$dir/bw4.sock" "$dir/b
 acc=$(outcome "$out" accept) rl=$(outcome "$out" "451 4.7.28 [rate-limit]")
 if [ "$acc" = 2 ] && [ "$rl" = 22 ]; then ok "sqlite: recipients_per_hour 5 across 2 processes: exactly 2 accepted"
 else ko "sqlite: recipient limit across processes: $(echo $out)"; fi
+# the file replaced under both milters (a backup restored, a new inode):
+# the reservations follow it like the suspensions do, so the new file's
+# empty hour grants exactly 5 again and holds them (the handle that
+# reserves is not the state thread's)
+mv "$dir/sq/fresh.db" "$dir/sq/state.db"
+rm -f "$dir/sq/state.db-wal" "$dir/sq/state.db-shm"
+sleep 1.5
+out=$($MILT burst 24 1 svc-capped a@capped.example.com "$dir/bw4.sock" "$dir/bw5.sock")
+acc=$(outcome "$out" accept)
+held=$($PY -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT coalesce(sum(messages),0) FROM usage WHERE id = ? AND win = 0", ("capped",)).fetchone()[0])' "$dir/sq/state.db" 2>&1)
+if [ "$acc" = 5 ] && [ "$held" = 5 ]; then ok "sqlite: database replaced under 2 milters: exactly 5 accepted again, the new file holds the 5 grants"
+else ko "sqlite: reservations after the file was replaced: accepted ${acc:-none}, the new file holds $held: $(echo $out)"; fi
 milter_stop 4; milter_stop 5
 
 # ---- Redis killed under load, then restarted ------------------------------
