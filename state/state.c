@@ -36,6 +36,7 @@
 #include "base/ecs.h"
 #include "base/strbuf.h"
 #include "base/json.h"
+#include "base/hash.h"
 
 #define AUDIT_DOMAIN "bulkwarden-audit-v1\n"
 #define ACTION_MAX 32 /* sizeof(struct state_audit.action) */
@@ -307,13 +308,79 @@ state_audit_foreach(struct state *s, int (*fn)(const struct state_audit *rec, vo
 	return s->ops->audit_foreach(s, fn, arg);
 }
 
+/* One identity's change-control state while the audit log is read. */
+struct last_change {
+	long long ts; /* 0: no security-relevant change since it was added */
+	char id[STATE_ID_MAX + 1];
+};
+
+struct last_changes_walk {
+	struct bw_hash ids; /* id -> struct last_change */
+	int oom;
+};
+
+static int
+last_change_rec(const struct state_audit *rec, void *arg)
+{
+	struct last_changes_walk *w = arg;
+	if (strcmp(rec->action, "config-change") != 0 || rec->identity[0] == '\0')
+		return 0;
+	struct last_change *lc = bw_hash_get(&w->ids, rec->identity);
+	if (lc == NULL) {
+		lc = calloc(1, sizeof(*lc));
+		if (lc == NULL) {
+			w->oom = 1;
+			return 1;
+		}
+		bw_strlcpy(lc->id, rec->identity, sizeof(lc->id));
+		if (bw_hash_put(&w->ids, lc->id, lc, NULL) != 0) {
+			free(lc);
+			w->oom = 1;
+			return 1;
+		}
+	}
+	if (strcmp(rec->detail, "added") == 0)
+		lc->ts = 0; /* added (again): starts afresh */
+	else if (strncmp(rec->reason, STATE_CHANGE_SECURITY, sizeof(STATE_CHANGE_SECURITY) - 1) ==
+		     0 &&
+		 rec->ts > lc->ts)
+		lc->ts = rec->ts;
+	return 0;
+}
+
+/* state_last_changes() for a backend without its own query: one pass over
+ * the audit log in order (the log is chained and read whole by audit
+ * --verify already; this runs at start and in bulkwardenctl only). */
+int
+state_last_changes_walk(struct state *s, int (*fn)(const char *id, long long ts, void *arg), void *arg)
+{
+	struct last_changes_walk w = {.oom = 0};
+	const char *key;
+	void *val;
+	size_t pos = 0;
+	int rc;
+	bw_hash_init(&w.ids);
+	rc = s->ops->audit_foreach(s, last_change_rec, &w);
+	if (w.oom) {
+		state_set_error(s, "out of memory reading the configuration changes");
+		rc = -1;
+	}
+	bool stop = rc != 0;
+	while (bw_hash_next(&w.ids, &pos, &key, &val)) {
+		struct last_change *lc = val;
+		if (!stop && lc->ts > 0 && fn(lc->id, lc->ts, arg) != 0)
+			stop = true;
+		free(lc);
+	}
+	bw_hash_free(&w.ids);
+	return rc == 0 ? 0 : -1;
+}
+
 int
 state_last_changes(struct state *s, int (*fn)(const char *id, long long ts, void *arg), void *arg)
 {
-	if (s->ops->last_changes == NULL) {
-		state_set_error(s, "the %s backend cannot list configuration changes", s->ops->name);
-		return -1;
-	}
+	if (s->ops->last_changes == NULL)
+		return state_last_changes_walk(s, fn, arg);
 	return s->ops->last_changes(s, fn, arg);
 }
 

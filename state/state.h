@@ -168,7 +168,8 @@ int state_audit_verify(struct state *s, long long *n_records, long long *bad_seq
  * its last security-relevant config-change record, counting only records
  * after its last "added" one (an identity removed and added again starts
  * afresh). Any order; fn returns non-zero to stop. The milter reads it at
- * start for policy.require_reapproval. A backend without it fails (-1). */
+ * start for policy.require_reapproval. A backend without its own query is
+ * read through state_audit_foreach(). -1 when the store cannot be read. */
 int state_last_changes(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
 		       void *arg);
 

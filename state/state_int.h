@@ -59,7 +59,7 @@ struct state_ops {
 				int (*fn)(const char *id, const struct state_counts *sum,
 					  void *arg),
 				void *arg);
-	/* Optional: state_last_changes() (absent: the call fails). */
+	/* Optional: state_last_changes() (absent: one pass over audit_foreach). */
 	int (*last_changes)(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
 			    void *arg);
 	/* Optional: every bucket with from <= hour < to, in one pass, any
@@ -144,6 +144,11 @@ int state_audit_hash(const struct state_audit_raw *raw, const char *prev_hash,
 void state_audit_check_begin(struct state_audit_check *chk);
 int state_audit_check_step(struct state_audit_check *chk, const struct state_audit_raw *raw);
 int state_audit_check_end(struct state_audit_check *chk, long long head_seq, const char *head_hash);
+
+/* state_last_changes() read through ops->audit_foreach (the backends
+ * without a query of their own: Redis). */
+int state_last_changes_walk(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
+			    void *arg);
 
 /* Backends. */
 struct state *state_sqlite_open(const struct bw_settings *set, char *err, size_t errlen);

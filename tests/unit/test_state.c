@@ -30,6 +30,7 @@
 
 #include "base/util.h"
 #include "state/state.h"
+#include "state/state_int.h"
 #include "policy/event.h"
 
 #define T0 1768435200LL /* 2026-01-15T00:00:00Z */
@@ -934,6 +935,18 @@ test_last_changes(void **unused)
 			assert_int_equal(x.ts[i], 1900);
 		else
 			fail_msg("unexpected identity %s", x.id[i]);
+	}
+	/* the walk over the audit log (Redis) says the same */
+	struct seen_changes w = {.n = 0};
+	assert_int_equal(state_last_changes_walk(s, changes_cb, &w), 0);
+	assert_int_equal(w.n, 2);
+	for (size_t i = 0; i < w.n; i++) {
+		if (strcmp(w.id[i], "a") == 0)
+			assert_int_equal(w.ts[i], 3000);
+		else if (strcmp(w.id[i], "c") == 0)
+			assert_int_equal(w.ts[i], 1900);
+		else
+			fail_msg("unexpected identity %s", w.id[i]);
 	}
 	state_close(s);
 }
