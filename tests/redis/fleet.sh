@@ -179,6 +179,18 @@ if ctl 1 stats rcapped --json | grep -q '"recipients_per_hour":5' && ctl 1 show 
 used=$(redis-cli -p "$RPORT" --raw eval "local k = redis.call('KEYS', 'bwtest:use:h:*:rcapped'); return redis.call('HGET', k[1], 'r')" 0)
 if [ "$used" = 4 ]; then ok "redis: the store holds 4 recipients granted for rcapped"; else ko "redis: recipients granted in the store: $used"; fi
 
+# change control on Redis: a reload that adds a login records a
+# security-relevant config-change in the shared audit log; with
+# policy.require_reapproval another host's check reads it from Redis
+sed -i 's|logins = \["svc-news"\]|logins = ["svc-news", "svc-news2"]|' "$dir/bw1.conf"
+kill -USR2 "$(cat "$dir/milter1.pid")"
+for _ in $(seq 100); do ctl 1 audit --json 2>/dev/null | grep -q '"config-change"' && break; sleep 0.1; done
+sed 's|policy = { mode = "enforce";|policy = { mode = "enforce"; require_reapproval = true;|' "$dir/bw2.conf" >"$dir/bw2r.conf"
+out=$("$BULKWARDEN" -n -c "$dir/bw2r.conf" 2>&1); rc=$?
+if [ $rc -eq 0 ] && echo "$out" | grep -q "identity news is pending: changed since approval"; then
+	ok "redis: require_reapproval reads the change times from Redis: news pending after host 1's reload added a login"
+else ko "redis: require_reapproval on Redis (rc=$rc): $(echo "$out" | tail -3)"; fi
+
 # ---- two milter processes on one SQLite file ---------------------------
 mkdir -p "$dir/sq"
 for n in 4 5; do conf $n sqlite "" "$dir/sq"; milter_start $n || exit 1; done
