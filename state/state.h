@@ -252,4 +252,44 @@ void state_counts_json(struct jbuf *j, const char *prefix, const struct state_co
  * stored record into j: pure, no I/O; event_id may be NULL (none). */
 void state_audit_event(struct jbuf *j, const struct state_audit *rec, const char *event_id);
 
+
+/*
+ * Feedback (SPEC §9): what mailbox providers reported, per identity and
+ * hour, each report counted once. A report is remembered by a key the
+ * caller derives from what identifies it (bulkwardenctl ingest: "arf:",
+ * "dsn:" or "dmarc:" and a SHA-256 hex, see ctl/ingest.c); keys are
+ * [A-Za-z0-9:._-], at most STATE_FEEDBACK_KEY_MAX bytes. Keys and counts
+ * are kept about 13 months (Redis: REDIS_COUNTER_TTL_S; SQLite: until
+ * the store is moved or emptied).
+ */
+#define STATE_FEEDBACK_KEY_MAX 128
+struct state_feedback {
+	uint64_t complaints, hard_bounces, soft_bounces, dmarc_messages, dmarc_failures;
+};
+struct state_feedback_delta {
+	const char *id;
+	long long hour; /* floored to a multiple of 3600 */
+	struct state_feedback fb;
+};
+/* Record one report atomically: remember key and add the n deltas (n may
+ * be 0: a report attributed to nobody, or a marker). 0 recorded, 1 key was
+ * recorded before (nothing added), -1 error. */
+int state_feedback_record(struct state *s, const char *key, long long now,
+			  const struct state_feedback_delta *d, size_t n);
+/* 1 when key has been recorded, 0 when not, -1 error. */
+int state_feedback_seen(struct state *s, const char *key);
+/* Sum of id's feedback with from <= hour < to. */
+int state_feedback_sum(struct state *s, const char *id, long long from, long long to,
+		       struct state_feedback *sum);
+/* Export / import (bulkwardenctl state export / import), as the counters. */
+int state_feedback_rows(struct state *s,
+			int (*fn)(const char *id, long long hour, const struct state_feedback *f,
+				  void *arg),
+			void *arg);
+int state_feedback_keys(struct state *s, int (*fn)(const char *key, long long ts, void *arg),
+			void *arg);
+int state_import_feedback(struct state *s, const char *id, long long hour,
+			  const struct state_feedback *f);
+int state_import_feedback_key(struct state *s, const char *key, long long ts);
+
 #endif

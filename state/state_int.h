@@ -88,6 +88,21 @@ struct state_ops {
 	int (*import_suspension)(struct state *s, const struct state_suspension *sp);
 	int (*import_usage)(struct state *s, const char *id, int win, long long start,
 			    uint64_t msgs, uint64_t rcpts);
+	/* feedback (state_feedback_*), NULL in a backend without them */
+	int (*feedback_record)(struct state *s, const char *key, long long now,
+			       const struct state_feedback_delta *d, size_t n);
+	int (*feedback_seen)(struct state *s, const char *key);
+	int (*feedback_sum)(struct state *s, const char *id, long long from, long long to,
+			    struct state_feedback *sum);
+	int (*feedback_rows)(struct state *s,
+			     int (*fn)(const char *id, long long hour,
+				       const struct state_feedback *f, void *arg),
+			     void *arg);
+	int (*feedback_keys)(struct state *s, int (*fn)(const char *key, long long ts, void *arg),
+			     void *arg);
+	int (*import_feedback)(struct state *s, const char *id, long long hour,
+			       const struct state_feedback *f);
+	int (*import_feedback_key)(struct state *s, const char *key, long long ts);
 };
 
 /* The head of every backend handle. */

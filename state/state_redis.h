@@ -16,6 +16,7 @@
  *   P flush:BATCH      string  a counter flush already applied (kept a day)
  *   P use:h:HOUR:ID    hash  m r: messages and recipients granted this hour
  *   P use:d:DAY:ID     hash  m r: the same for the UTC day
+ *   P fbk, P fb:HOUR:ID, P fbi, P fbi:ID  feedback (state_redis_feedback.c)
  * Later kinds (waivers, suppressions) take their own P KIND hash and bump
  * P ver the same way, so the milter's one version poll covers them.
  */
@@ -142,6 +143,22 @@ int state_redis_import_usage(struct state *s, const char *id, int win, long long
 /* The seven counters of a struct in the order of state_redis_cnt_fields. */
 uint64_t *state_redis_cnt_field(struct state_counts *c, int i);
 extern const char *const state_redis_cnt_fields[7];
+
+/* Feedback counts (state_redis_feedback.c), as in struct state_ops. */
+int state_redis_feedback_record(struct state *s, const char *key, long long now,
+				const struct state_feedback_delta *d, size_t n);
+int state_redis_feedback_seen(struct state *s, const char *key);
+int state_redis_feedback_sum(struct state *s, const char *id, long long from, long long to,
+			     struct state_feedback *sum);
+int state_redis_feedback_rows(struct state *s,
+			      int (*fn)(const char *id, long long hour,
+					const struct state_feedback *f, void *arg),
+			      void *arg);
+int state_redis_feedback_keys(struct state *s,
+			      int (*fn)(const char *key, long long ts, void *arg), void *arg);
+int state_redis_import_feedback(struct state *s, const char *id, long long hour,
+				const struct state_feedback *f);
+int state_redis_import_feedback_key(struct state *s, const char *key, long long ts);
 
 /* state_wait_change: SUBSCRIBE P chg on first use, then wait. */
 int state_redis_wait_change(struct state *s, unsigned timeout_ms);

@@ -558,4 +558,11 @@ const struct state_ops state_redis_ops = {
     .import_suspension = rd_import_suspension,
     .import_usage = state_redis_import_usage,
     .wait_change = state_redis_wait_change,
+    .feedback_record = state_redis_feedback_record,
+    .feedback_seen = state_redis_feedback_seen,
+    .feedback_sum = state_redis_feedback_sum,
+    .feedback_rows = state_redis_feedback_rows,
+    .feedback_keys = state_redis_feedback_keys,
+    .import_feedback = state_redis_import_feedback,
+    .import_feedback_key = state_redis_import_feedback_key,
 };

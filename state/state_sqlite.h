@@ -126,6 +126,22 @@ int state_sqlite_import_suspension(struct state *s, const struct state_suspensio
 int state_sqlite_import_usage(struct state *s, const char *id, int win, long long start,
 			      uint64_t msgs, uint64_t rcpts);
 
+/* Feedback counts (state_sqlite_feedback.c), as in struct state_ops. */
+int state_sqlite_feedback_record(struct state *s, const char *key, long long now,
+				 const struct state_feedback_delta *d, size_t n);
+int state_sqlite_feedback_seen(struct state *s, const char *key);
+int state_sqlite_feedback_sum(struct state *s, const char *id, long long from, long long to,
+			      struct state_feedback *sum);
+int state_sqlite_feedback_rows(struct state *s,
+			       int (*fn)(const char *id, long long hour,
+					 const struct state_feedback *f, void *arg),
+			       void *arg);
+int state_sqlite_feedback_keys(struct state *s,
+			       int (*fn)(const char *key, long long ts, void *arg), void *arg);
+int state_sqlite_import_feedback(struct state *s, const char *id, long long hour,
+				 const struct state_feedback *f);
+int state_sqlite_import_feedback_key(struct state *s, const char *key, long long ts);
+
 extern const struct state_ops state_sqlite_ops;
 
 #endif

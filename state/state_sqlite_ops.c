@@ -644,4 +644,11 @@ const struct state_ops state_sqlite_ops = {
     .import_audit = state_sqlite_import_audit,
     .import_suspension = state_sqlite_import_suspension,
     .import_usage = state_sqlite_import_usage,
+    .feedback_record = state_sqlite_feedback_record,
+    .feedback_seen = state_sqlite_feedback_seen,
+    .feedback_sum = state_sqlite_feedback_sum,
+    .feedback_rows = state_sqlite_feedback_rows,
+    .feedback_keys = state_sqlite_feedback_keys,
+    .import_feedback = state_sqlite_import_feedback,
+    .import_feedback_key = state_sqlite_import_feedback_key,
 };

@@ -951,6 +951,86 @@ test_last_changes(void **unused)
 	state_close(s);
 }
 
+/* Feedback: a report recorded once (a second record is "duplicate" and adds
+ * nothing), sums over a window, export rows and keys, bad keys refused. */
+static int
+fb_row_cb(const char *id, long long hour, const struct state_feedback *f, void *arg)
+{
+	uint64_t *n = arg;
+	(void)id;
+	(void)hour;
+	n[0]++;
+	n[1] += f->complaints;
+	return 0;
+}
+
+static int
+fb_key_cb(const char *key, long long ts, void *arg)
+{
+	(void)ts;
+	(void)key;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_feedback(void **unused)
+{
+	(void)unused;
+	struct state *s = open_ok();
+	struct state_feedback sum;
+	/* a store without the tables reads as zeros */
+	assert_int_equal(state_feedback_sum(s, "newsletter", T0, T0 + 86400, &sum), 0);
+	assert_int_equal(sum.complaints, 0);
+	assert_int_equal(state_feedback_seen(s, "arf:aa"), 0);
+	struct state_feedback_delta d = {"newsletter", T0 + 100, {.complaints = 1}};
+	assert_int_equal(state_feedback_record(s, "arf:aa", T0 + 100, &d, 1), 0);
+	assert_int_equal(state_feedback_seen(s, "arf:aa"), 1);
+	assert_int_equal(state_feedback_record(s, "arf:aa", T0 + 200, &d, 1), 1); /* duplicate */
+	assert_int_equal(state_feedback_sum(s, "newsletter", T0, T0 + 3600, &sum), 0);
+	assert_int_equal(sum.complaints, 1);
+	/* a DSN and an aggregate report over two identities, in later hours */
+	struct state_feedback_delta d2[2] = {
+	    {"newsletter", T0 + 3700, {.hard_bounces = 2, .soft_bounces = 1}},
+	    {"receipts", T0 + 3700, {.dmarc_messages = 100, .dmarc_failures = 7}}};
+	assert_int_equal(state_feedback_record(s, "dmarc:bb", T0 + 3700, d2, 2), 0);
+	assert_int_equal(state_feedback_record(s, "dmarc:bb", T0 + 3700, d2, 2), 1);
+	assert_int_equal(state_feedback_sum(s, "newsletter", T0, T0 + 86400, &sum), 0);
+	assert_int_equal(sum.complaints, 1);
+	assert_int_equal(sum.hard_bounces, 2);
+	assert_int_equal(sum.soft_bounces, 1);
+	assert_int_equal(state_feedback_sum(s, "newsletter", T0 + 3600, T0 + 86400, &sum), 0);
+	assert_int_equal(sum.complaints, 0); /* the first hour is outside the window */
+	assert_int_equal(state_feedback_sum(s, "receipts", T0, T0 + 86400, &sum), 0);
+	assert_int_equal(sum.dmarc_messages, 100);
+	assert_int_equal(sum.dmarc_failures, 7);
+	/* a report attributed to nobody is still remembered */
+	assert_int_equal(state_feedback_record(s, "dsn:cc", T0, NULL, 0), 0);
+	assert_int_equal(state_feedback_record(s, "dsn:cc", T0, NULL, 0), 1);
+	/* all or nothing: a bad id in the batch records nothing, not even the key */
+	struct state_feedback_delta bad[2] = {{"newsletter", T0, {.complaints = 5}},
+					      {"Bad Id", T0, {.complaints = 5}}};
+	assert_int_equal(state_feedback_record(s, "arf:dd", T0, bad, 2), -1);
+	assert_int_equal(state_feedback_seen(s, "arf:dd"), 0);
+	/* hostile keys never reach the store */
+	assert_int_equal(state_feedback_record(s, "arf:a b", T0, NULL, 0), -1);
+	assert_int_equal(state_feedback_record(s, "", T0, NULL, 0), -1);
+	char longkey[STATE_FEEDBACK_KEY_MAX + 2];
+	memset(longkey, 'a', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	assert_int_equal(state_feedback_record(s, longkey, T0, NULL, 0), -1);
+	/* export: rows and keys */
+	uint64_t rows[2] = {0, 0};
+	int keys = 0;
+	assert_int_equal(state_feedback_rows(s, fb_row_cb, rows), 0);
+	assert_int_equal(rows[0], 3);
+	assert_int_equal(rows[1], 1);
+	assert_int_equal(state_feedback_keys(s, fb_key_cb, &keys), 0);
+	assert_int_equal(keys, 3);
+	assert_int_equal(raw_int("SELECT count(*) FROM feedback_keys"), 3);
+	state_close(s);
+}
+
 int
 main(void)
 {
@@ -969,6 +1049,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_event, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_last_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
