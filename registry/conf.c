@@ -361,6 +361,7 @@ parse_policy(struct conf_ctx *c, const config_setting_t *g)
 
 	if (conf_group(c, g, S_POLICY_ACTIONS, &ag) > 0)
 		conf_actions(c, ag, s->actions, NULL);
+	conf_governance(c, conf_at(g, S_POLICY_GOVERNANCE));
 	/* policy.require_reapproval: true or false (the table has no boolean type) */
 	const config_setting_t *b = conf_at(g, S_POLICY_REQUIRE_REAPPROVAL);
 	if (b != NULL && config_setting_type(b) != CONFIG_TYPE_BOOL)
@@ -490,6 +491,7 @@ conf_defaults(struct conf_ctx *c, struct bw_settings *s)
 	memcpy(s->require_owners, own->words, n * sizeof(char *));
 	s->n_require_owners = n;
 	s->metrics_per_identity = true; /* metrics_listen NULL: no server */
+	conf_governance_defaults(s);
 	for (int i = 0; i < BW_CHK__COUNT; i++)
 		s->actions[i] = check_info((enum bw_check)i)->def_action;
 }

@@ -653,6 +653,7 @@ conf_identity(struct conf_ctx *c, const config_setting_t *g, struct bw_identity 
 	parse_dkim_headers(c, g, id);
 	parse_feedback(c, g, id);
 	parse_tightening(c, g, id);
+	conf_identity_governance(c, g, id);
 	/* the addresses receivers see for this identity, if not the relay's */
 	conf_ip_list(c, g, S_ID_EGRESS_IPS, &id->egress_ips, &id->n_egress_ips);
 	/* SPEC §3: a vendor message without a valid registered signature is

@@ -192,4 +192,13 @@ void conf_identity(struct conf_ctx *c, const config_setting_t *g, struct bw_iden
 /* conf_identity.c: report ids and logins seen more than once. */
 void conf_identity_duplicates(struct conf_ctx *c);
 
+
+/* Signal thresholds (conf_governance.c): the table's defaults into s;
+ * policy.governance's signal groups (gov may be NULL); an identity's
+ * identity.governance (tighten only; starts from the baseline's). */
+void conf_governance_defaults(struct bw_settings *s);
+void conf_governance(struct conf_ctx *c, const config_setting_t *gov);
+void conf_identity_governance(struct conf_ctx *c, const config_setting_t *idg,
+			      struct bw_identity *id);
+
 #endif

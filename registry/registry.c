@@ -196,3 +196,11 @@ registry_release(struct registry *r)
 		arena_free(a); /* r itself lives in its arena */
 	}
 }
+
+const char *
+registry_signal_name(enum bw_signal g)
+{
+	static const char *const n[BW_SIG__COUNT] = {"complaint_rate", "hard_bounce_rate",
+						     "dmarc_fail_rate"};
+	return n[g];
+}

@@ -32,6 +32,15 @@ enum bw_life { BW_LIFE_PENDING, BW_LIFE_ACTIVE, BW_LIFE_RETIRED };
 enum bw_dkim_mode { BW_DKIM_SIGN, BW_DKIM_VERIFY };
 enum bw_dmarc_p { BW_DMARC_NONE = 0, BW_DMARC_QUARANTINE = 1, BW_DMARC_REJECT = 2 };
 enum bw_key_alg { BW_KEY_RSA, BW_KEY_ED25519 };
+/* The feedback signals of SPEC §9 (policy.governance.<name>). */
+enum bw_signal { BW_SIG_COMPLAINT_RATE, BW_SIG_HARD_BOUNCE_RATE, BW_SIG_DMARC_FAIL_RATE,
+		 BW_SIG__COUNT };
+/* The thresholds of one signal: warn <= suspend, rates in 0..1. */
+struct bw_threshold {
+	double warn, suspend;
+	unsigned min_messages; /* fewer in the window: insufficient data */
+	unsigned window_hours;
+};
 
 struct bw_owner {
 	const char *role; /* "dns" */
@@ -102,6 +111,8 @@ struct bw_identity {
 	unsigned max_recipients;           /* effective (baseline or tighter) */
 	enum bw_dmarc_p min_dmarc_policy;  /* effective */
 	enum bw_action actions[BW_CHK__COUNT]; /* effective per-check actions */
+	/* effective signal thresholds (the baseline's or tighter) */
+	struct bw_threshold thresholds[BW_SIG__COUNT];
 };
 
 struct bw_settings {
@@ -154,6 +165,7 @@ struct bw_settings {
 	enum bw_action actions[BW_CHK__COUNT];
 	bool require_reapproval;      /* changed since approval: pending (SPEC §10) */
 	unsigned dormant_days;        /* policy.governance.dormant_days */
+	struct bw_threshold thresholds[BW_SIG__COUNT]; /* policy.governance.<signal> */
 	const char *identities_dir;
 };
 
@@ -204,6 +216,8 @@ void registry_note_change(struct registry *r, const char *id, long long when);
 enum bw_life registry_lifecycle(const struct bw_identity *id, long long now, const char **why);
 const char *registry_life_name(enum bw_life l);
 const char *registry_class_name(enum bw_class c);
+/* "complaint_rate", "hard_bounce_rate", "dmarc_fail_rate" */
+const char *registry_signal_name(enum bw_signal g);
 
 struct registry *registry_retain(struct registry *r);
 void registry_release(struct registry *r);
