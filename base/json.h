@@ -35,6 +35,8 @@ void jbuf_str(struct jbuf *j, const char *key, const char *val);
 void jbuf_strn(struct jbuf *j, const char *key, const char *val, size_t n);
 void jbuf_num(struct jbuf *j, const char *key, long long val);
 void jbuf_bool(struct jbuf *j, const char *key, bool val);
+/* A finite number with 6 significant digits (NaN and infinities: 0). */
+void jbuf_double(struct jbuf *j, const char *key, double val);
 void jbuf_array_begin(struct jbuf *j, const char *key);
 void jbuf_array_end(struct jbuf *j);
 void jbuf_object_begin(struct jbuf *j, const char *key); /* key NULL inside arrays */

@@ -23,12 +23,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <glib.h>
 
 #include "base/ecs.h"
 #include "base/util.h"
 #include "ctl/ingest.h"
+#include "ctl/signals.h"
 #include "ingest/feedback.h"
 #include "ingest/attach.h"
 #include "ingest/unpack.h"
@@ -75,7 +79,8 @@ slurp(int fd, size_t *len)
 /* The feedback event of one report (or of an unusable one, with why). */
 static void
 feedback_event(struct jbuf *j, const char *source, const struct ingest_report *rep,
-	       const struct bw_identity *id, enum ingest_by by, const char *why)
+	       const struct bw_identity *id, enum ingest_by by, const char *why, const char *key,
+	       bool duplicate)
 {
 	struct timeval tv;
 	char evid[25];
@@ -98,9 +103,12 @@ feedback_event(struct jbuf *j, const char *source, const struct ingest_report *r
 		jbuf_str(j, "bulkwarden.feedback.attributed_by", ingest_by_name(by));
 		if (id != NULL)
 			jbuf_str(j, "bulkwarden.identity.id", id->id);
+		jbuf_str(j, "bulkwarden.feedback.key", key);
+		jbuf_bool(j, "bulkwarden.feedback.duplicate", duplicate);
 		if (rep->kind == INGEST_ARF) {
 			jbuf_str(j, "bulkwarden.feedback.type", rep->feedback_type);
-			jbuf_num(j, "bulkwarden.feedback.complaints", 1);
+			jbuf_num(j, "bulkwarden.feedback.complaints",
+				 ingest_is_complaint(rep) ? 1 : 0);
 		} else {
 			jbuf_num(j, "bulkwarden.feedback.hard_bounces", (long long)rep->n_hard);
 			jbuf_num(j, "bulkwarden.feedback.soft_bounces", (long long)rep->n_soft);
@@ -118,6 +126,75 @@ feedback_event(struct jbuf *j, const char *source, const struct ingest_report *r
 	}
 	ecs_common(j, "email", NULL, "info", NULL);
 	jbuf_end(j);
+}
+
+/* An ARF report is a complaint unless it says the opposite (not-spam) or
+ * is a DMARC failure report (auth-failure), which is no recipient's word. */
+bool
+ingest_is_complaint(const struct ingest_report *rep)
+{
+	return strcasecmp(rep->feedback_type, "not-spam") != 0 &&
+	       strcasecmp(rep->feedback_type, "auth-failure") != 0;
+}
+
+/* The key an ARF or DSN report is remembered by: its kind and the SHA-256
+ * of what its reporter wrote, the body after the top header block, so the
+ * same report delivered again (with other Received, Delivered-To or
+ * Return-Path fields added on the way) counts once. A report without a
+ * header/body separator is hashed whole. */
+static void
+report_key(char *key, size_t len, const char *kind, const char *buf, size_t n)
+{
+	const char *body = buf;
+	size_t blen = n;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (buf[i] != '\n')
+			continue;
+		size_t k = i + 1;
+		if (k < n && buf[k] == '\r')
+			k++;
+		if (k < n && buf[k] == '\n') {
+			body = buf + k + 1;
+			blen = n - (k + 1);
+			break;
+		}
+	}
+	gchar *sum = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)body, blen);
+	snprintf(key, len, "%s:%s", kind, sum ? sum : "none");
+	g_free(sum);
+}
+
+/* After a report counted for id: suspend or warn (signals_enforce), each
+ * audit record written also to the event log. */
+struct enforce_ctx {
+	struct jbuf *j;
+	bool to_stdout;
+};
+
+static void
+enforce_emit(const struct state_audit *rec, void *arg)
+{
+	struct enforce_ctx *x = arg;
+	char evid[25];
+	if (bw_random_hex(evid, 12) != 0)
+		evid[0] = '\0';
+	state_audit_event(x->j, rec, evid);
+	if (x->to_stdout)
+		fwrite(x->j->buf, 1, x->j->len, stdout);
+	else if (eventlog_write(x->j->buf, x->j->len) != 0)
+		ctl_err("warning: cannot write the audit event of record %lld (it is in the "
+			"state store)",
+			rec->seq);
+	if (strcmp(rec->action, "auto-suspend") == 0)
+		ctl_err("%s: %s", rec->identity, rec->reason);
+}
+
+int
+ingest_enforce(struct state *st, const struct bw_identity *id, struct jbuf *j, bool to_stdout,
+	       char *why, size_t whylen)
+{
+	struct enforce_ctx x = {j, to_stdout};
+	return signals_enforce(st, id, ctl_now(), enforce_emit, &x, why, whylen);
 }
 
 int
@@ -218,9 +295,37 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 				 "not an ARF, DSN or DMARC aggregate report (no "
 				 "multipart/report, no XML, gzip or zip report)");
 		}
-		if (!bad)
+		char key[STATE_FEEDBACK_KEY_MAX + 1] = "";
+		bool dup = false;
+		struct state *st = NULL;
+		if (!bad) {
+			char err[512];
 			id = ingest_attribute(r, rep, &by);
-		feedback_event(j, name, rep, id, by, bad ? why : NULL);
+			report_key(key, sizeof(key), ingest_kind_name(rep->kind), buf, len);
+			struct state_feedback_delta d = {.id = id ? id->id : NULL,
+							 .hour = ctl_now()};
+			if (rep->kind == INGEST_ARF)
+				d.fb.complaints = ingest_is_complaint(rep) ? 1 : 0;
+			else {
+				d.fb.hard_bounces = rep->n_hard;
+				d.fb.soft_bounces = rep->n_soft;
+			}
+			int rr = -1;
+			if ((st = ctl_state_try(c, err, sizeof(err))) == NULL)
+				snprintf(why, sizeof(why), "state store: %.200s", err);
+			else if ((rr = state_feedback_record(st, key, ctl_now(), &d, id ? 1 : 0)) <
+				 0)
+				snprintf(why, sizeof(why), "state store: %.200s", state_error(st));
+			if (rr < 0) {
+				ctl_err("ingest: %s: %s; not recorded, try again",
+					out_esc(name, esc, sizeof(esc)), why);
+				free(buf);
+				rc = EX_TEMPFAIL_;
+				break;
+			}
+			dup = rr == 1;
+		}
+		feedback_event(j, name, rep, id, by, bad ? why : NULL, key, dup);
 		free(buf);
 		if (strcmp(set->log_target, "stdout") == 0)
 			fwrite(j->buf, 1, j->len, stdout);
@@ -234,8 +339,17 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 				why);
 			rc = EX_DATAERR_;
 		} else if (!c->json) {
-			printf("%s: %s attributed to %s by %s\n", out_esc(name, esc, sizeof(esc)),
-			       ingest_kind_name(rep->kind), id ? id->id : "-", ingest_by_name(by));
+			printf("%s: %s attributed to %s by %s%s\n", out_esc(name, esc, sizeof(esc)),
+			       ingest_kind_name(rep->kind), id ? id->id : "-", ingest_by_name(by),
+			       dup ? " (duplicate: counted before)" : "");
+		}
+		/* evaluated after duplicates too: a run that recorded the report
+		 * but failed before acting is completed by the MTA's retry */
+		if (!bad && id != NULL &&
+		    ingest_enforce(st, id, j, to_stdout, why, sizeof(why)) != 0) {
+			ctl_err("ingest: %s: %s; try again", out_esc(name, esc, sizeof(esc)), why);
+			rc = EX_TEMPFAIL_;
+			break;
 		}
 	}
 	eventlog_close();

@@ -20,4 +20,14 @@
 int ingest_aggregate(struct ctl *c, const char *name, const char *buf, size_t len, struct jbuf *j,
 		     bool to_stdout);
 
+/* Whether an ARF report counts as a complaint (not not-spam, not
+ * auth-failure). */
+struct ingest_report;
+bool ingest_is_complaint(const struct ingest_report *rep);
+/* Evaluate id's signals after a report counted for it: auto-suspend or
+ * threshold-warning, each audit event also written to the event log (or
+ * stdout). 0, or -1 with why (the store failed). */
+int ingest_enforce(struct state *st, const struct bw_identity *id, struct jbuf *j, bool to_stdout,
+		   char *why, size_t whylen);
+
 #endif

@@ -35,6 +35,8 @@
 /* What one report came to: its metadata and the tally of its rows. */
 struct agg_result {
 	char digest[65];
+	char key[STATE_FEEDBACK_KEY_MAX + 1]; /* what the store remembers it by */
+	bool duplicate;			      /* recorded before: counted once */
 	enum agg_wrap wrap;
 	char attachment[AGG_CTYPE_MAX]; /* "" when the input was the report itself */
 	struct agg_meta meta;
@@ -92,6 +94,10 @@ agg_event(struct jbuf *j, const char *source, const struct agg_result *a, const 
 	jbuf_str(j, "bulkwarden.feedback.source", source);
 	jbuf_str(j, "bulkwarden.feedback.kind", "dmarc-aggregate");
 	jbuf_str(j, "bulkwarden.feedback.digest", a->digest);
+	if (why == NULL) {
+		jbuf_str(j, "bulkwarden.feedback.key", a->key);
+		jbuf_bool(j, "bulkwarden.feedback.duplicate", a->duplicate);
+	}
 	jbuf_str(j, "bulkwarden.feedback.format", agg_wrap_name(a->wrap));
 	if (a->attachment[0])
 		jbuf_str(j, "bulkwarden.feedback.attachment_type", a->attachment);
@@ -245,6 +251,69 @@ agg_read(const struct registry *r, const char *buf, size_t len, struct agg_resul
 	return rc;
 }
 
+/* The key of an aggregate report: its reporter's org_name and report_id
+ * (RFC 7489 makes the pair unique), so the same report as XML, gzip, zip
+ * or an attachment counts once; the SHA-256 of the input without an id. */
+static void
+agg_key(struct agg_result *a)
+{
+	if (a->meta.report_id[0] == '\0') {
+		snprintf(a->key, sizeof(a->key), "dmarc:%s", a->digest);
+		return;
+	}
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+	g_checksum_update(ck, (const guchar *)a->meta.org_name, strlen(a->meta.org_name));
+	g_checksum_update(ck, (const guchar *)"\n", 1);
+	g_checksum_update(ck, (const guchar *)a->meta.report_id, strlen(a->meta.report_id));
+	snprintf(a->key, sizeof(a->key), "dmarc:%s", g_checksum_get_string(ck));
+	g_checksum_free(ck);
+}
+
+/* Record the report's counts per identity (dedupe by a->key). A report
+ * seen before is marked duplicate and adds nothing; its shadow senders
+ * were recorded the first time. New: the shadow senders' audit records
+ * first (a retry after a failure may write them twice, never zero times),
+ * then the counts. 0, or -1 with why. */
+static int
+agg_record(struct ctl *c, struct agg_result *a, struct jbuf *j, bool to_stdout, char *why,
+	   size_t whylen)
+{
+	const struct agg_tally *t = &a->tally;
+	struct state_feedback_delta d[AGG_TALLY_IDS_MAX];
+	char err[512];
+	long long now = ctl_now();
+	struct state *st = ctl_state_try(c, err, sizeof(err));
+	if (st == NULL) {
+		snprintf(why, whylen, "state store: %.400s", err);
+		return -1;
+	}
+	int seen = state_feedback_seen(st, a->key);
+	if (seen < 0) {
+		snprintf(why, whylen, "state store: %.400s", state_error(st));
+		return -1;
+	}
+	if (seen) {
+		a->duplicate = true;
+		return 0;
+	}
+	if (shadow_audit(c, a, j, to_stdout, why, whylen) != 0)
+		return -1;
+	memset(d, 0, sizeof(d));
+	for (size_t i = 0; i < t->n_ids; i++) {
+		d[i].id = t->ids[i].id->id;
+		d[i].hour = now;
+		d[i].fb.dmarc_messages = t->ids[i].c.messages;
+		d[i].fb.dmarc_failures = t->ids[i].c.dmarc_fail;
+	}
+	int rc = state_feedback_record(st, a->key, now, d, t->n_ids);
+	if (rc < 0) {
+		snprintf(why, whylen, "state store: %.400s", state_error(st));
+		return -1;
+	}
+	a->duplicate = rc == 1;
+	return 0;
+}
+
 /* Read, record and log one aggregate report (ctl/ingest.h). */
 int
 ingest_aggregate(struct ctl *c, const char *name, const char *buf, size_t len, struct jbuf *j,
@@ -261,7 +330,9 @@ ingest_aggregate(struct ctl *c, const char *name, const char *buf, size_t len, s
 	bw_strlcpy(a->digest, sum ? sum : "", sizeof(a->digest));
 	g_free(sum);
 	bool bad = agg_read(ctl_registry(c), buf, len, a, why, sizeof(why)) != 0;
-	if (!bad && shadow_audit(c, a, j, to_stdout, why, sizeof(why)) != 0) {
+	if (!bad)
+		agg_key(a);
+	if (!bad && agg_record(c, a, j, to_stdout, why, sizeof(why)) != 0) {
 		ctl_err("ingest: %s: %s; not recorded, try again", out_esc(name, esc, sizeof(esc)),
 			why);
 		free(a);
@@ -283,10 +354,24 @@ ingest_aggregate(struct ctl *c, const char *name, const char *buf, size_t len, s
 		const char *by = report_by(t, &one);
 		printf(
 		    "%s: dmarc-aggregate from %s: %ld records, %llu messages, attributed to %s by "
-		    "%s, %llu shadow sender(s)\n",
+		    "%s, %llu shadow sender(s)%s\n",
 		    out_esc(name, esc, sizeof(esc)), out_esc(a->meta.org_name, esc2, sizeof(esc2)),
 		    a->records, (unsigned long long)t->all.messages, one ? one->id : "-", by,
-		    (unsigned long long)t->shadow_pairs);
+		    (unsigned long long)t->shadow_pairs,
+		    a->duplicate ? " (duplicate: counted before)" : "");
+	}
+	/* each identity the report counted for: its signals (after a
+	 * duplicate too, so a retry completes what a failed run began) */
+	for (size_t i = 0; !bad && i < a->tally.n_ids; i++) {
+		char err[512];
+		struct state *st = ctl_state_try(c, err, sizeof(err));
+		if (st == NULL ||
+		    ingest_enforce(st, a->tally.ids[i].id, j, to_stdout, why, sizeof(why)) != 0) {
+			ctl_err("ingest: %s: %s; try again", out_esc(name, esc, sizeof(esc)),
+				st ? why : err);
+			rc = INGEST_EX_TEMPFAIL;
+			break;
+		}
 	}
 	free(a);
 	return rc;

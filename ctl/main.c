@@ -24,6 +24,7 @@
 
 #include "base/strbuf.h"
 #include "ctl/report.h"
+#include "ctl/signals.h"
 #include "ctl/verbs.h"
 #include "registry/conf.h"
 
@@ -54,6 +55,8 @@ static const struct verb verbs[] = {
      "make a DKIM key pair and print the DNS TXT record to publish"},
     {"ingest", ctl_ingest, "ingest [--kind arf|dsn|dmarc|auto] [FILE...]",
      "read complaints, bounces, DMARC aggregate reports (stdin without FILE): one event each"},
+    {"signals", ctl_signals, "signals [ID] [--json]",
+     "feedback signals per identity: window, numerator/denominator, value, thresholds, state"},
     {"report", ctl_report, "report [--format html|json|md] [--out FILE] [--days N]",
      "the auditor's report: inventory, traffic, suspensions, findings and their controls"},
     {"dns-check", ctl_dns_check, "dns-check [ID] [--json]",

@@ -238,6 +238,16 @@ state_suspend(struct state *s, const char *id, const char *reason, const char *b
 }
 
 int
+state_auto_suspend(struct state *s, const char *id, const char *reason, long long now,
+		   struct state_audit *rec)
+{
+	s->suspend_action = "auto-suspend";
+	int rc = state_suspend(s, id, reason, "bulkwarden", NULL, 0, now, rec);
+	s->suspend_action = NULL;
+	return rc;
+}
+
+int
 state_reinstate(struct state *s, const char *id, const char *reason, const char *by,
 		const char *ticket, long long now, struct state_audit *rec)
 {
@@ -352,7 +362,8 @@ last_change_rec(const struct state_audit *rec, void *arg)
  * the audit log in order (the log is chained and read whole by audit
  * --verify already; this runs at start and in bulkwardenctl only). */
 int
-state_last_changes_walk(struct state *s, int (*fn)(const char *id, long long ts, void *arg), void *arg)
+state_last_changes_walk(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
+			void *arg)
 {
 	struct last_changes_walk w = {.oom = 0};
 	const char *key;

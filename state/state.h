@@ -122,6 +122,11 @@ void state_set_origin(struct state *s, const char *origin);
  * returns 1 (state_error() says why). 0 done, -1 error. */
 int state_suspend(struct state *s, const char *id, const char *reason, const char *by,
 		  const char *ticket, long long until, long long now, struct state_audit *rec);
+/* state_suspend() by bulkwarden itself (a signal crossed its suspend
+ * threshold): audit action "auto-suspend", actor "bulkwarden", no ticket,
+ * until reinstated; the same never-shorten rule (1: nothing changed). */
+int state_auto_suspend(struct state *s, const char *id, const char *reason, long long now,
+		       struct state_audit *rec);
 /* Lift a suspension and append the audit record, atomically. Returns 1 if
  * id was suspended, 0 if it was not (nothing written), -1 on error,
  * including a reinstatement by whoever suspended it (compared without

@@ -110,7 +110,17 @@ struct state {
 	const struct state_ops *ops;
 	char err[STATE_ERR_MAX];
 	char origin[STATE_ORIGIN_MAX]; /* state_set_origin(), "" when unset */
+	/* the audit action of the suspend op's record: "suspend", or
+	 * "auto-suspend" inside state_auto_suspend() */
+	const char *suspend_action;
 };
+
+/* The suspend op's audit action (never NULL). */
+static inline const char *
+state_suspend_action(const struct state *s)
+{
+	return s->suspend_action ? s->suspend_action : "suspend";
+}
 
 /* Argument checks shared by state.c and state_fleet.c: false with the
  * error set. */

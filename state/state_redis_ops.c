@@ -265,7 +265,7 @@ rd_suspend(struct state *s, const char *id, const char *reason, const char *by, 
 			state_set_error(s, "suspension too long to store");
 			return -1;
 		}
-		fill_rec(rec, "suspend", by, id, reason, ticket, now);
+		fill_rec(rec, state_suspend_action(s), by, id, reason, ticket, now);
 		if (until != 0)
 			state_detail(s, rec->detail, "until %s%s", state_time_str(until, t1), prev);
 		else

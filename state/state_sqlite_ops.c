@@ -215,7 +215,7 @@ sq_suspend(struct state *s, const char *id, const char *reason, const char *by, 
 		state_sqlite_fail(ss, rc, "store the suspension");
 		return state_sqlite_abort(ss);
 	}
-	fill_rec(rec, "suspend", by, id, reason, ticket, now);
+	fill_rec(rec, state_suspend_action(s), by, id, reason, ticket, now);
 	if (until != 0)
 		state_detail(s, rec->detail, "until %s%s", state_time_str(until, t1), prev);
 	else
