@@ -9,7 +9,12 @@
  *   {"kind":"suspension", id reason by ticket since until}
  *   {"kind":"counter", id hour messages recipients bytes accepted rejected quarantined tempfailed}
  *   {"kind":"usage", id window ("hour"|"day") start messages recipients}
- *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N}
+ *   {"kind":"feedback", id hour counts{complaints hard_bounces soft_bounces
+ *                       dmarc_messages dmarc_failures}}
+ *   {"kind":"feedback_key", key ts}   (a report already counted, SPEC §9)
+ *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N,
+ *    "feedback":N,"feedback_keys":N}
+ * (an export made before feedback existed has neither kind nor trailer count.)
  * The trailer's counts make a truncated file detectable.
  *
  * Import reads and checks the whole file before writing anything (a bad
@@ -48,6 +53,17 @@ struct usage_row {
 	uint64_t m, r;
 };
 
+struct fb_row {
+	char id[STATE_ID_MAX + 1];
+	long long hour;
+	struct state_feedback f;
+};
+
+struct fb_key {
+	char key[STATE_FEEDBACK_KEY_MAX + 1];
+	long long ts;
+};
+
 struct dump {
 	struct state_audit *audit;
 	size_t n_audit, cap_audit;
@@ -57,6 +73,10 @@ struct dump {
 	size_t n_cnt, cap_cnt;
 	struct usage_row *use;
 	size_t n_use, cap_use;
+	struct fb_row *fb;
+	size_t n_fb, cap_fb;
+	struct fb_key *fbk;
+	size_t n_fbk, cap_fbk;
 };
 
 /* ---- export ------------------------------------------------------------ */
@@ -64,7 +84,7 @@ struct dump {
 struct ex {
 	FILE *f;
 	struct jbuf j;
-	long long n_audit, n_cnt, n_use;
+	long long n_audit, n_cnt, n_use, n_fb, n_fbk;
 	bool failed;
 };
 
@@ -121,6 +141,48 @@ ex_usage(const char *id, int win, long long start, uint64_t m, uint64_t r, void 
 	return x->failed;
 }
 
+static const char *const fb_names[5] = {"complaints", "hard_bounces", "soft_bounces",
+					"dmarc_messages", "dmarc_failures"};
+
+static uint64_t *
+fb_field(struct state_feedback *f, int i)
+{
+	uint64_t *v[5] = {&f->complaints, &f->hard_bounces, &f->soft_bounces, &f->dmarc_messages,
+			  &f->dmarc_failures};
+	return v[i];
+}
+
+static int
+ex_feedback(const char *id, long long hour, const struct state_feedback *f, void *arg)
+{
+	struct ex *x = arg;
+	struct state_feedback c = *f;
+	jbuf_begin(&x->j);
+	jbuf_str(&x->j, "kind", "feedback");
+	jbuf_str(&x->j, "id", id);
+	jbuf_num(&x->j, "hour", hour);
+	jbuf_object_begin(&x->j, "counts");
+	for (int i = 0; i < 5; i++)
+		jbuf_num(&x->j, fb_names[i], (long long)*fb_field(&c, i));
+	jbuf_object_end(&x->j);
+	put(x);
+	x->n_fb++;
+	return x->failed;
+}
+
+static int
+ex_fbkey(const char *key, long long ts, void *arg)
+{
+	struct ex *x = arg;
+	jbuf_begin(&x->j);
+	jbuf_str(&x->j, "kind", "feedback_key");
+	jbuf_str(&x->j, "key", key);
+	jbuf_num(&x->j, "ts", ts);
+	put(x);
+	x->n_fbk++;
+	return x->failed;
+}
+
 static int
 do_export(struct ctl *c, const char *path)
 {
@@ -164,6 +226,10 @@ do_export(struct ctl *c, const char *path)
 		rc = state_counters_rows(st, ex_counter, x);
 	if (rc == 0)
 		rc = state_usage_rows(st, ex_usage, x);
+	if (rc == 0)
+		rc = state_feedback_rows(st, ex_feedback, x);
+	if (rc == 0)
+		rc = state_feedback_keys(st, ex_fbkey, x);
 	if (rc == 0) {
 		jbuf_begin(&x->j);
 		jbuf_str(&x->j, "kind", "end");
@@ -171,6 +237,8 @@ do_export(struct ctl *c, const char *path)
 		jbuf_num(&x->j, "suspensions", (long long)n);
 		jbuf_num(&x->j, "counters", x->n_cnt);
 		jbuf_num(&x->j, "usage", x->n_use);
+		jbuf_num(&x->j, "feedback", x->n_fb);
+		jbuf_num(&x->j, "feedback_keys", x->n_fbk);
 		put(x);
 	}
 	bool failed = rc != 0 || x->failed || fflush(x->f) != 0 || ferror(x->f);
@@ -304,11 +372,48 @@ parse_usage(json_t *o, struct usage_row *u)
 	return true;
 }
 
+static bool
+parse_feedback(json_t *o, struct fb_row *r)
+{
+	json_t *c = json_object_get(o, "counts");
+	memset(r, 0, sizeof(*r));
+	if (!get_str(o, "id", r->id, sizeof(r->id), true) ||
+	    !get_int(o, "hour", 0, INT64_MAX, &r->hour) || !json_is_object(c))
+		return false;
+	for (int i = 0; i < 5; i++) {
+		long long v;
+		if (!get_int(c, fb_names[i], 0, INT64_MAX, &v))
+			return false;
+		*fb_field(&r->f, i) = (uint64_t)v;
+	}
+	return true;
+}
+
+static bool
+parse_fbkey(json_t *o, struct fb_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	return get_str(o, "key", k->key, sizeof(k->key), true) &&
+	       get_int(o, "ts", 0, INT64_MAX, &k->ts);
+}
+
+/* A trailer count that older exports lack: absent means none. */
+static bool
+end_count(json_t *o, const char *k, size_t have)
+{
+	long long n = 0;
+	if (json_object_get(o, k) != NULL && !get_int(o, k, 0, INT64_MAX, &n))
+		return false;
+	return (size_t)n == have;
+}
+
 /* Check the trailer's counts against what was read. */
 static bool
 check_end(json_t *o, const struct dump *d)
 {
 	long long a, s, c, u;
+	if (!end_count(o, "feedback", d->n_fb) || !end_count(o, "feedback_keys", d->n_fbk))
+		return false;
 	return get_int(o, "audit", 0, INT64_MAX, &a) &&
 	       get_int(o, "suspensions", 0, INT64_MAX, &s) &&
 	       get_int(o, "counters", 0, INT64_MAX, &c) && get_int(o, "usage", 0, INT64_MAX, &u) &&
@@ -368,6 +473,14 @@ read_dump(FILE *f, const char *name, struct dump *d)
 			ok = grow((void **)&d->use, &d->n_use, &d->cap_use, sizeof(*d->use)) &&
 			     parse_usage(o, &d->use[d->n_use]);
 			d->n_use += ok;
+		} else if (strcmp(kind, "feedback") == 0) {
+			ok = grow((void **)&d->fb, &d->n_fb, &d->cap_fb, sizeof(*d->fb)) &&
+			     parse_feedback(o, &d->fb[d->n_fb]);
+			d->n_fb += ok;
+		} else if (strcmp(kind, "feedback_key") == 0) {
+			ok = grow((void **)&d->fbk, &d->n_fbk, &d->cap_fbk, sizeof(*d->fbk)) &&
+			     parse_fbkey(o, &d->fbk[d->n_fbk]);
+			d->n_fbk += ok;
 		} else if (strcmp(kind, "end") == 0) {
 			ok = check_end(o, d);
 			if (!ok) {
@@ -426,6 +539,12 @@ write_dump(struct state *st, const struct dump *d)
 		if (state_import_usage(st, d->use[i].id, d->use[i].win, d->use[i].start,
 				       d->use[i].m, d->use[i].r) != 0)
 			return -1;
+	for (size_t i = 0; i < d->n_fb; i++)
+		if (state_import_feedback(st, d->fb[i].id, d->fb[i].hour, &d->fb[i].f) != 0)
+			return -1;
+	for (size_t i = 0; i < d->n_fbk; i++)
+		if (state_import_feedback_key(st, d->fbk[i].key, d->fbk[i].ts) != 0)
+			return -1;
 	return 0;
 }
 
@@ -469,8 +588,8 @@ do_import(struct ctl *c, const char *path)
 		goto out;
 	}
 	printf("imported %zu audit records (chain verified), %zu suspensions, %zu counter rows, "
-	       "%zu use counts into %s\n",
-	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, state_backend_name(st));
+	       "%zu use counts, %zu feedback rows, %zu feedback report keys into %s\n",
+	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_fb, d.n_fbk, state_backend_name(st));
 	rc = CTL_OK;
 out:
 	if (path != NULL)
@@ -479,6 +598,8 @@ out:
 	free(d.susp);
 	free(d.cnt);
 	free(d.use);
+	free(d.fb);
+	free(d.fbk);
 	return rc;
 }
 
