@@ -568,6 +568,37 @@ static const struct err_row err_rows[] = {
      "identities.[0].actions.spam", "unknown check id"},
     {"identity max_recipients zero", MAIN(ONE_ID("    max_recipients = 0; " MARK "\n")),
      "identities.[0].max_recipients", "out of range"},
+    /* signal thresholds (SPEC §9) */
+    {"identity loosens complaint_rate.suspend",
+     MAIN(ONE_ID("    governance = { complaint_rate = { suspend = 0.004; }; }; " MARK "\n")),
+     "identities.[0].governance.complaint_rate.suspend",
+     "0.004 loosens the baseline (policy.governance.complaint_rate.suspend is 0.003)"},
+    {"identity loosens hard_bounce_rate.warn under a tighter baseline",
+     MAIN("policy = { governance = { hard_bounce_rate = { warn = 0.01; }; }; };\n" ONE_ID(
+	 "    governance = { hard_bounce_rate = { warn = 0.015; }; }; " MARK "\n")),
+     "identities.[0].governance.hard_bounce_rate.warn",
+     "0.015 loosens the baseline (policy.governance.hard_bounce_rate.warn is 0.01)"},
+    {"identity loosens dmarc_fail_rate.min_messages",
+     MAIN(ONE_ID("    governance = { dmarc_fail_rate = { min_messages = 600; }; }; " MARK "\n")),
+     "identities.[0].governance.dmarc_fail_rate.min_messages", "600 loosens the baseline"},
+    {"identity sets a window (the baseline's only)",
+     MAIN(ONE_ID("    governance = { complaint_rate = { window_hours = 1; }; }; " MARK "\n")),
+     "identities.[0].governance.complaint_rate.window_hours", "unknown key"},
+    {"a rate above 1",
+     MAIN("policy = { governance = { complaint_rate = { warn = 1.5; }; }; }; " MARK "\n"),
+     "policy.governance.complaint_rate.warn", "1.5 is out of range (0..1)"},
+    {"a rate as a string",
+     MAIN("policy = { governance = { complaint_rate = { warn = \"low\"; }; }; }; " MARK "\n"),
+     "policy.governance.complaint_rate.warn", "expected a number"},
+    {"warn above suspend",
+     MAIN("policy = { governance = {\n dmarc_fail_rate = { warn = 0.2; }; " MARK "\n}; };\n"),
+     "policy.governance.dmarc_fail_rate", "warn 0.2 is above suspend 0.1"},
+    {"window of a month and a day",
+     MAIN("policy = { governance = { complaint_rate = { window_hours = 721; }; }; }; " MARK "\n"),
+     "policy.governance.complaint_rate.window_hours", "out of range"},
+    {"unknown signal",
+     MAIN("policy = { governance = { spam_rate = { warn = 0.1; }; }; }; " MARK "\n"),
+     "policy.governance.spam_rate", "unknown key"},
 };
 
 static void
@@ -609,7 +640,6 @@ test_error_row(void **state)
 }
 
 /* ---- positive tests ----------------------------------------------------------------- */
-
 
 /* SPEC §2's example (keys copied next to the config: relative key paths). */
 static const char *spec_conf =
@@ -792,6 +822,16 @@ test_spec_example(void **state)
 	assert_int_equal(id->min_dmarc_policy, BW_DMARC_NONE);
 	assert_int_equal(id->actions[BW_CHK_SPF], BW_ACT_QUARANTINE);
 	assert_int_equal(id->actions[BW_CHK_INTERNAL_ERROR], BW_ACT_TEMPFAIL);
+	/* signal thresholds: SPEC §9's defaults, inherited by the identity */
+	assert_true(s->thresholds[BW_SIG_COMPLAINT_RATE].warn == 0.001);
+	assert_true(s->thresholds[BW_SIG_COMPLAINT_RATE].suspend == 0.003);
+	assert_int_equal(s->thresholds[BW_SIG_COMPLAINT_RATE].min_messages, 1000);
+	assert_int_equal(s->thresholds[BW_SIG_COMPLAINT_RATE].window_hours, 24);
+	assert_true(s->thresholds[BW_SIG_HARD_BOUNCE_RATE].warn == 0.02);
+	assert_true(s->thresholds[BW_SIG_HARD_BOUNCE_RATE].suspend == 0.05);
+	assert_true(s->thresholds[BW_SIG_DMARC_FAIL_RATE].suspend == 0.1);
+	assert_int_equal(s->thresholds[BW_SIG_DMARC_FAIL_RATE].min_messages, 500);
+	assert_memory_equal(id->thresholds, s->thresholds, sizeof(id->thresholds));
 
 	/* the index was built */
 	assert_ptr_equal(registry_by_login(r, "svc-newsletter"), id);
@@ -882,7 +922,8 @@ test_settings_and_tightening(void **state)
 	    "        timeout = 2; cache_ttl = 0; };\n"
 	    "policy = { mode = \"monitor\"; require_owners = [\"dns\"];\n"
 	    "  min_dmarc_policy = \"quarantine\"; dkim_min_rsa_bits = 1024;\n"
-	    "  max_recipients = 100; actions = { dns-error = \"accept\"; state-error = \"accept\"; }; };\n"
+	    "  max_recipients = 100; actions = { dns-error = \"accept\"; state-error = \"accept\"; "
+	    "}; };\n"
 	    "identities = (\n  {\n    id = \"nl\";\n" ID_DESC ID_ENV
 	    "    owners = { dns = \"dns@example.com\"; };\n"
 	    "    approval = { by = \"a@example.com\"; date = \"2026-01-15T10:00:00Z\"; ticket = "
@@ -1427,10 +1468,10 @@ test_readahead_matches_serial(void **state)
 	assert_non_null(strstr(e2.msg[0], "id0000.conf:1: (syntax)"));
 	assert_non_null(strstr(e2.msg[1], "id0031.conf"));
 	/* each bad file reported, in file order */
-	static const char *const want[] = {"id0000.conf:1: (syntax)", "id0031.conf:1: identity.bogus",
-					   "id0032.conf: (file): not a regular file",
-					   "id0150.conf: (syntax): NUL byte in the file",
-					   "id0299.conf: (file): world-writable"};
+	static const char *const want[] = {
+	    "id0000.conf:1: (syntax)", "id0031.conf:1: identity.bogus",
+	    "id0032.conf: (file): not a regular file",
+	    "id0150.conf: (syntax): NUL byte in the file", "id0299.conf: (file): world-writable"};
 	size_t at = 0;
 	for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
 		while (at < e2.n && strstr(e2.msg[at], want[w]) == NULL)
@@ -1490,7 +1531,7 @@ test_dkim_extras(void **state)
 	/* key material: read once at load */
 	assert_non_null(strstr(a->dkim[0].privkey, "-----BEGIN PRIVATE KEY-----"));
 	assert_non_null(strstr(a->dkim[1].privkey, "-----BEGIN PRIVATE KEY-----"));
-	assert_true(strlen(a->dkim[0].pubkey) > 300); /* base64 SPKI of RSA-2048 */
+	assert_true(strlen(a->dkim[0].pubkey) > 300);	 /* base64 SPKI of RSA-2048 */
 	assert_int_equal(strlen(a->dkim[1].pubkey), 44); /* base64 of 32 bytes */
 	assert_null(c->dkim[0].privkey);
 	assert_string_equal(c->dkim[0].pubkey, a->dkim[1].pubkey); /* same key pair */
