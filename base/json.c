@@ -37,68 +37,15 @@ put(struct jbuf *j, const char *s, size_t n)
 static const unsigned char plain[256] = {
 #define P4(x) x, x, x, x
 #define P16(x) P4(x), P4(x), P4(x), P4(x)
-    /* 0x00-0x1f control */ P16(0),
-    P16(0),
-    /* 0x20-0x2f */ 1,
-    1,
-    0 /* " */,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    /* 0x30-0x3f */ P16(1),
-    /* 0x40-0x4f */ P16(1),
-    /* 0x50-0x5f */ 1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    0 /* \ */,
-    1,
-    1,
-    1,
-    /* 0x60-0x6f */ P16(1),
-    /* 0x70-0x7f */ 1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    0 /* DEL */,
-    /* 0x80-0xff: UTF-8, checked sequence by sequence */
-    P16(0),
-    P16(0),
-    P16(0),
-    P16(0),
-    P16(0),
-    P16(0),
-    P16(0),
-    P16(0),
+	/* 0x00-0x1f control */ P16(0), P16(0),
+	/* 0x20-0x2f */ 1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x30-0x3f */ P16(1),
+	/* 0x40-0x4f */ P16(1),
+	/* 0x50-0x5f */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \ */, 1, 1, 1,
+	/* 0x60-0x6f */ P16(1),
+	/* 0x70-0x7f */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* DEL */,
+	/* 0x80-0xff: UTF-8, checked sequence by sequence */
+	P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0),
 #undef P16
 #undef P4
 };
@@ -117,10 +64,9 @@ plain_run8(const unsigned char *p, size_t n)
 	for (; i + 8 <= n; i += 8) {
 		uint64_t v;
 		memcpy(&v, p + i, 8);
-		uint64_t lt20 = (v - ones * 0x20) & ~v; /* high bit set: byte < 0x20 */
+		uint64_t lt20 = (v - ones * 0x20) & ~v;	      /* high bit set: byte < 0x20 */
 		uint64_t del = v ^ (ones * 0x7f), quo = v ^ (ones * '"'), bsl = v ^ (ones * '\\');
-		uint64_t zero =
-		    ((del - ones) & ~del) | ((quo - ones) & ~quo) | ((bsl - ones) & ~bsl);
+		uint64_t zero = ((del - ones) & ~del) | ((quo - ones) & ~quo) | ((bsl - ones) & ~bsl);
 		if (((lt20 | zero) & high) != 0 || (v & high) != 0)
 			break;
 	}
@@ -377,9 +323,8 @@ jbuf_timestamp(struct jbuf *j, const char *key, long long sec, long msec)
 		struct tm tm;
 		time_t t = (time_t)sec;
 		gmtime_r(&t, &tm);
-		int n =
-		    snprintf(b, sizeof(b) - 6, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		int n = snprintf(b, sizeof(b) - 6, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+				 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		blen = n < 0 ? 0 : (size_t)n < sizeof(b) - 6 ? (size_t)n : sizeof(b) - 7;
 		cached_sec = sec;
 	}

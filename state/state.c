@@ -362,8 +362,7 @@ last_change_rec(const struct state_audit *rec, void *arg)
  * the audit log in order (the log is chained and read whole by audit
  * --verify already; this runs at start and in bulkwardenctl only). */
 int
-state_last_changes_walk(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
-			void *arg)
+state_last_changes_walk(struct state *s, int (*fn)(const char *id, long long ts, void *arg), void *arg)
 {
 	struct last_changes_walk w = {.oom = 0};
 	const char *key;
