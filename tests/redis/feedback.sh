@@ -3,7 +3,9 @@
 # redis-server on a loopback port: a report counted once however many
 # relays ingest it at the same time, the signals verb, automatic suspension
 # and one threshold-warning, and state export/import of the feedback
-# counts and report keys from Redis to SQLite.
+# counts and report keys from Redis to SQLite; then end to end with a real
+# milter: 2000 messages sent through it, 6 complaints ingested, the next
+# message refused 550 5.7.1 [suspended] within a second.
 # Prints PASS/FAIL lines and "redis feedback: N passed, N failed".
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,8 +18,12 @@ for p in redis-server redis-cli; do
 	command -v $p >/dev/null || { echo "FAIL: $p not installed (contrib/common.sh BW_PACKAGES)"; exit 1; }
 done
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-redisfb.XXXXXX")
-rpid=
-cleanup() { [ -n "$rpid" ] && kill "$rpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
+rpid= mpid= dpid=
+cleanup() {
+	for p in $mpid $dpid $rpid; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$dir"
+}
 trap cleanup EXIT
 pass=0 fail=0
 ok() { echo "PASS: $1"; pass=$((pass + 1)); }
@@ -104,6 +110,54 @@ b=$("$CTL" -c "$dir/sqlite.conf" signals --json | $PY -c 'import json,sys; print
 if [ "$a" = "$b" ] && [ -n "$a" ]; then ok "SQLite after import shows the same signals as Redis"; else ko "signals differ: redis $a sqlite $b"; fi
 "$CTL" -c "$dir/sqlite.conf" ingest "$dir/arf-3.eml" >"$dir/out" 2>&1
 if grep -q duplicate "$dir/out"; then ok "a report counted on Redis is a duplicate on the imported SQLite store"; else ko "imported keys: $(cat "$dir/out")"; fi
+
+# ---- end to end: a real milter on the same Redis ------------------------
+BULKWARDEN=${BULKWARDEN:-$(dirname "$CTL")/bulkwarden}
+MILT="$PY $here/milt.py"
+$PY "$top_srcdir/tests/dns/dns_server.py" "$here/zone" "$dir/dns.port" 2>"$dir/dns.err" &
+dpid=$!
+for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
+sed "s|@DIR@|$dir|g; s|@N@|1|g; s|@BACKEND@|redis|; s|@REDIS@|host = \"127.0.0.1\"; port = $port;|; s|@DNSPORT@|$(cat "$dir/dns.port")|" \
+	"$here/fleet.conf.in" >"$dir/bw1.conf"
+"$BULKWARDEN" -f -c "$dir/bw1.conf" 2>"$dir/milter.err" &
+mpid=$!
+for _ in $(seq 200); do [ -S "$dir/bw1.sock" ] && break; sleep 0.05; done
+sent=$($MILT send 2000 1 svc-news a@news.example.com "$dir/bw1.sock")
+acc=0
+for _ in $(seq 50); do # the milter flushes its counters every second
+	acc=$("$CTL" -c "$dir/bw1.conf" signals news --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["identities"][0]["signals"][0]["denominator"])')
+	[ "$acc" = 2000 ] && break
+	sleep 0.2
+done
+if [ "$acc" = 2000 ]; then ok "2000 messages through the milter: complaint_rate denominator 2000 ($sent)"; else ko "sent through the milter: $sent, denominator $acc"; fi
+states=""
+for i in 1 2 3 4 5 6; do
+	sed -e "s/reader@mailbox.example.net/e2e$i@mailbox.example.net/g" \
+		-e "s/marketing:newsletter:bulkwarden:news.example.com/transactional:news:bulkwarden:news.example.com/" \
+		"$corpus/arf-feedback-id.eml" >"$dir/e2e-$i.eml"
+	"$CTL" -c "$dir/bw1.conf" ingest "$dir/e2e-$i.eml" >/dev/null 2>"$dir/err"; rc=$?
+	states="$states $rc:$("$CTL" -c "$dir/bw1.conf" signals news --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["identities"][0]["signals"][0]["state"])')"
+	[ $i -eq 5 ] && before=$($MILT probe "$dir/bw1.sock" svc-news a@news.example.com)
+done
+t0=$(date +%s%N)
+got=
+for _ in $(seq 40); do
+	got=$($MILT probe "$dir/bw1.sock" svc-news a@news.example.com)
+	[ "${got:0:21}" = "550 5.7.1 [suspended]" ] && break
+	sleep 0.05
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$states" = " 0:ok 0:warn 0:warn 0:warn 0:warn 0:suspend" ] && [ "$before" = continue ] &&
+	[ "${got:0:21}" = "550 5.7.1 [suspended]" ] && [ $ms -le 1000 ]; then
+	ok "6 complaints over 2000 messages: the milter refuses the next message 550 5.7.1 [suspended] ${ms} ms after ingest returned"
+else
+	ko "end to end: states '$states', before '$before', after '$got' (${ms} ms) $(cat "$dir/err")"
+fi
+if "$CTL" -c "$dir/bw1.conf" audit | grep 'auto-suspend' | grep -q 'complaint_rate 0.0030 >= 0.003 over 24h (6/2000)'; then
+	ok "the auto-suspend record names the figures: complaint_rate 0.0030 >= 0.003 over 24h (6/2000)"
+else
+	ko "auto-suspend record: $("$CTL" -c "$dir/bw1.conf" audit | tail -n 3)"
+fi
 
 echo "redis feedback: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
