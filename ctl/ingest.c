@@ -8,8 +8,12 @@
  * carries one. Meant to run as a Postfix pipe(8) transport, so the
  * exit code tells the MTA what to do: 0 done; 65 (EX_DATAERR) a report was
  * unusable (said on stderr, counted in the event log, never retried); 75
- * (EX_TEMPFAIL) the event could not be recorded, so the MTA keeps the
- * report and tries again.
+ * (EX_TEMPFAIL) the report could not be recorded (the state store or the
+ * event log), so the MTA keeps the report and tries again. Each usable
+ * report is counted once in the state store (state_feedback_record, keyed
+ * by report_key() / agg_key()), then the signals of the identities it
+ * counted for are evaluated (ctl/signals.c: auto-suspend,
+ * threshold-warning).
  *
  * Memory: one report buffer of at most INGEST_MAX_BYTES + 1 at a time.
  * Untrusted input: the whole report (ingest/); file names come

@@ -4,7 +4,9 @@
 # and hostile), each with its expected exit code, kind, attribution and
 # counts (expect.txt); one feedback event per report, ECS-clean; stdin; a
 # report over the size cap; each hostile aggregate report refused for its
-# own reason in bounded memory; shadow senders in the audit log.
+# own reason in bounded memory; shadow senders in the audit log; then
+# (signals.sh) each report counted once per identity in the store, the
+# signals verb, auto-suspend and threshold-warning, per-identity thresholds.
 # Prints PASS/FAIL lines and "feedback: N passed, N failed".
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
