@@ -154,6 +154,7 @@ struct bw_settings {
 	enum bw_action actions[BW_CHK__COUNT];
 	bool require_reapproval;      /* changed since approval: pending (SPEC §10) */
 	unsigned dormant_days;        /* policy.governance.dormant_days */
+	unsigned max_waiver_days;     /* policy.governance.max_waiver_days */
 	const char *identities_dir;
 };
 

@@ -88,6 +88,14 @@ struct state_ops {
 	int (*import_suspension)(struct state *s, const struct state_suspension *sp);
 	int (*import_usage)(struct state *s, const char *id, int win, long long start,
 			    uint64_t msgs, uint64_t rcpts);
+	/* waivers (state_waiver.c checks the arguments); NULL: not supported */
+	int (*waiver_grant)(struct state *s, struct state_waiver *w, long long now,
+			    struct state_audit *rec);
+	int (*waivers)(struct state *s, const char *id, long long now, bool all,
+		       struct state_waiver **out, size_t *n);
+	int (*waiver_expire)(struct state *s, long long now, struct state_audit **recs,
+			     size_t *n);
+	int (*import_waiver)(struct state *s, const struct state_waiver *w);
 };
 
 /* The head of every backend handle. */

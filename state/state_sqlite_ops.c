@@ -644,4 +644,15 @@ const struct state_ops state_sqlite_ops = {
     .import_audit = state_sqlite_import_audit,
     .import_suspension = state_sqlite_import_suspension,
     .import_usage = state_sqlite_import_usage,
+    .waiver_grant = state_sqlite_waiver_grant,
+    .waivers = state_sqlite_waivers,
+    .waiver_expire = state_sqlite_waiver_expire,
+    .import_waiver = state_sqlite_import_waiver,
 };
+
+/* append_locked() for the other files of the backend (waivers). */
+int
+state_sqlite_append(struct sqlite_state *ss, struct state_audit *rec)
+{
+	return append_locked(ss, rec);
+}
