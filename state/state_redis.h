@@ -16,7 +16,11 @@
  *   P flush:BATCH      string  a counter flush already applied (kept a day)
  *   P use:h:HOUR:ID    hash  m r: messages and recipients granted this hour
  *   P use:d:DAY:ID     hash  m r: the same for the UTC day
- * Later kinds (waivers, suppressions) take their own P KIND hash and bump
+ *   P wvr              hash  "ID KIND NAME" -> encoded waiver in force (or
+ *                            expired, until its waiver-expired record)
+ *   P wvr:old          hash  WID -> encoded waiver that ended (for waivers --all)
+ *   P wvr:seq          string  the last waiver number given (INCR)
+ * Later kinds (suppressions) take their own P KIND hash and bump
  * P ver the same way, so the milter's one version poll covers them.
  */
 #ifndef BW_STATE_REDIS_H
@@ -147,6 +151,24 @@ extern const char *const state_redis_cnt_fields[7];
 int state_redis_wait_change(struct state *s, unsigned timeout_ms);
 
 void state_redis_close(struct state *s);
+
+/* The COMMIT script on field id of hash P kind (state_redis_ops.c): chain
+ * rec to the head read, apply op (none|put|del) only while the field still
+ * holds expect ("*": any, "": absent), bump P ver and publish. 1 written,
+ * 0 conflict, -1 error. */
+int state_redis_commit(struct redis_state *rs, const char *kind, struct state_audit *rec,
+		       long long head_seq, const char *head_hash, const char *op, const char *id,
+		       const char *expect, const char *newval);
+
+/* Waivers (state_redis_waiver.c), as in struct state_ops. */
+int state_redis_waiver_grant(struct state *s, struct state_waiver *w, long long now,
+			     struct state_audit *rec);
+int state_redis_waivers(struct state *s, const char *id, long long now, bool all,
+			struct state_waiver **out, size_t *n);
+int state_redis_waiver_expire(struct state *s, long long now, struct state_audit **recs,
+			      size_t *n);
+int state_redis_import_waiver(struct state *s, const struct state_waiver *w);
+
 extern const struct state_ops state_redis_ops;
 
 #endif
