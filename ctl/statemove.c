@@ -9,7 +9,10 @@
  *   {"kind":"suspension", id reason by ticket since until}
  *   {"kind":"counter", id hour messages recipients bytes accepted rejected quarantined tempfailed}
  *   {"kind":"usage", id window ("hour"|"day") start messages recipients}
- *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N}
+ *   {"kind":"waiver", waiver identity kind name reason by approver ticket created until ended}
+ *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N,"waivers":N}
+ * ("waivers" in the end line is absent in exports made before waivers:
+ * read as 0.)
  * The trailer's counts make a truncated file detectable.
  *
  * Import reads and checks the whole file before writing anything (a bad
@@ -57,6 +60,8 @@ struct dump {
 	size_t n_cnt, cap_cnt;
 	struct usage_row *use;
 	size_t n_use, cap_use;
+	struct state_waiver *wvr;
+	size_t n_wvr, cap_wvr;
 };
 
 /* ---- export ------------------------------------------------------------ */
@@ -164,6 +169,27 @@ do_export(struct ctl *c, const char *path)
 		rc = state_counters_rows(st, ex_counter, x);
 	if (rc == 0)
 		rc = state_usage_rows(st, ex_usage, x);
+	struct state_waiver *wv = NULL;
+	size_t nw = 0;
+	if (rc == 0 && state_has_waivers(st))
+		rc = state_waivers(st, NULL, 0, true, &wv, &nw);
+	for (size_t i = 0; rc == 0 && i < nw; i++) {
+		jbuf_begin(&x->j);
+		jbuf_str(&x->j, "kind", "waiver");
+		jbuf_num(&x->j, "waiver", wv[i].wid);
+		jbuf_str(&x->j, "identity", wv[i].id);
+		jbuf_str(&x->j, "type", wv[i].kind);
+		jbuf_str(&x->j, "name", wv[i].name);
+		jbuf_str(&x->j, "reason", wv[i].reason);
+		jbuf_str(&x->j, "by", wv[i].by);
+		jbuf_str(&x->j, "approver", wv[i].approver);
+		jbuf_str(&x->j, "ticket", wv[i].ticket);
+		jbuf_num(&x->j, "created", wv[i].created);
+		jbuf_num(&x->j, "until", wv[i].until);
+		jbuf_num(&x->j, "ended", wv[i].ended);
+		put(x);
+	}
+	free(wv);
 	if (rc == 0) {
 		jbuf_begin(&x->j);
 		jbuf_str(&x->j, "kind", "end");
@@ -171,6 +197,7 @@ do_export(struct ctl *c, const char *path)
 		jbuf_num(&x->j, "suspensions", (long long)n);
 		jbuf_num(&x->j, "counters", x->n_cnt);
 		jbuf_num(&x->j, "usage", x->n_use);
+		jbuf_num(&x->j, "waivers", (long long)nw);
 		put(x);
 	}
 	bool failed = rc != 0 || x->failed || fflush(x->f) != 0 || ferror(x->f);
@@ -185,8 +212,8 @@ do_export(struct ctl *c, const char *path)
 	else if (path != NULL)
 		fprintf(stderr,
 			"exported %lld audit records, %zu suspensions, %lld counter rows, "
-			"%lld use counts to %s\n",
-			x->n_audit, n, x->n_cnt, x->n_use, path);
+			"%lld use counts, %zu waivers to %s\n",
+			x->n_audit, n, x->n_cnt, x->n_use, nw, path);
 	free(x);
 	return failed ? CTL_FAIL : CTL_OK;
 }
@@ -304,12 +331,31 @@ parse_usage(json_t *o, struct usage_row *u)
 	return true;
 }
 
+static bool
+parse_waiver(json_t *o, struct state_waiver *w)
+{
+	memset(w, 0, sizeof(*w));
+	return get_int(o, "waiver", 1, INT64_MAX, &w->wid) &&
+	       get_str(o, "identity", w->id, sizeof(w->id), true) &&
+	       get_str(o, "type", w->kind, sizeof(w->kind), true) &&
+	       get_str(o, "name", w->name, sizeof(w->name), true) &&
+	       get_str(o, "reason", w->reason, sizeof(w->reason), true) &&
+	       get_str(o, "by", w->by, sizeof(w->by), true) &&
+	       get_str(o, "approver", w->approver, sizeof(w->approver), true) &&
+	       get_str(o, "ticket", w->ticket, sizeof(w->ticket), true) &&
+	       get_int(o, "created", 0, INT64_MAX, &w->created) &&
+	       get_int(o, "until", 1, INT64_MAX, &w->until) &&
+	       get_int(o, "ended", 0, INT64_MAX, &w->ended);
+}
+
 /* Check the trailer's counts against what was read. */
 static bool
 check_end(json_t *o, const struct dump *d)
 {
-	long long a, s, c, u;
-	return get_int(o, "audit", 0, INT64_MAX, &a) &&
+	long long a, s, c, u, w = 0;
+	if (json_object_get(o, "waivers") != NULL && !get_int(o, "waivers", 0, INT64_MAX, &w))
+		return false;
+	return (size_t)w == d->n_wvr && get_int(o, "audit", 0, INT64_MAX, &a) &&
 	       get_int(o, "suspensions", 0, INT64_MAX, &s) &&
 	       get_int(o, "counters", 0, INT64_MAX, &c) && get_int(o, "usage", 0, INT64_MAX, &u) &&
 	       (size_t)a == d->n_audit && (size_t)s == d->n_susp && (size_t)c == d->n_cnt &&
@@ -368,6 +414,10 @@ read_dump(FILE *f, const char *name, struct dump *d)
 			ok = grow((void **)&d->use, &d->n_use, &d->cap_use, sizeof(*d->use)) &&
 			     parse_usage(o, &d->use[d->n_use]);
 			d->n_use += ok;
+		} else if (strcmp(kind, "waiver") == 0) {
+			ok = grow((void **)&d->wvr, &d->n_wvr, &d->cap_wvr, sizeof(*d->wvr)) &&
+			     parse_waiver(o, &d->wvr[d->n_wvr]);
+			d->n_wvr += ok;
 		} else if (strcmp(kind, "end") == 0) {
 			ok = check_end(o, d);
 			if (!ok) {
@@ -426,6 +476,9 @@ write_dump(struct state *st, const struct dump *d)
 		if (state_import_usage(st, d->use[i].id, d->use[i].win, d->use[i].start,
 				       d->use[i].m, d->use[i].r) != 0)
 			return -1;
+	for (size_t i = 0; i < d->n_wvr; i++)
+		if (state_import_waiver(st, &d->wvr[i]) != 0)
+			return -1;
 	return 0;
 }
 
@@ -469,8 +522,8 @@ do_import(struct ctl *c, const char *path)
 		goto out;
 	}
 	printf("imported %zu audit records (chain verified), %zu suspensions, %zu counter rows, "
-	       "%zu use counts into %s\n",
-	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, state_backend_name(st));
+	       "%zu use counts, %zu waivers into %s\n",
+	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_wvr, state_backend_name(st));
 	rc = CTL_OK;
 out:
 	if (path != NULL)
@@ -479,6 +532,7 @@ out:
 	free(d.susp);
 	free(d.cnt);
 	free(d.use);
+	free(d.wvr);
 	return rc;
 }
 

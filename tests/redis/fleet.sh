@@ -310,6 +310,10 @@ else ko "redis back: stats shows '$st', the client saw $(v messages) messages, $
 # ---- state export / import, SQLite -> Redis -> SQLite -------------------
 ctl 4 suspend news --reason "moving test" --by soc-a --ticket MV-1 >/dev/null
 ctl 4 suspend bulk --reason "dated" --by soc-a --until 30d >/dev/null
+W=(--reason "moving test" --by martech@example.com --approver ciso@example.com)
+ctl 4 waive news --check spf --until 2d "${W[@]}" --ticket MV-2 >/dev/null
+ctl 4 waive news --check spf --until 3d "${W[@]}" --ticket MV-3 >/dev/null # replaces MV-2
+ctl 4 waive bulk --signal volume_surge --until 5d "${W[@]}" --ticket MV-4 >/dev/null
 body() { grep -v '"kind":"bulkwarden-state"' "$1" | sort; }
 if ctl 4 state export "$dir/sq.jsonl" 2>/dev/null && [ "$(wc -l <"$dir/sq.jsonl")" -gt 5 ]; then ok "export: SQLite store written as JSON lines ($(wc -l <"$dir/sq.jsonl") lines)"
 else ko "export from SQLite"; fi
@@ -323,6 +327,10 @@ ctl 7 state export "$dir/rd.jsonl" 2>/dev/null
 if [ "$(body "$dir/sq.jsonl")" = "$(body "$dir/rd.jsonl")" ]; then ok "Redis holds exactly what SQLite held (suspensions, audit, counters, use counts)"
 else ko "SQLite and Redis exports differ: $(diff <(body "$dir/sq.jsonl") <(body "$dir/rd.jsonl") | head -5)"; fi
 if ctl 7 list --json | grep -q '"suspended"'; then ok "the imported suspension is in force on Redis"; else ko "imported suspension not listed: $(ctl 7 list 2>&1 | head -5)"; fi
+if [ "$(grep -c '"kind":"waiver"' "$dir/rd.jsonl")" = 3 ] &&
+	ctl 7 waivers --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if sorted(x["ticket"] for x in d) == ["MV-3", "MV-4"] else 1)'; then
+	ok "waivers move with the store: 3 exported (one replaced), the 2 in force are in force on Redis"
+else ko "waivers in the moved store: $(grep -c '"kind":"waiver"' "$dir/rd.jsonl") lines, $(ctl 7 waivers 2>&1 | head -4)"; fi
 mkdir -p "$dir/sq2"
 conf 8 sqlite "" "$dir/sq2"
 out=$(ctl 8 state import "$dir/rd.jsonl" 2>&1); rc=$?
