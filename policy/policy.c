@@ -196,15 +196,11 @@ void
 policy_fail_as(const struct registry *r, struct verdict *v, enum bw_check c, enum bw_action a,
 	       const char *detail)
 {
-	/* at least a: a resource failure (a check that could not run) is
-	 * not what a waiver excuses; a check with nothing more than its
-	 * configured action is waivable as usual */
-	if (a > action_of(r, v, c) || waiver_of(v, c) == 0)
-		record_unwaived(r, v, c, "%s", detail);
-	else
-		record(r, v, c, true, "%s", detail);
+	/* at least a: a resource or MTA failure (a check that could not
+	 * run, a header change refused) is not what a waiver excuses */
+	record_unwaived(r, v, c, "%s", detail);
 	struct verdict_check *k = &v->checks[v->n_checks - 1];
-	if (k->id == c && k->waiver == 0 && a > k->action) {
+	if (k->id == c && a > k->action) {
 		k->action = a;
 		if (a > v->would) {
 			v->would = a;

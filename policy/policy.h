@@ -211,7 +211,8 @@ enum bw_action policy_eoh(const struct registry *r, const struct policy_env *env
 /* Record a failure found outside the policy (DKIM at end of message,
  * state, internal) with the check's configured action ... */
 void policy_fail(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail);
-/* ... or with at least action a (a resource failure is a tempfail). */
+/* ... or with at least action a (a resource failure is a tempfail; no waiver
+ * excuses it). */
 void policy_fail_as(const struct registry *r, struct verdict *v, enum bw_check c, enum bw_action a,
 		    const char *detail);
 /* Record a check that passed outside the policy. */
