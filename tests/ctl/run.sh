@@ -408,7 +408,8 @@ run waivers; expect "no waivers yet" 0 "no active waivers"
 
 run waive newsletter --check from-domain --until 7d "${W[@]}"
 expect "waive a check for the longest allowed time" 0 "waived check from-domain of newsletter until .* \(waiver 1, audit record 1, hash [0-9a-f]{16}\)"
-run waive receipts --signal complaint_rate --until 2s --reason "seed list cleanup" --by shop@example.com --approver ciso@example.com --ticket CHG-6 --json
+t0=$(date +%s)
+run waive receipts --signal complaint_rate --until 3s --reason "seed list cleanup" --by shop@example.com --approver ciso@example.com --ticket CHG-6 --json
 json "waive a signal (--json: the waiver and its audit record)" "d['waiver'] == 2 and d['kind'] == 'signal' and d['name'] == 'complaint_rate' and d['status'] == 'active' and d['approver'] == 'ciso@example.com' and d['audit']['action'] == 'waiver' and d['audit']['seq'] == 2 and 'approved by ciso@example.com' in d['audit']['detail']"
 if "$PY" -c '
 import json, sys
@@ -427,14 +428,20 @@ usage "waivers with two ids" waivers newsletter receipts
 usage "waivers with a foreign option" waivers --check dkim
 # a second grant for the same check replaces the first, and says so
 run waive newsletter --check from-domain --until 3d --reason "shorter" --by martech@example.com --approver cto@example.com --ticket CHG-7
-expect "a new waiver of the same check replaces the one in force" 0 "waiver 3, audit record 3"
+expect "a new waiver of the same check replaces the one in force" 0 "waiver 3, audit record [34]"
 run audit --json; json "the replacement is in the record" "'replaces waiver 1' in d[-1]['detail'] and d[-1]['ticket'] == 'CHG-7'"
-sleep 2
-# expiry: the next change ends the expired signal waiver first, with its record
+while [ $(($(date +%s) - t0)) -le 3 ]; do sleep 0.2; done
+# expiry: the next change ends the expired signal waiver first, with its
+# record (on a loaded machine the replacement above may have done it)
+early=$(grep -c '"event.action":"waiver-expired"' "$events")
 run waive newsletter --check dkim --until 1h --reason "key rotation" --by platform@example.com --approver ciso@example.com --ticket CHG-8
-expect "the next change ends the expired waiver first" 0 "expired: waiver of receipts \(audit record 4\)"
+if [ "$early" = 0 ]; then
+	expect "the next change ends the expired waiver first" 0 "expired: waiver of receipts \(audit record 4\)"
+else
+	expect "the next change: waiver 4 (the expired one was ended by the replacement)" 0 "waiver 4, audit record 5"
+fi
 run audit --json
-json "waiver-expired is in the audit log, by bulkwarden" "[r['action'] for r in d] == ['waiver', 'waiver', 'waiver', 'waiver-expired', 'waiver'] and d[3]['actor'] == 'bulkwarden' and d[3]['identity'] == 'receipts' and d[3]['ticket'] == 'CHG-6' and 'complaint_rate' in d[3]['reason']"
+json "waiver-expired is in the audit log, by bulkwarden, after the grant" "sorted(r['action'] for r in d) == ['waiver'] * 4 + ['waiver-expired'] and [r for r in d if r['action'] == 'waiver-expired'][0]['actor'] == 'bulkwarden' and [r for r in d if r['action'] == 'waiver-expired'][0]['identity'] == 'receipts' and [r for r in d if r['action'] == 'waiver-expired'][0]['ticket'] == 'CHG-6' and 'complaint_rate' in [r for r in d if r['action'] == 'waiver-expired'][0]['reason'] and [r['action'] for r in d][:2] == ['waiver', 'waiver']"
 if grep -q '"event.action":"waiver-expired"' "$events"; then ok "the waiver expiry wrote an audit event"; else ko "waiver-expired event"; fi
 run waivers --json
 json "waivers: the expired and the replaced ones are gone" "sorted((x['waiver'], x['name']) for x in d) == [(3, 'from-domain'), (4, 'dkim')]"
