@@ -41,6 +41,10 @@ int ctl_expire_first(struct ctl *c, struct state *st, long long now);
 /* ctl/waiver.c */
 int ctl_waive(struct ctl *c, int argc, char **argv);
 int ctl_waivers(struct ctl *c, int argc, char **argv);
+/* show ID: the identity's waivers in force, as "waiver:" lines (j NULL) or
+ * as the array "waivers" inside j's open object; a store error is printed
+ * and shown as none. */
+void ctl_waivers_show(struct ctl *c, const char *id, long long now, struct jbuf *j);
 /* ctl/ingest.c: exit 0, 65 unusable report, 75 retry later */
 int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */

@@ -343,3 +343,33 @@ ctl_waivers(struct ctl *c, int argc, char **argv)
 	free(v);
 	return CTL_OK;
 }
+
+void
+ctl_waivers_show(struct ctl *c, const char *id, long long now, struct jbuf *j)
+{
+	struct state_waiver *v = NULL;
+	size_t n = 0;
+	char e1[CTL_ESC_MAX], e2[CTL_ESC_MAX], e3[CTL_ESC_MAX], t[CTL_TIME_MAX];
+	struct state *st = ctl_state(c);
+	if (state_waivers(st, id, now, false, &v, &n) != 0) {
+		ctl_err("cannot read the waivers: %s", state_error(st));
+		n = 0;
+	}
+	if (j != NULL) {
+		jbuf_array_begin(j, "waivers");
+		for (size_t i = 0; i < n; i++) {
+			jbuf_object_begin(j, NULL);
+			waiver_json(j, &v[i], now);
+			jbuf_object_end(j);
+		}
+		jbuf_array_end(j);
+	} else if (n == 0) {
+		printf("%-18snone\n", "waivers:");
+	}
+	for (size_t i = 0; j == NULL && i < n; i++)
+		printf("%-18s%s %s until %s, ticket %s, by %s, approved by %s (waiver %lld)\n",
+		       "waiver:", v[i].kind, v[i].name, out_time(v[i].until, t),
+		       out_esc(v[i].ticket, e1, sizeof(e1)), out_esc(v[i].by, e2, sizeof(e2)),
+		       out_esc(v[i].approver, e3, sizeof(e3)), v[i].wid);
+	free(v);
+}

@@ -423,6 +423,9 @@ run waivers; expect "waivers lists the active ones" 0 "^1 +newsletter +check +fr
 expect "waivers lists the signal waiver" 0 "^2 +receipts +signal +complaint_rate"
 run waivers newsletter --json
 json "waivers ID --json" "len(d) == 1 and d[0]['identity'] == 'newsletter' and d[0]['name'] == 'from-domain' and d[0]['ticket'] == 'CHG-5' and d[0]['by'] == 'martech@example.com'"
+run show newsletter; expect "show lists the identity's waivers" 0 "^waiver: +check from-domain until .*, ticket CHG-5, by martech@example.com, approved by ciso@example.com \(waiver 1\)"
+run show newsletter --json; json "show --json lists the waivers" "[w['name'] for w in d['waivers']] == ['from-domain']"
+run show old --json; json "show --json: no waivers" "d['waivers'] == []"
 run waivers nosuch; expect "waivers of an unknown identity exits 1" 1 'no identity "nosuch"'
 usage "waivers with two ids" waivers newsletter receipts
 usage "waivers with a foreign option" waivers --check dkim
