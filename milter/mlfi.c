@@ -92,14 +92,20 @@ env_suspended(void *c BW_UNUSED, const char *id, char *reason, size_t len)
 	return overlay_suspended(overlay, id, reason, len);
 }
 
-/* The identity's check waivers in force (SPEC §9), from the overlay. */
+/* The identity's check waivers in force (SPEC §9), from the overlay. Out
+ * of memory: none (the checks act as configured: fail closed). */
 static size_t
 env_waivers(void *c BW_UNUSED, const char *id, long long now, struct policy_waiver *out,
 	    size_t max)
 {
-	struct state_waiver w[POLICY_WAIVERS_MAX];
-	size_t n = overlay_waivers(overlay, id, "check", now, w,
-				   max < POLICY_WAIVERS_MAX ? max : POLICY_WAIVERS_MAX);
+	if (max > POLICY_WAIVERS_MAX)
+		max = POLICY_WAIVERS_MAX;
+	struct state_waiver *w = malloc(max * sizeof(*w)); /* ~1.7 KiB each: not on the stack */
+	if (w == NULL) {
+		diag(LOG_ERR, "out of memory reading the waivers of %s (none applied)", id);
+		return 0;
+	}
+	size_t n = overlay_waivers(overlay, id, "check", now, w, max);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		int chk = check_by_name(w[i].name);
@@ -111,6 +117,7 @@ env_waivers(void *c BW_UNUSED, const char *id, long long now, struct policy_waiv
 		bw_strlcpy(out[k].ticket, w[i].ticket, sizeof(out[k].ticket));
 		k++;
 	}
+	free(w);
 	return k;
 }
 

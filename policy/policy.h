@@ -64,7 +64,7 @@ struct policy_dmarc {
 /* A check waiver in force for the message's identity (SPEC §9): the check
  * is still run and recorded as failed, but its action becomes accept and
  * the event names the waiver. */
-#define POLICY_WAIVERS_MAX 8	/* check waivers of one identity applied */
+#define POLICY_WAIVERS_MAX BW_CHK__COUNT /* one per check at most (the store keeps one per name) */
 #define POLICY_TICKET_MAX 64	/* bytes of the ticket kept for the event */
 struct policy_waiver {
 	enum bw_check check;
