@@ -92,7 +92,8 @@ on_expired(const struct state_audit *rec, void *arg)
 {
 	char e[128];
 	if (!((struct ctl *)arg)->json)
-		printf("expired: suspension of %s (audit record %lld)\n",
+		printf("expired: %s of %s (audit record %lld)\n",
+		       strcmp(rec->action, "waiver-expired") == 0 ? "waiver" : "suspension",
 		       out_esc(rec->identity, e, sizeof(e)), rec->seq);
 	emit(arg, rec);
 }
@@ -101,7 +102,8 @@ on_expired(const struct state_audit *rec, void *arg)
 static int
 expire_first(struct ctl *c, struct state *st, long long now)
 {
-	if (state_expire(st, now, on_expired, c) < 0) {
+	if (state_expire(st, now, on_expired, c) < 0 ||
+	    state_waiver_expire(st, now, on_expired, c) < 0) {
 		ctl_err("%s", state_error(st));
 		return -1;
 	}
@@ -315,4 +317,18 @@ ctl_reload(struct ctl *c, int argc, char **argv)
 	       "audit event confirms the reload\n",
 	       c->conf_path, r->revision, (long)pid);
 	return CTL_OK;
+}
+
+/* For the verbs of other files (ctl/waiver.c): the audit event of a
+ * stored record, and the expiry pass before a change. */
+void
+ctl_audit_emit(struct ctl *c, const struct state_audit *rec)
+{
+	emit(c, rec);
+}
+
+int
+ctl_expire_first(struct ctl *c, struct state *st, long long now)
+{
+	return expire_first(c, st, now);
 }

@@ -65,6 +65,9 @@ const struct finding_rule finding_rules[] = {
     {"domain-unused", SEV_LOW,
      "a registry domain no identity sent for in policy.governance.dormant_days: retire it",
      "NHI1:2025", "ID.AM-08", ""},
+    {"waiver-near-expiry", SEV_LOW,
+     "a waiver ends within 7 days: fix what it excuses, or renew it with a new approval", "",
+     "ID.RA-07;GV.OV-03", ""},
 };
 const size_t finding_n_rules = sizeof(finding_rules) / sizeof(finding_rules[0]);
 
@@ -354,4 +357,20 @@ findings_free(struct finding_list *l)
 {
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+int
+findings_waivers(struct finding_list *l, const struct state_waiver *w, size_t n, long long now)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++)
+		if (w[i].ended == 0 && w[i].until > now &&
+		    w[i].until - now <= FINDING_WAIVER_SOON_DAYS * DAY)
+			rc |= add(l, "waiver-near-expiry", w[i].id, w[i].name,
+				  "waiver %lld of %s %s ends in %lld h (ticket %s, approved by %s)",
+				  w[i].wid, w[i].kind, w[i].name, (w[i].until - now) / 3600, w[i].ticket,
+				  w[i].approver);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), finding_cmp);
+	return rc ? -1 : 0;
 }

@@ -14,12 +14,14 @@
 #include <stddef.h>
 
 #include "registry/registry.h"
+#include "state/state.h"
 
 /* Fixed until the settings table carries them (policy.governance.dormant_days
  * does: struct bw_settings dormant_days). */
 #define FINDING_KEY_MAX_AGE_DAYS 365 /* DKIM key file older than this */
 #define FINDING_REVIEW_DAYS 365	     /* approval older than this */
 #define FINDING_DECOMMISSION_SOON_DAYS 30
+#define FINDING_WAIVER_SOON_DAYS 7 /* a waiver ending within this many days */
 #define FINDING_WIDE_V4_PREFIX 16 /* an IPv4 network wider than /16 */
 #define FINDING_WIDE_V6_PREFIX 48
 #define FINDING_SUBJECT_MAX 256
@@ -66,5 +68,8 @@ const char *finding_sev_name(enum finding_sev s);
 int findings_eval(const struct registry *r, const struct finding_activity *act, long long now,
 		  struct finding_list *out);
 void findings_free(struct finding_list *l);
+/* Add the waiver findings (waiver-near-expiry) for the n waivers in force
+ * w at now, keeping the list sorted. 0, -1 out of memory. */
+int findings_waivers(struct finding_list *l, const struct state_waiver *w, size_t n, long long now);
 
 #endif

@@ -45,6 +45,12 @@ static const struct verb verbs[] = {
      "stop an identity's mail on every milter sharing the state store"},
     {"reinstate", ctl_reinstate, "reinstate ID --reason R --by WHO --ticket T [--json]",
      "lift a suspension"},
+    {"waive", ctl_waive,
+     "waive ID --check CHECK|--signal SIGNAL --until TIME --reason R --by WHO --approver WHO2 "
+     "--ticket T [--json]",
+     "grant a waiver: a failing check is accepted (or a signal ignored) until TIME"},
+    {"waivers", ctl_waivers, "waivers [ID] [--all] [--json]",
+     "waivers in force (--all: expired and replaced ones too)"},
     {"audit", ctl_audit, "audit [--verify] [--verbose] [--json]",
      "list the hash-chained audit log; --verify checks the chain"},
     {"state", ctl_state_verb, "state export [FILE] | state import [FILE]",

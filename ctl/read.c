@@ -535,6 +535,7 @@ ctl_show(struct ctl *c, int argc, char **argv)
 	}
 	if (!c->json) {
 		show_text(&x.rows[0], now);
+		ctl_waivers_show(c, id->id, now, NULL);
 	} else {
 		const char *why;
 		jbuf_begin(&j);
@@ -564,6 +565,7 @@ ctl_show(struct ctl *c, int argc, char **argv)
 		jbuf_array_end(&j);
 		jbuf_str(&j, "file", id->file);
 		jbuf_num(&j, "line", id->line);
+		ctl_waivers_show(c, id->id, now, &j);
 		jbuf_end(&j);
 		out_object(&j);
 	}

@@ -298,13 +298,17 @@ report_collect(struct report *rep, const struct registry *r, struct state *st,
 	if (state_suspensions(st, now, &rep->susp, &rep->n_susp) != 0 ||
 	    state_audit_foreach(st, audit_cb, rep) != 0)
 		goto store;
+	if (state_has_waivers(st) &&
+	    state_waivers(st, NULL, now, false, &rep->wvr, &rep->n_wvr) != 0)
+		goto store;
 	long long nrec = 0;
 	char why[256];
 	rep->audit_intact = state_audit_verify(st, &nrec, &rep->audit_bad_seq, why, sizeof(why));
 	if (rep->audit_intact < 0)
 		goto store;
 	pick_chart_ids(rep);
-	if (collect_domains(rep) != 0 || findings_eval(r, rep->act, now, &rep->findings) != 0) {
+	if (collect_domains(rep) != 0 || findings_eval(r, rep->act, now, &rep->findings) != 0 ||
+	    findings_waivers(&rep->findings, rep->wvr, rep->n_wvr, now) != 0) {
 		snprintf(err, errlen, "out of memory evaluating findings");
 		return -1;
 	}
@@ -322,6 +326,7 @@ report_free(struct report *rep)
 	free(rep->sum);
 	free(rep->act);
 	free(rep->susp);
+	free(rep->wvr);
 	free(rep->audit);
 	free(rep->chart_ids);
 	free(rep->domains);
@@ -430,6 +435,24 @@ identity_json(struct jbuf *j, const struct report *rep, size_t i)
 			jbuf_str(j, "ticket", rep->susp[k].ticket);
 			jbuf_object_end(j);
 		}
+	jbuf_array_begin(j, "waivers");
+	for (size_t k = 0; k < rep->n_wvr; k++) {
+		const struct state_waiver *w = &rep->wvr[k];
+		if (strcmp(w->id, id->id) != 0)
+			continue;
+		jbuf_object_begin(j, NULL);
+		jbuf_num(j, "waiver", w->wid);
+		jbuf_str(j, "kind", w->kind);
+		jbuf_str(j, "name", w->name);
+		jbuf_str(j, "created", out_time(w->created, tb));
+		jbuf_str(j, "until", out_time(w->until, tb));
+		jbuf_str(j, "by", w->by);
+		jbuf_str(j, "approver", w->approver);
+		jbuf_str(j, "reason", w->reason);
+		jbuf_str(j, "ticket", w->ticket);
+		jbuf_object_end(j);
+	}
+	jbuf_array_end(j);
 	jbuf_str(j, "last_seen", rep->act[i].last_seen ? out_date(rep->act[i].last_seen, tb) : "");
 	day_json(j, "traffic", &rep->sum[i]);
 	jbuf_array_begin(j, "daily");

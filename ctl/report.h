@@ -51,6 +51,8 @@ struct report {
 	struct finding_activity *act;
 	struct state_suspension *susp;
 	size_t n_susp;
+	struct state_waiver *wvr; /* waivers in force, by identity */
+	size_t n_wvr;
 	struct state_audit *audit; /* records of the period, oldest first */
 	size_t n_audit, cap_audit;
 	long long audit_total; /* every record in the store */

@@ -321,6 +321,24 @@ report_write_html(const struct report *rep, FILE *f)
 		td(f, s->reason);
 		fputs("</tr>\n", f);
 	}
+	fputs("</table>\n<h2>Waivers in force</h2><table id='waivers'><tr><th>identity</th>"
+	      "<th>check or signal</th><th>until</th><th>requested by</th><th>approved by</th>"
+	      "<th>ticket</th><th>reason</th></tr>\n",
+	      f);
+	for (size_t i = 0; i < rep->n_wvr; i++) {
+		const struct state_waiver *w = &rep->wvr[i];
+		char what[STATE_WAIVER_KIND_MAX + STATE_WAIVER_NAME_MAX + 2];
+		snprintf(what, sizeof(what), "%s %s", w->kind, w->name);
+		fputs("<tr>", f);
+		td(f, w->id);
+		td(f, what);
+		td(f, out_time(w->until, tb));
+		td(f, w->by);
+		td(f, w->approver);
+		td(f, w->ticket);
+		td(f, w->reason);
+		fputs("</tr>\n", f);
+	}
 	fputs("</table>\n<h2>Suspensions, reinstatements and changes of the period</h2>"
 	      "<table id='audit'><tr><th>seq</th><th>time</th><th>action</th><th>identity</th>"
 	      "<th>actor</th><th>ticket</th><th>reason</th></tr>\n", f);

@@ -177,6 +177,23 @@ report_write_md(const struct report *rep, FILE *f)
 		fputs(" |\n", f);
 	}
 
+	fprintf(f, "\n## Waivers in force\n\n| identity | check or signal | until | requested by | "
+		   "approved by | ticket | reason |\n|---|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < rep->n_wvr; i++) {
+		const struct state_waiver *w = &rep->wvr[i];
+		fputs("| ", f);
+		md_cell(f, w->id);
+		fprintf(f, " | %s %s | %s | ", w->kind, w->name, out_time(w->until, tb));
+		md_cell(f, w->by);
+		fputs(" | ", f);
+		md_cell(f, w->approver);
+		fputs(" | ", f);
+		md_cell(f, w->ticket);
+		fputs(" | ", f);
+		md_cell(f, w->reason);
+		fputs(" |\n", f);
+	}
+
 	fprintf(f, "\n## Audit records of the period\n\n| seq | time | action | identity | actor | "
 		   "ticket | reason |\n|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < rep->n_audit; i++) {

@@ -32,18 +32,24 @@ signal_state_name(enum signal_state s)
 	return n[s];
 }
 
-/* The waiver column: whether a waiver covers signal sig of id at now.
- * TODO(waivers): ask the waiver store, state_waiver_find() (the waivers
- * helper, issue 14), for an active waiver of "signal:<name>" of id; a
- * waived signal is still evaluated and shown, but suspends nobody. */
-static bool
-signal_waived(struct state *st, const struct bw_identity *id, enum bw_signal sig, long long now)
+/* The waiver column: whether an active waiver of kind "signal" covers
+ * v's signal of id at now (state_waiver_find). A waived signal is still
+ * evaluated and shown, but suspends nobody and warns nobody. 0, or -1 on
+ * a store error. */
+static int
+signal_waived(struct state *st, const struct bw_identity *id, struct signal_value *v, long long now)
 {
-	(void)st;
-	(void)id;
-	(void)sig;
-	(void)now;
-	return false;
+	struct state_waiver w;
+	int rc = state_waiver_find(st, id->id, "signal", registry_signal_name(v->sig), now, &w);
+	if (rc < 0)
+		return -1;
+	v->waived = rc == 0;
+	if (v->waived) {
+		v->waiver_id = w.wid;
+		v->waiver_until = w.until;
+		bw_strlcpy(v->waiver_ticket, w.ticket, sizeof(v->waiver_ticket));
+	}
+	return 0;
 }
 
 int
@@ -88,7 +94,8 @@ signals_compute(struct state *st, const struct bw_identity *id, long long now,
 			v->state = SIGNAL_WARN;
 		else
 			v->state = SIGNAL_OK;
-		v->waived = signal_waived(st, id, v->sig, now);
+		if (signal_waived(st, id, v, now) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -110,6 +117,14 @@ signals_enforce(struct state *st, const struct bw_identity *id, long long now,
 	struct signal_value v[BW_SIG__COUNT];
 	struct state_audit rec;
 	char reason[STATE_TEXT_MAX], key[STATE_FEEDBACK_KEY_MAX + 1];
+	/* the expiry pass every change runs first (as bulkwardenctl's verbs
+	 * do): a lapsed waiver is ended with its waiver-expired record before
+	 * it could be taken to cover a signal, a lapsed suspension with its
+	 * expire record */
+	if (state_expire(st, now, emit, arg) < 0 || state_waiver_expire(st, now, emit, arg) < 0) {
+		snprintf(why, whylen, "state store: %s", state_error(st));
+		return -1;
+	}
 	if (signals_compute(st, id, now, v) != 0) {
 		snprintf(why, whylen, "state store: %s", state_error(st));
 		return -1;
@@ -194,6 +209,13 @@ show_one(struct ctl *c, struct state *st, const struct bw_identity *id, long lon
 			jbuf_num(j, "min_messages", s->thr.min_messages);
 			jbuf_str(j, "state", signal_state_name(s->state));
 			jbuf_bool(j, "waived", s->waived);
+			if (s->waived) {
+				jbuf_object_begin(j, "waiver");
+				jbuf_num(j, "id", s->waiver_id);
+				jbuf_str(j, "ticket", s->waiver_ticket);
+				jbuf_str(j, "until", out_time(s->waiver_until, t1));
+				jbuf_object_end(j);
+			}
 			jbuf_object_end(j);
 			continue;
 		}
@@ -201,10 +223,16 @@ show_one(struct ctl *c, struct state *st, const struct bw_identity *id, long lon
 			 (unsigned long long)s->den);
 		snprintf(val, sizeof(val), "%.4f", s->value);
 		snprintf(wh, sizeof(wh), "%uh", s->thr.window_hours);
+		char wv[CTL_ESC_MAX + 64], esc[CTL_ESC_MAX];
+		if (s->waived)
+			snprintf(wv, sizeof(wv), "waived #%lld %s until %s", s->waiver_id,
+				 out_esc(s->waiver_ticket, esc, sizeof(esc)),
+				 out_time(s->waiver_until, t1));
+		else
+			bw_strlcpy(wv, "-", sizeof(wv));
 		printf("%-*s  %-16s %6s %15s %8s %8g %8g %8u  %-17s %s\n", w, id->id,
 		       registry_signal_name(s->sig), wh, frac, val, s->thr.warn, s->thr.suspend,
-		       s->thr.min_messages, signal_state_name(s->state),
-		       s->waived ? "waived" : "-");
+		       s->thr.min_messages, signal_state_name(s->state), wv);
 	}
 	if (c->json) {
 		jbuf_array_end(j);

@@ -25,6 +25,8 @@ struct signal_value {
 	double value;		 /* 0 when den is 0 */
 	enum signal_state state;
 	bool waived; /* a waiver covers it (it is still evaluated and shown) */
+	long long waiver_id, waiver_until; /* the covering waiver, when waived */
+	char waiver_ticket[STATE_NAME_MAX];
 };
 
 /* The signals of id at now:

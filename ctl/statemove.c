@@ -12,9 +12,11 @@
  *   {"kind":"feedback", id hour counts{complaints hard_bounces soft_bounces
  *                       dmarc_messages dmarc_failures}}
  *   {"kind":"feedback_key", key ts}   (a report already counted, SPEC §9)
+ *   {"kind":"waiver", waiver identity kind name reason by approver ticket created until ended}
  *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N,
- *    "feedback":N,"feedback_keys":N}
- * (an export made before feedback existed has neither kind nor trailer count.)
+ *    "feedback":N,"feedback_keys":N,"waivers":N}
+ * (an export made before feedback or waivers existed has neither those
+ * kinds nor their trailer counts: an absent count reads as 0.)
  * The trailer's counts make a truncated file detectable.
  *
  * Import reads and checks the whole file before writing anything (a bad
@@ -77,6 +79,8 @@ struct dump {
 	size_t n_fb, cap_fb;
 	struct fb_key *fbk;
 	size_t n_fbk, cap_fbk;
+	struct state_waiver *wvr;
+	size_t n_wvr, cap_wvr;
 };
 
 /* ---- export ------------------------------------------------------------ */
@@ -230,6 +234,27 @@ do_export(struct ctl *c, const char *path)
 		rc = state_feedback_rows(st, ex_feedback, x);
 	if (rc == 0)
 		rc = state_feedback_keys(st, ex_fbkey, x);
+	struct state_waiver *wv = NULL;
+	size_t nw = 0;
+	if (rc == 0 && state_has_waivers(st))
+		rc = state_waivers(st, NULL, 0, true, &wv, &nw);
+	for (size_t i = 0; rc == 0 && i < nw; i++) {
+		jbuf_begin(&x->j);
+		jbuf_str(&x->j, "kind", "waiver");
+		jbuf_num(&x->j, "waiver", wv[i].wid);
+		jbuf_str(&x->j, "identity", wv[i].id);
+		jbuf_str(&x->j, "type", wv[i].kind);
+		jbuf_str(&x->j, "name", wv[i].name);
+		jbuf_str(&x->j, "reason", wv[i].reason);
+		jbuf_str(&x->j, "by", wv[i].by);
+		jbuf_str(&x->j, "approver", wv[i].approver);
+		jbuf_str(&x->j, "ticket", wv[i].ticket);
+		jbuf_num(&x->j, "created", wv[i].created);
+		jbuf_num(&x->j, "until", wv[i].until);
+		jbuf_num(&x->j, "ended", wv[i].ended);
+		put(x);
+	}
+	free(wv);
 	if (rc == 0) {
 		jbuf_begin(&x->j);
 		jbuf_str(&x->j, "kind", "end");
@@ -239,6 +264,7 @@ do_export(struct ctl *c, const char *path)
 		jbuf_num(&x->j, "usage", x->n_use);
 		jbuf_num(&x->j, "feedback", x->n_fb);
 		jbuf_num(&x->j, "feedback_keys", x->n_fbk);
+		jbuf_num(&x->j, "waivers", (long long)nw);
 		put(x);
 	}
 	bool failed = rc != 0 || x->failed || fflush(x->f) != 0 || ferror(x->f);
@@ -253,8 +279,8 @@ do_export(struct ctl *c, const char *path)
 	else if (path != NULL)
 		fprintf(stderr,
 			"exported %lld audit records, %zu suspensions, %lld counter rows, "
-			"%lld use counts to %s\n",
-			x->n_audit, n, x->n_cnt, x->n_use, path);
+			"%lld use counts, %zu waivers to %s\n",
+			x->n_audit, n, x->n_cnt, x->n_use, nw, path);
 	free(x);
 	return failed ? CTL_FAIL : CTL_OK;
 }
@@ -407,12 +433,30 @@ end_count(json_t *o, const char *k, size_t have)
 	return (size_t)n == have;
 }
 
+static bool
+parse_waiver(json_t *o, struct state_waiver *w)
+{
+	memset(w, 0, sizeof(*w));
+	return get_int(o, "waiver", 1, INT64_MAX, &w->wid) &&
+	       get_str(o, "identity", w->id, sizeof(w->id), true) &&
+	       get_str(o, "type", w->kind, sizeof(w->kind), true) &&
+	       get_str(o, "name", w->name, sizeof(w->name), true) &&
+	       get_str(o, "reason", w->reason, sizeof(w->reason), true) &&
+	       get_str(o, "by", w->by, sizeof(w->by), true) &&
+	       get_str(o, "approver", w->approver, sizeof(w->approver), true) &&
+	       get_str(o, "ticket", w->ticket, sizeof(w->ticket), true) &&
+	       get_int(o, "created", 0, INT64_MAX, &w->created) &&
+	       get_int(o, "until", 1, INT64_MAX, &w->until) &&
+	       get_int(o, "ended", 0, INT64_MAX, &w->ended);
+}
+
 /* Check the trailer's counts against what was read. */
 static bool
 check_end(json_t *o, const struct dump *d)
 {
 	long long a, s, c, u;
-	if (!end_count(o, "feedback", d->n_fb) || !end_count(o, "feedback_keys", d->n_fbk))
+	if (!end_count(o, "feedback", d->n_fb) || !end_count(o, "feedback_keys", d->n_fbk) ||
+	    !end_count(o, "waivers", d->n_wvr))
 		return false;
 	return get_int(o, "audit", 0, INT64_MAX, &a) &&
 	       get_int(o, "suspensions", 0, INT64_MAX, &s) &&
@@ -481,6 +525,10 @@ read_dump(FILE *f, const char *name, struct dump *d)
 			ok = grow((void **)&d->fbk, &d->n_fbk, &d->cap_fbk, sizeof(*d->fbk)) &&
 			     parse_fbkey(o, &d->fbk[d->n_fbk]);
 			d->n_fbk += ok;
+		} else if (strcmp(kind, "waiver") == 0) {
+			ok = grow((void **)&d->wvr, &d->n_wvr, &d->cap_wvr, sizeof(*d->wvr)) &&
+			     parse_waiver(o, &d->wvr[d->n_wvr]);
+			d->n_wvr += ok;
 		} else if (strcmp(kind, "end") == 0) {
 			ok = check_end(o, d);
 			if (!ok) {
@@ -545,6 +593,9 @@ write_dump(struct state *st, const struct dump *d)
 	for (size_t i = 0; i < d->n_fbk; i++)
 		if (state_import_feedback_key(st, d->fbk[i].key, d->fbk[i].ts) != 0)
 			return -1;
+	for (size_t i = 0; i < d->n_wvr; i++)
+		if (state_import_waiver(st, &d->wvr[i]) != 0)
+			return -1;
 	return 0;
 }
 
@@ -588,8 +639,9 @@ do_import(struct ctl *c, const char *path)
 		goto out;
 	}
 	printf("imported %zu audit records (chain verified), %zu suspensions, %zu counter rows, "
-	       "%zu use counts, %zu feedback rows, %zu feedback report keys into %s\n",
-	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_fb, d.n_fbk, state_backend_name(st));
+	       "%zu use counts, %zu feedback rows, %zu feedback report keys, %zu waivers into %s\n",
+	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_fb, d.n_fbk, d.n_wvr,
+	       state_backend_name(st));
 	rc = CTL_OK;
 out:
 	if (path != NULL)
@@ -600,6 +652,7 @@ out:
 	free(d.use);
 	free(d.fb);
 	free(d.fbk);
+	free(d.wvr);
 	return rc;
 }
 

@@ -31,6 +31,20 @@ int ctl_stats(struct ctl *c, int argc, char **argv);
 int ctl_suspend(struct ctl *c, int argc, char **argv);
 int ctl_reinstate(struct ctl *c, int argc, char **argv);
 int ctl_reload(struct ctl *c, int argc, char **argv);
+/* Write the audit event of a stored record to the event log (a failure is
+ * a warning: the store is authoritative). */
+void ctl_audit_emit(struct ctl *c, const struct state_audit *rec);
+/* Lift expired suspensions and end expired waivers (their records and
+ * events) before a change, so the audit log stays in time order; -1 on
+ * error (printed). */
+int ctl_expire_first(struct ctl *c, struct state *st, long long now);
+/* ctl/waiver.c */
+int ctl_waive(struct ctl *c, int argc, char **argv);
+int ctl_waivers(struct ctl *c, int argc, char **argv);
+/* show ID: the identity's waivers in force, as "waiver:" lines (j NULL) or
+ * as the array "waivers" inside j's open object; a store error is printed
+ * and shown as none. */
+void ctl_waivers_show(struct ctl *c, const char *id, long long now, struct jbuf *j);
 /* ctl/ingest.c: exit 0, 65 unusable report, 75 retry later */
 int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */

@@ -92,6 +92,35 @@ env_suspended(void *c BW_UNUSED, const char *id, char *reason, size_t len)
 	return overlay_suspended(overlay, id, reason, len);
 }
 
+/* The identity's check waivers in force (SPEC §9), from the overlay. Out
+ * of memory: none (the checks act as configured: fail closed). */
+static size_t
+env_waivers(void *c BW_UNUSED, const char *id, long long now, struct policy_waiver *out,
+	    size_t max)
+{
+	if (max > POLICY_WAIVERS_MAX)
+		max = POLICY_WAIVERS_MAX;
+	struct state_waiver *w = malloc(max * sizeof(*w)); /* ~1.7 KiB each: not on the stack */
+	if (w == NULL) {
+		diag(LOG_ERR, "out of memory reading the waivers of %s (none applied)", id);
+		return 0;
+	}
+	size_t n = overlay_waivers(overlay, id, "check", now, w, max);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		int chk = check_by_name(w[i].name);
+		if (chk < 0)
+			continue; /* a name this build does not know: nothing to waive */
+		out[k].check = (enum bw_check)chk;
+		out[k].wid = w[i].wid;
+		out[k].until = w[i].until;
+		bw_strlcpy(out[k].ticket, w[i].ticket, sizeof(out[k].ticket));
+		k++;
+	}
+	free(w);
+	return k;
+}
+
 /* Reserve against the fleet-wide limits; the message remembers what it
  * took, to give it back if it is not sent (env ctx is the message). */
 static int
@@ -132,8 +161,10 @@ static void
 msg_env(struct msgctx *m)
 {
 	m->env.ctx = m;
-	if (overlay != NULL)
+	if (overlay != NULL) {
 		m->env.suspended = env_suspended;
+		m->env.waivers = env_waivers;
+	}
 	if (limits != NULL)
 		m->env.reserve = env_reserve;
 	if (m->rt->pf != NULL) {

@@ -6,11 +6,12 @@
  * time). With a backend that announces changes (Redis pub/sub), a second
  * thread waits on a second handle and wakes this one at once; the version
  * poll every tick remains the fallback. Loop, every STATESYNC_TICK_MS: if the store's version
- * changed, reread the active suspensions into the overlay. Every STATESYNC_FLUSH_MS: lift expired
- * suspensions, flush counter deltas. Audit records other threads hand in (statesync_audit) are
- * appended as soon as the thread wakes for them, and the caller waits for the outcome: a record is
- * never dropped, and a change whose record cannot be written does not happen (SPEC §5). Every
- * counters_interval seconds: one counters event per identity that sent anything.
+ * changed, reread the active suspensions and waivers into the overlay. Every STATESYNC_FLUSH_MS:
+ * lift expired suspensions, end expired waivers, flush counter deltas. Audit records other threads
+ * hand in (statesync_audit) are appended as soon as the thread wakes for them, and the caller waits
+ * for the outcome: a record is never dropped, and a change whose record cannot be written does not
+ * happen (SPEC §5). Every counters_interval seconds: one counters event per identity that sent
+ * anything.
  *
  * Failure: a store that cannot be read for state.stale_after seconds makes the
  * overlay stale, so messages get the state-error action (fail closed)
@@ -106,7 +107,8 @@ poll_suspensions(struct statesync *s, long long now)
 {
 	uint64_t v;
 	struct state_suspension *list = NULL;
-	size_t n = 0;
+	struct state_waiver *wlist = NULL;
+	size_t n = 0, nw = 0;
 
 	if (state_version(s->st, &v) != 0)
 		goto fail;
@@ -119,13 +121,21 @@ poll_suspensions(struct statesync *s, long long now)
 	}
 	if (state_suspensions(s->st, now, &list, &n) != 0)
 		goto fail;
+	if (state_has_waivers(s->st) && state_waivers(s->st, NULL, now, false, &wlist, &nw) != 0) {
+		free(list);
+		goto fail;
+	}
 	metrics_store(true, now);
 	metrics_suspended((long)n);
-	if (overlay_set_suspensions(s->ov, list, n) == 0) {
+	/* both sets read at one version: it counts as seen only when both
+	 * are in the overlay (else the next tick reads again) */
+	if (overlay_set_suspensions(s->ov, list, n) == 0 &&
+	    overlay_set_waivers(s->ov, wlist, nw) == 0) {
 		s->version = v;
 		s->have_version = true;
 	}
 	free(list);
+	free(wlist);
 	s->last_ok_ms = now_ms();
 	if (s->store_down_logged) {
 		diag(LOG_INFO, "state store readable again");
@@ -307,6 +317,8 @@ run(void *arg)
 			s->last_flush_ms = ms;
 			if (state_expire(s->st, now, log_audit, NULL) < 0)
 				diag(LOG_WARNING, "expiring suspensions: %s", state_error(s->st));
+			if (state_waiver_expire(s->st, now, log_audit, NULL) < 0)
+				diag(LOG_WARNING, "expiring waivers: %s", state_error(s->st));
 			flush_counters(s);
 			if (s->lim != NULL)
 				limits_flush(s->lim, s->st);

@@ -28,22 +28,34 @@ void
 event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v,
 	       const struct event_msg *m)
 {
-	char rev[BW_REVISION_HEX + 1];
+	char rev[BW_REVISION_HEX + 1], waived[VERDICT_DETAIL_MAX + 64];
 	const char *reason = NULL, *first = NULL;
+	const struct verdict_check *first_waived = NULL;
 	enum bw_check decider = policy_decider(v);
 
 	/* the deciding check's detail; else the first failure: nothing that
-	 * failed (a recipient refused past the limit) passes for success */
+	 * failed (a recipient refused past the limit) passes for success; a
+	 * waived failure says so */
 	for (size_t i = 0; i < v->n_checks; i++) {
 		const struct verdict_check *k = &v->checks[i];
 		if (!k->failed)
 			continue;
+		if (k->waiver != 0) {
+			if (first_waived == NULL)
+				first_waived = k;
+			continue;
+		}
 		if (first == NULL)
 			first = k->detail;
 		if (k->id == decider) {
 			reason = k->detail;
 			break;
 		}
+	}
+	if (reason == NULL && first == NULL && first_waived != NULL) {
+		snprintf(waived, sizeof(waived), "waived %s: %s", check_info(first_waived->id)->id,
+			 first_waived->detail); /* truncation fine: a reason */
+		first = waived;
 	}
 	if (reason == NULL)
 		reason = first != NULL ? first : "all checks passed";
@@ -126,6 +138,14 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 		if (k->failed)
 			jbuf_str(j, "action", check_action_name(k->action));
 		jbuf_str(j, "detail", k->detail);
+		if (k->failed && k->waiver != 0 && k->waiver <= v->n_waivers) {
+			const struct policy_waiver *w = &v->waivers[k->waiver - 1];
+			jbuf_object_begin(j, "waived");
+			jbuf_num(j, "id", w->wid);
+			jbuf_str(j, "ticket", w->ticket);
+			jbuf_timestamp(j, "until", w->until, 0);
+			jbuf_object_end(j);
+		}
 		jbuf_object_end(j);
 	}
 	jbuf_array_end(j);

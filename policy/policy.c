@@ -54,6 +54,7 @@ static const struct verdict_buf {
 	VBUF(dmarc, false),	/* valid when dmarc_done */
 	VBUF(checks, false),	/* valid up to n_checks */
 	VBUF(sigs, false),	/* valid up to n_sigs */
+	VBUF(waivers, false),	/* valid up to n_waivers */
 };
 #undef VBUF
 
@@ -119,10 +120,31 @@ enforce_last(struct verdict *v, enum bw_check c)
 	}
 }
 
-/* Append a check result; detail is printf-formatted and bounded. */
-static void BW_PRINTF(5, 6)
-record(const struct registry *r, struct verdict *v, enum bw_check c, bool failed,
-       const char *fmt, ...)
+/* 1 + the index of the waiver of check c in the verdict, or 0. The store
+ * refuses waivers of the checks that must never be waived (state.h
+ * state_waiver_name_ok); they are refused here again, so a waiver row
+ * written behind bulkwarden's back cannot lift a suspension either. */
+static unsigned char
+waiver_of(const struct verdict *v, enum bw_check c)
+{
+	if (c == BW_CHK_SUSPENDED || c == BW_CHK_UNREGISTERED || c == BW_CHK_NOT_ACTIVE ||
+	    c == BW_CHK_STATE_ERROR || c == BW_CHK_INTERNAL_ERROR)
+		return 0;
+	for (size_t i = 0; i < v->n_waivers; i++)
+		if (v->waivers[i].check == c)
+			return (unsigned char)(i + 1);
+	return 0;
+}
+
+/*
+ * Append a check result; detail is printf-formatted and bounded. A failure
+ * the identity holds a waiver for (waivable) is recorded as failed with
+ * action accept and the waiver's index: it neither raises `would` (in
+ * either mode) nor decides the reply.
+ */
+static void
+vrecord(const struct registry *r, struct verdict *v, enum bw_check c, bool failed, bool waivable,
+	const char *fmt, va_list ap)
 {
 	if (v->n_checks == VERDICT_MAX_CHECKS)
 		return; /* bounded; more checks than slots is a programming error */
@@ -130,16 +152,38 @@ record(const struct registry *r, struct verdict *v, enum bw_check c, bool failed
 	k->id = c;
 	k->failed = failed;
 	k->action = failed ? action_of(r, v, c) : BW_ACT_ACCEPT;
-	va_list ap;
-	va_start(ap, fmt);
+	k->waiver = failed && waivable ? waiver_of(v, c) : 0;
 	vsnprintf(k->detail, sizeof(k->detail), fmt, ap); /* truncation fine: detail */
-	va_end(ap);
+	if (k->waiver != 0) {
+		k->action = BW_ACT_ACCEPT;
+		return;
+	}
 	if (failed && k->action > v->would) {
 		v->would = k->action;
 		v->decider = c;
 	} else if (failed && v->decider == BW_CHK__COUNT) {
 		v->decider = c; /* accept-action failure: still name it */
 	}
+}
+
+static void BW_PRINTF(5, 6)
+record(const struct registry *r, struct verdict *v, enum bw_check c, bool failed,
+       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vrecord(r, v, c, failed, true, fmt, ap);
+	va_end(ap);
+}
+
+/* record() of a failure no waiver excuses. */
+static void BW_PRINTF(4, 5)
+record_unwaived(const struct registry *r, struct verdict *v, enum bw_check c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vrecord(r, v, c, true, false, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -152,7 +196,9 @@ void
 policy_fail_as(const struct registry *r, struct verdict *v, enum bw_check c, enum bw_action a,
 	       const char *detail)
 {
-	record(r, v, c, true, "%s", detail);
+	/* at least a: a resource or MTA failure (a check that could not
+	 * run, a header change refused) is not what a waiver excuses */
+	record_unwaived(r, v, c, "%s", detail);
 	struct verdict_check *k = &v->checks[v->n_checks - 1];
 	if (k->id == c && a > k->action) {
 		k->action = a;
@@ -338,6 +384,11 @@ policy_mail(const struct registry *r, const struct policy_env *env, const struct
 	const struct bw_identity *id = v->identity;
 	if (id->mode == BW_MODE_MONITOR)
 		v->monitor = true;
+	if (env != NULL && env->waivers != NULL) {
+		v->n_waivers = env->waivers(env->ctx, id->id, f->now, v->waivers, POLICY_WAIVERS_MAX);
+		if (v->n_waivers > POLICY_WAIVERS_MAX)
+			v->n_waivers = POLICY_WAIVERS_MAX;
+	}
 	record(r, v, BW_CHK_UNREGISTERED, false, "identity %s by %s", id->id,
 	       f->login[0] ? "login" : "network");
 
@@ -408,7 +459,7 @@ policy_rcpt(const struct registry *r, struct verdict *v)
 		return BW_ACT_ACCEPT;
 	}
 	enum bw_action a = action_of(r, v, BW_CHK_RECIPIENTS);
-	if (v->monitor || a == BW_ACT_ACCEPT) {
+	if (v->monitor || a == BW_ACT_ACCEPT || waiver_of(v, BW_CHK_RECIPIENTS) != 0) {
 		/* counted as would-be refusals; the recipient goes through */
 		v->rcpt_refused++;
 		v->rcpt_accepted++;
@@ -433,6 +484,7 @@ policy_rcpt(const struct registry *r, struct verdict *v)
 			k->id = BW_CHK_RECIPIENTS;
 			k->failed = true;
 			k->action = a;
+			k->waiver = 0;
 		}
 		if (v->decider == BW_CHK__COUNT)
 			v->decider = BW_CHK_RECIPIENTS;

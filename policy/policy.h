@@ -61,6 +61,18 @@ struct policy_dmarc {
 	char detail[VERDICT_DETAIL_MAX - 48];
 };
 
+/* A check waiver in force for the message's identity (SPEC §9): the check
+ * is still run and recorded as failed, but its action becomes accept and
+ * the event names the waiver. */
+#define POLICY_WAIVERS_MAX BW_CHK__COUNT /* one per check at most (the store keeps one per name) */
+#define POLICY_TICKET_MAX 64	/* bytes of the ticket kept for the event */
+struct policy_waiver {
+	enum bw_check check;
+	long long wid;	 /* the waiver's number in the store */
+	long long until; /* unix seconds */
+	char ticket[POLICY_TICKET_MAX];
+};
+
 /* The runtime overlay from the state store; NULL callbacks mean "none". */
 struct policy_env {
 	/* 1 suspended, 0 not, -1 store error; reason copied into buf. */
@@ -75,6 +87,10 @@ struct policy_env {
 	void (*dmarc)(void *ctx, const char *from_domain, const char *const *dkim_domains,
 		      size_t n_dkim, const char *mail_domain, bool spf_pass, enum bw_dmarc_p min,
 		      struct policy_dmarc *out);
+	/* The check waivers in force for identity id at now: fills at most
+	 * max, returns the count. */
+	size_t (*waivers)(void *ctx, const char *id, long long now, struct policy_waiver *out,
+			  size_t max);
 	void *ctx;
 };
 
@@ -98,7 +114,8 @@ struct hdr_facts {
 struct verdict_check {
 	enum bw_check id;
 	bool failed;
-	enum bw_action action; /* configured action when failed */
+	enum bw_action action; /* configured action when failed (accept when waived) */
+	unsigned char waiver;  /* failed and waived: 1 + index into verdict.waivers; else 0 */
 	char detail[VERDICT_DETAIL_MAX];
 };
 
@@ -150,6 +167,8 @@ struct verdict {
 	struct policy_dmarc dmarc;
 	struct verdict_check checks[VERDICT_MAX_CHECKS];
 	struct verdict_sig sigs[VERDICT_MAX_SIGS];
+	size_t n_waivers;	/* check waivers of the identity (policy_mail) */
+	struct policy_waiver waivers[POLICY_WAIVERS_MAX];
 #ifdef BW_TEST_SENTINEL
 	unsigned long test_sentinel; /* a field added last: reset must clear it */
 #endif
@@ -192,7 +211,8 @@ enum bw_action policy_eoh(const struct registry *r, const struct policy_env *env
 /* Record a failure found outside the policy (DKIM at end of message,
  * state, internal) with the check's configured action ... */
 void policy_fail(const struct registry *r, struct verdict *v, enum bw_check c, const char *detail);
-/* ... or with at least action a (a resource failure is a tempfail). */
+/* ... or with at least action a (a resource failure is a tempfail; no waiver
+ * excuses it). */
 void policy_fail_as(const struct registry *r, struct verdict *v, enum bw_check c, enum bw_action a,
 		    const char *detail);
 /* Record a check that passed outside the policy. */

@@ -166,6 +166,7 @@ struct bw_settings {
 	bool require_reapproval;      /* changed since approval: pending (SPEC §10) */
 	unsigned dormant_days;        /* policy.governance.dormant_days */
 	struct bw_threshold thresholds[BW_SIG__COUNT]; /* policy.governance.<signal> */
+	unsigned max_waiver_days;     /* policy.governance.max_waiver_days */
 	const char *identities_dir;
 };
 

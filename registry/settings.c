@@ -492,6 +492,17 @@ const struct setting settings[S__COUNT] = {
 			.min = 1,
 			.max = 720,
 			.doc = "The sliding window, in hours up to now."},
+    [S_POLICY_GOVERNANCE_MAX_WAIVER_DAYS] = {.name = "policy.governance.max_waiver_days",
+					     .type = SETTING_INT,
+					     /* a month: an exception is renewed, with a new
+					      * approval, rather than forgotten */
+					     .def = "30",
+					     .idef = 30,
+					     .min = 1,
+					     .max = 365,
+					     .store = STORE_UINT,
+					     .off = SET(max_waiver_days),
+					     .doc = "Longest waiver bulkwardenctl waive grants, in days."},
     /* identities */
     [S_IDENTITIES_DIR] = {.name = "identities_dir",
 			  .type = SETTING_PATH,

@@ -46,6 +46,8 @@ struct overlay {
 	bool stale;
 	struct overlay_delta *spill;
 	size_t n_spill, cap_spill;
+	struct state_waiver *waivers; /* in force when read (overlay_set_waivers) */
+	size_t n_waivers;
 };
 
 struct overlay *
@@ -72,6 +74,7 @@ overlay_free(struct overlay *o)
 		free(e);
 	bw_hash_free(&o->tab);
 	free(o->spill);
+	free(o->waivers);
 	free(o);
 }
 
@@ -376,4 +379,39 @@ overlay_return_deltas(struct overlay *o, const struct overlay_delta *d, size_t n
 		o->spill[o->n_spill++] = d[i];
 	}
 	pthread_mutex_unlock(&o->lock);
+}
+
+int
+overlay_set_waivers(struct overlay *o, const struct state_waiver *w, size_t n)
+{
+	struct state_waiver *copy = NULL;
+	if (n > 0) {
+		copy = malloc(n * sizeof(*copy));
+		if (copy == NULL)
+			return -1; /* the old set stays: better than none */
+		memcpy(copy, w, n * sizeof(*copy));
+	}
+	pthread_mutex_lock(&o->lock);
+	free(o->waivers);
+	o->waivers = copy;
+	o->n_waivers = n;
+	pthread_mutex_unlock(&o->lock);
+	return 0;
+}
+
+/* A linear scan: waivers in force are few (each one is a signed-off
+ * exception), and a message reads them once, at MAIL FROM. */
+size_t
+overlay_waivers(struct overlay *o, const char *id, const char *kind, long long now,
+		struct state_waiver *out, size_t max)
+{
+	size_t k = 0;
+	pthread_mutex_lock(&o->lock);
+	for (size_t i = 0; i < o->n_waivers && k < max; i++) {
+		const struct state_waiver *w = &o->waivers[i];
+		if (w->until > now && strcmp(w->id, id) == 0 && strcmp(w->kind, kind) == 0)
+			out[k++] = *w;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return k;
 }

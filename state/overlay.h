@@ -37,6 +37,15 @@ int overlay_set_suspensions(struct overlay *o, const struct state_suspension *s,
 /* Mark the view stale (store unreachable): lookups answer -1. */
 void overlay_set_stale(struct overlay *o);
 
+/* Replace the set of waivers in force (state_waivers), copied; -1 out of
+ * memory (the old set stays). */
+int overlay_set_waivers(struct overlay *o, const struct state_waiver *w, size_t n);
+/* Copy into out (at most max) the waivers of id and kind ("check",
+ * "signal") still in force at now (until > now: a waiver stops applying at
+ * its time even before the store records the expiry). Returns the count. */
+size_t overlay_waivers(struct overlay *o, const char *id, const char *kind, long long now,
+		       struct state_waiver *out, size_t max);
+
 /* Reserve one message against the limits (0 = none). Returns 0 and counts
  * the message in flight, or 1 (not counted) with why filled when it would
  * exceed a limit. Windows are the UTC clock hour and day. */

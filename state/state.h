@@ -296,5 +296,70 @@ int state_feedback_keys(struct state *s, int (*fn)(const char *key, long long ts
 int state_import_feedback(struct state *s, const char *id, long long hour,
 			  const struct state_feedback *f);
 int state_import_feedback_key(struct state *s, const char *key, long long ts);
+/*
+ * Waivers (SPEC §9): the documented exception to one check or one signal
+ * of one identity, until a set time, granted by a requester and an
+ * approver who are not the same person, each grant an audit record
+ * ("waiver"), each expiry one too ("waiver-expired", actor "bulkwarden").
+ * A waiver never lifts a suspension: the checks "unregistered",
+ * "suspended", "not-active", "state-error" and "internal-error" cannot be
+ * waived (state_waiver_name_ok). A grant for an identity, kind and name
+ * that already have a waiver in force replaces it (the old one ends now;
+ * the new record says so). Expired and replaced waivers stay in the store
+ * (ended != 0) for `waivers --all` and the report.
+ */
+#define STATE_WAIVER_KIND_MAX 8	  /* "check", "signal" */
+#define STATE_WAIVER_NAME_MAX 32  /* a check id or a signal name */
+
+struct state_waiver {
+	long long wid; /* the waiver's number in this store (1, 2, ...) */
+	char id[STATE_ID_MAX + 1];
+	char kind[STATE_WAIVER_KIND_MAX];
+	char name[STATE_WAIVER_NAME_MAX];
+	char reason[STATE_TEXT_MAX];
+	char by[STATE_NAME_MAX];
+	char approver[STATE_NAME_MAX];
+	char ticket[STATE_NAME_MAX];
+	long long created;
+	long long until;
+	long long ended; /* 0: not ended; else when it expired or was replaced */
+};
+
+/* Whether kind/name may be waived: kind "check" with a check id of SPEC §3
+ * other than unregistered, suspended, not-active, state-error and
+ * internal-error, or kind "signal" with complaint_rate, hard_bounce_rate,
+ * dmarc_fail_rate, volume_surge or new_sending_path. false with why (a
+ * constant string) otherwise. Pure. */
+bool state_waiver_name_ok(const char *kind, const char *name, const char **why);
+/* The signal names a waiver may name, NULL-terminated. */
+extern const char *const state_waiver_signals[];
+
+/* Grant a waiver and append its "waiver" audit record, atomically; w->wid,
+ * w->created (= now) and w->ended (0) are set here, rec (may be NULL)
+ * receives the record. Refused (-1, state_error() says why): a name
+ * state_waiver_name_ok() refuses, a missing reason, requester, approver or
+ * ticket, an approver equal to the requester (state_same_actor), until <=
+ * now. 0 done. */
+int state_waiver_grant(struct state *s, struct state_waiver *w, long long now,
+		       struct state_audit *rec);
+/* The waiver in force (ended == 0 and until > now) for id, kind and name:
+ * 0 found (copied into out, may be NULL), 1 none, -1 error. */
+int state_waiver_find(struct state *s, const char *id, const char *kind, const char *name,
+		      long long now, struct state_waiver *out);
+/* Waivers in force at now (all: every stored one, ended ones included),
+ * ordered by identity, kind, name, wid; malloc'ed array. id (may be NULL)
+ * restricts to one identity. */
+int state_waivers(struct state *s, const char *id, long long now, bool all,
+		  struct state_waiver **out, size_t *n);
+/* End every waiver whose until <= now, each with a "waiver-expired" audit
+ * record by actor "bulkwarden"; fn (may be NULL) sees each record. Returns
+ * the number ended or -1. Cheap when nothing expired (one indexed read). */
+int state_waiver_expire(struct state *s, long long now,
+			void (*fn)(const struct state_audit *rec, void *arg), void *arg);
+/* Whether the backend keeps waivers (one that does not answers every
+ * waiver call with an error, and state_waiver_expire with 0). */
+bool state_has_waivers(const struct state *s);
+/* Export / import (state export): a stored waiver verbatim, wid included. */
+int state_import_waiver(struct state *s, const struct state_waiver *w);
 
 #endif

@@ -103,6 +103,14 @@ struct state_ops {
 	int (*import_feedback)(struct state *s, const char *id, long long hour,
 			       const struct state_feedback *f);
 	int (*import_feedback_key)(struct state *s, const char *key, long long ts);
+	/* waivers (state_waiver.c checks the arguments); NULL: not supported */
+	int (*waiver_grant)(struct state *s, struct state_waiver *w, long long now,
+			    struct state_audit *rec);
+	int (*waivers)(struct state *s, const char *id, long long now, bool all,
+		       struct state_waiver **out, size_t *n);
+	int (*waiver_expire)(struct state *s, long long now, struct state_audit **recs,
+			     size_t *n);
+	int (*import_waiver)(struct state *s, const struct state_waiver *w);
 };
 
 /* The head of every backend handle. */

@@ -18,6 +18,11 @@
  *   P use:d:DAY:ID     hash  m r: the same for the UTC day
  *   P fbk, P fb:HOUR:ID, P fbi, P fbi:ID  feedback (state_redis_feedback.c)
  * Later kinds (waivers, suppressions) take their own P KIND hash and bump
+ *   P wvr              hash  "ID KIND NAME" -> encoded waiver in force (or
+ *                            expired, until its waiver-expired record)
+ *   P wvr:old          hash  WID -> encoded waiver that ended (for waivers --all)
+ *   P wvr:seq          string  the last waiver number given (INCR)
+ * Later kinds (suppressions) take their own P KIND hash and bump
  * P ver the same way, so the milter's one version poll covers them.
  */
 #ifndef BW_STATE_REDIS_H
@@ -164,6 +169,24 @@ int state_redis_import_feedback_key(struct state *s, const char *key, long long 
 int state_redis_wait_change(struct state *s, unsigned timeout_ms);
 
 void state_redis_close(struct state *s);
+
+/* The COMMIT script on field id of hash P kind (state_redis_ops.c): chain
+ * rec to the head read, apply op (none|put|del) only while the field still
+ * holds expect ("*": any, "": absent), bump P ver and publish. 1 written,
+ * 0 conflict, -1 error. */
+int state_redis_commit(struct redis_state *rs, const char *kind, struct state_audit *rec,
+		       long long head_seq, const char *head_hash, const char *op, const char *id,
+		       const char *expect, const char *newval);
+
+/* Waivers (state_redis_waiver.c), as in struct state_ops. */
+int state_redis_waiver_grant(struct state *s, struct state_waiver *w, long long now,
+			     struct state_audit *rec);
+int state_redis_waivers(struct state *s, const char *id, long long now, bool all,
+			struct state_waiver **out, size_t *n);
+int state_redis_waiver_expire(struct state *s, long long now, struct state_audit **recs,
+			      size_t *n);
+int state_redis_import_waiver(struct state *s, const struct state_waiver *w);
+
 extern const struct state_ops state_redis_ops;
 
 #endif

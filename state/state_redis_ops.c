@@ -147,6 +147,15 @@ static int
 commit(struct redis_state *rs, struct state_audit *rec, long long head_seq, const char *head_hash,
        const char *op, const char *id, const char *expect, const char *newval)
 {
+	return state_redis_commit(rs, "susp", rec, head_seq, head_hash, op, id, expect, newval);
+}
+
+/* commit() on the field of any hash P kind (waivers: P wvr). */
+int
+state_redis_commit(struct redis_state *rs, const char *kind, struct state_audit *rec,
+		   long long head_seq, const char *head_hash, const char *op, const char *id,
+		   const char *expect, const char *newval)
+{
 	char khead[REDIS_KEY_MAX], krec[REDIS_KEY_MAX], ksusp[REDIS_KEY_MAX], kver[REDIS_KEY_MAX],
 	    chan[REDIS_KEY_MAX];
 	char sseq[24], hseq[24], sts[24];
@@ -162,7 +171,7 @@ commit(struct redis_state *rs, struct state_audit *rec, long long head_seq, cons
 	}
 	if (!state_redis_key(rs, khead, "audit:head") ||
 	    !state_redis_key(rs, krec, "audit:%lld", rec->seq) ||
-	    !state_redis_key(rs, ksusp, "susp") || !state_redis_key(rs, kver, "ver") ||
+	    !state_redis_key(rs, ksusp, "%s", kind) || !state_redis_key(rs, kver, "ver") ||
 	    !state_redis_key(rs, chan, "chg"))
 		return -1;
 	snprintf(hseq, sizeof(hseq), "%lld", head_seq);
@@ -565,4 +574,8 @@ const struct state_ops state_redis_ops = {
     .feedback_keys = state_redis_feedback_keys,
     .import_feedback = state_redis_import_feedback,
     .import_feedback_key = state_redis_import_feedback_key,
+    .waiver_grant = state_redis_waiver_grant,
+    .waivers = state_redis_waivers,
+    .waiver_expire = state_redis_waiver_expire,
+    .import_waiver = state_redis_import_waiver,
 };

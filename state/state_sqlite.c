@@ -44,9 +44,10 @@
 #include "state/state_sqlite.h"
 #include "base/util.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
-/* Version 2: the use counts behind the fleet-wide limits (state_reserve). */
+/* Version 2: the use counts behind the fleet-wide limits (state_reserve).
+ * Version 3: waivers (WAIVER_SQL in state_sqlite.h). */
 static const char usage_sql[] = "CREATE TABLE usage ("
 				" id TEXT NOT NULL,"
 				" win INTEGER NOT NULL," /* 0 hour, 1 day */
@@ -371,10 +372,21 @@ init_schema(struct sqlite_state *ss)
 	if (v < 2) { /* a version 1 file gains the use counts */
 		int rc = sqlite3_exec(ss->db, usage_sql, NULL, NULL, &msg);
 		sqlite3_free(msg);
+		msg = NULL;
 		if (rc != SQLITE_OK) {
 			state_sqlite_fail(ss, rc, "create the usage table");
 			return state_sqlite_abort(ss);
 		}
+	}
+	if (v < 3) { /* version 3: waivers */
+		int rc = sqlite3_exec(ss->db, WAIVER_SQL, NULL, NULL, &msg);
+		sqlite3_free(msg);
+		if (rc != SQLITE_OK) {
+			state_sqlite_fail(ss, rc, "create the waivers table");
+			return state_sqlite_abort(ss);
+		}
+	}
+	if (v < SCHEMA_VERSION) {
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
 		if (pragma_int(ss, sql, NULL) != 0)

@@ -141,6 +141,26 @@ int state_sqlite_feedback_keys(struct state *s,
 int state_sqlite_import_feedback(struct state *s, const char *id, long long hour,
 				 const struct state_feedback *f);
 int state_sqlite_import_feedback_key(struct state *s, const char *key, long long ts);
+/* Append rec to the audit chain inside an open write transaction
+ * (state_sqlite_ops.c). */
+int state_sqlite_append(struct sqlite_state *ss, struct state_audit *rec);
+
+/* Waivers (state_sqlite_waiver.c), as in struct state_ops. */
+#define WAIVER_SQL                                                                                 \
+	"CREATE TABLE IF NOT EXISTS waivers ("                                                     \
+	" wid INTEGER PRIMARY KEY,"                                                                \
+	" id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,"                               \
+	" reason TEXT NOT NULL, requested_by TEXT NOT NULL, approver TEXT NOT NULL,"               \
+	" ticket TEXT NOT NULL, created INTEGER NOT NULL, until INTEGER NOT NULL,"                 \
+	" ended INTEGER NOT NULL DEFAULT 0);" /* 0: in force until `until` */                    \
+	"CREATE INDEX IF NOT EXISTS waivers_open ON waivers (ended, until);"
+int state_sqlite_waiver_grant(struct state *s, struct state_waiver *w, long long now,
+			      struct state_audit *rec);
+int state_sqlite_waivers(struct state *s, const char *id, long long now, bool all,
+			 struct state_waiver **out, size_t *n);
+int state_sqlite_waiver_expire(struct state *s, long long now, struct state_audit **recs,
+			       size_t *n);
+int state_sqlite_import_waiver(struct state *s, const struct state_waiver *w);
 
 extern const struct state_ops state_sqlite_ops;
 

@@ -651,4 +651,15 @@ const struct state_ops state_sqlite_ops = {
     .feedback_keys = state_sqlite_feedback_keys,
     .import_feedback = state_sqlite_import_feedback,
     .import_feedback_key = state_sqlite_import_feedback_key,
+    .waiver_grant = state_sqlite_waiver_grant,
+    .waivers = state_sqlite_waivers,
+    .waiver_expire = state_sqlite_waiver_expire,
+    .import_waiver = state_sqlite_import_waiver,
 };
+
+/* append_locked() for the other files of the backend (waivers). */
+int
+state_sqlite_append(struct sqlite_state *ss, struct state_audit *rec)
+{
+	return append_locked(ss, rec);
+}

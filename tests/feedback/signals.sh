@@ -179,6 +179,42 @@ else
 	ko "already suspended: exit $rc, audit lines $c0 -> $c1"
 fi
 
+# --- a waiver of the complaint signal: still evaluated and shown, suspends
+# nobody while in force; once expired (waiver-expired), the next complaint
+# suspends again ---
+"$CTL" -c "$as/bw.conf" reinstate newsletter --reason "list cleaned" --by carol --ticket CHG-10 >/dev/null 2>&1
+"$CTL" -c "$as/bw.conf" waive newsletter --signal complaint_rate --until 6s --reason "list migration" \
+	--by carol --approver dave --ticket CHG-11 >"$as/waive.out" 2>&1; rc=$?
+wexp=$(( $(date +%s) + 6 ))
+a0=$("$CTL" -c "$as/bw.conf" audit 2>/dev/null | grep -c 'auto-suspend')
+sed "s/reader@mailbox.example.net/reader11@mailbox.example.net/g" "$here/corpus/arf-feedback-id.eml" >"$as/arf-11.eml"
+"$CTL" -c "$as/bw.conf" ingest "$as/arf-11.eml" >/dev/null 2>&1
+a1=$("$CTL" -c "$as/bw.conf" audit 2>/dev/null | grep -c 'auto-suspend')
+"$CTL" -c "$as/bw.conf" signals newsletter >"$as/sig.out" 2>&1
+wj=$("$CTL" -c "$as/bw.conf" signals newsletter --json 2>/dev/null | $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+for i in d["identities"]:
+    for s in i["signals"]:
+        if s["signal"] == "complaint_rate":
+            print(s["state"], s["waived"], s.get("waiver", {}).get("ticket"))' 2>&1)
+if [ $rc -eq 0 ] && [ "$a0" = "$a1" ] && "$CTL" -c "$as/bw.conf" show newsletter | grep -q '^suspended: *no$' &&
+	grep -q 'complaint_rate.*suspend.*waived #[0-9]* CHG-11 until' "$as/sig.out" && [ "$wj" = "suspend True CHG-11" ]; then
+	ok "complaint_rate waived: over the suspend threshold, shown as waived (CHG-11), nobody suspended"
+else
+	ko "signal waiver: waive exit $rc $(cat "$as/waive.out"); auto-suspend $a0 -> $a1; signals: $(cat "$as/sig.out") json: $wj"
+fi
+while [ "$(date +%s)" -le "$wexp" ]; do sleep 1; done
+sed "s/reader@mailbox.example.net/reader12@mailbox.example.net/g" "$here/corpus/arf-feedback-id.eml" >"$as/arf-12.eml"
+"$CTL" -c "$as/bw.conf" ingest "$as/arf-12.eml" >/dev/null 2>&1
+a2=$("$CTL" -c "$as/bw.conf" audit 2>/dev/null | grep -c 'auto-suspend')
+if [ "$a2" -eq $((a1 + 1)) ] && "$CTL" -c "$as/bw.conf" audit 2>/dev/null | grep -q 'waiver-expired' &&
+	"$CTL" -c "$as/bw.conf" show newsletter | grep -q '^suspended: *since '; then
+	ok "the waiver expired by itself (waiver-expired): the next complaint suspends newsletter again"
+else
+	ko "after the waiver: auto-suspend $a1 -> $a2; $("$CTL" -c "$as/bw.conf" audit 2>&1 | tail -n 3)"
+fi
+
 # --- per-identity thresholds: tighter accepted, looser refused with file:line ---
 sed 's|feedback_id = true; }|feedback_id = true; governance = { complaint_rate = { suspend = 0.002; }; }; }|' \
 	"$as/bw.conf" >"$as/tight.conf"

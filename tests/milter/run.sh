@@ -112,6 +112,41 @@ if ctl reinstate newsletter --reason "credentials rotated" --by ciso@example.com
 else
 	ko "bulkwardenctl reinstate newsletter"
 fi
+# waivers (SPEC §9): a failing check waived for the identity is accepted
+# on the running milter within a second, the event names the waiver; at its
+# --until it stops applying and the milter records waiver-expired
+lua "$here/state/waiver.lua" -D phase=before
+if ctl waive newsletter --check list-unsubscribe --until 4s --reason "one-click rollout" \
+	--by martech@example.com --approver ciso@example.com --ticket CHG-77 >/dev/null; then
+	t0=$(date +%s)
+	lua "$here/state/waiver.lua" -D phase=waived
+	if ctl waivers newsletter --json | grep -q '"name":"list-unsubscribe","status":"active"'; then
+		ok "waivers lists the waiver in force"
+	else
+		ko "waivers lists the waiver in force: $(ctl waivers newsletter --json 2>&1)"
+	fi
+	while [ $(($(date +%s) - t0)) -le 4 ]; do sleep 0.2; done
+	lua "$here/state/waiver.lua" -D phase=expired
+	for _ in $(seq 30); do grep -q '"event.action":"waiver-expired"' "$dir/events.jsonl" && break; sleep 0.1; done
+	if grep -q '"event.action":"waiver-expired"' "$dir/events.jsonl" &&
+	   ctl audit --json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+w = [r for r in d if r["action"] == "waiver"]
+e = [r for r in d if r["action"] == "waiver-expired"]
+assert len(w) == 1 and w[0]["actor"] == "martech@example.com" and w[0]["ticket"] == "CHG-77", w
+assert "approved by ciso@example.com" in w[0]["detail"], w
+assert len(e) == 1 and e[0]["actor"] == "bulkwarden" and e[0]["identity"] == "newsletter", e
+assert e[0]["seq"] > w[0]["seq"] and e[0]["ticket"] == "CHG-77", e
+'; then
+		ok "the milter ended the waiver: waiver-expired audit record and event"
+	else
+		ko "waiver-expired audit record and event: $(ctl audit 2>&1 | tail -3)"
+	fi
+else
+	ko "bulkwardenctl waive newsletter --check list-unsubscribe"
+fi
+
 for _ in $(seq 20); do grep -q '"event.action":"reinstate"' "$dir/events.jsonl" && break; sleep 0.1; done
 if grep -q '"event.dataset":"bulkwarden.audit","event.id":"[0-9a-f]*","event.action":"suspend"' "$dir/events.jsonl" &&
    grep -q '"event.action":"reinstate"' "$dir/events.jsonl"; then

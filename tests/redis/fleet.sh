@@ -12,6 +12,8 @@
 #     file was replaced under them
 #   - Redis killed under load: state-error within stale_after + 1 s, no
 #     crash; restarted: service resumes, stats counts every message
+#   - a waiver granted on one host reaches all milters within 1 s and
+#     expires with one waiver-expired record
 #   - Sentinel failover; state export/import between the backends
 # Prints PASS/FAIL lines and "redis: N passed, N failed"; exits 1 on failure.
 set -u
@@ -191,6 +193,46 @@ if [ $rc -eq 0 ] && echo "$out" | grep -q "identity news is pending: changed sin
 	ok "redis: require_reapproval reads the change times from Redis: news pending after host 1's reload added a login"
 else ko "redis: require_reapproval on Redis (rc=$rc): $(echo "$out" | tail -3)"; fi
 
+# waivers are fleet-wide (SPEC §8, §9): granted on host 2's config, every
+# milter applies it within 1 s; at its --until every milter stops applying
+# it, and of the three milters ending it at once exactly one writes the
+# waiver-expired record
+a=$($MILT probe "$S1" svc-news a@elsewhere.example)
+if [ "${a:0:27}" = "553 5.7.1 [envelope-domain]" ]; then ok "redis: a foreign envelope domain is refused before any waiver"
+else ko "redis: envelope-domain before the waiver: $a"; fi
+t0=$($PY -c 'import time; print(time.time())')
+if ctl 2 waive news --check envelope-domain --until 5s --reason "domain migration" --by martech@example.com \
+	--approver ciso@example.com --ticket CHG-9 >/dev/null; then
+	seen=
+	for _ in $(seq 40); do
+		a=$($MILT probe "$S1" svc-news a@elsewhere.example) b=$($MILT probe "$S3" svc-news a@elsewhere.example)
+		[ "$a|$b" = "continue|continue" ] && { seen=$($PY -c "import time; print(int((time.time() - $t0) * 1000))"); break; }
+		sleep 0.05
+	done
+	if [ -n "$seen" ] && [ "$seen" -le 1000 ]; then ok "redis: a waiver on host 2 lets milters 1 and 3 accept the waived check within 1 s ($seen ms)"
+	else ko "redis: waiver propagation (${seen:-never}; last '$a' / '$b')"; fi
+	js=$(ctl 1 waivers --json)
+	if echo "$js" | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d) == 1 and d[0]["identity"] == "news" and d[0]["name"] == "envelope-domain" and d[0]["approver"] == "ciso@example.com" else 1)'; then
+		ok "redis: host 1 lists the waiver granted on host 2"
+	else ko "redis: waivers on host 1: $js"; fi
+	while [ "$($PY -c "import time; print(int(time.time() - $t0))")" -lt 6 ]; do sleep 0.2; done
+	for _ in $(seq 20); do
+		a=$($MILT probe "$S2" svc-news a@elsewhere.example)
+		[ "${a:0:27}" = "553 5.7.1 [envelope-domain]" ] && break; sleep 0.1
+	done
+	sleep 1.5
+	n=$(ctl 3 audit --json | $PY -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for r in d if r["action"] == "waiver-expired" and r["identity"] == "news"))')
+	if [ "${a:0:27}" = "553 5.7.1 [envelope-domain]" ] && [ "$n" = 1 ] && ctl 1 audit --verify >/dev/null; then
+		ok "redis: after --until the milters refuse again; one waiver-expired record for three milters, chain intact"
+	else ko "redis: waiver expiry ('$a', $n waiver-expired records)"; fi
+	js=$(ctl 2 waivers --all --json)
+	if echo "$js" | grep -q '"status":"expired"' &&
+		ctl 2 waivers --json | $PY -c 'import json,sys; sys.exit(0 if json.load(sys.stdin) == [] else 1)'; then ok "redis: waivers --all shows it expired, waivers none in force"
+	else ko "redis: waivers after expiry: $js / $(ctl 2 waivers --json)"; fi
+else
+	ko "redis: bulkwardenctl waive on Redis"
+fi
+
 # ---- two milter processes on one SQLite file ---------------------------
 mkdir -p "$dir/sq"
 for n in 4 5; do conf $n sqlite "" "$dir/sq"; milter_start $n || exit 1; done
@@ -268,6 +310,10 @@ else ko "redis back: stats shows '$st', the client saw $(v messages) messages, $
 # ---- state export / import, SQLite -> Redis -> SQLite -------------------
 ctl 4 suspend news --reason "moving test" --by soc-a --ticket MV-1 >/dev/null
 ctl 4 suspend bulk --reason "dated" --by soc-a --until 30d >/dev/null
+W=(--reason "moving test" --by martech@example.com --approver ciso@example.com)
+ctl 4 waive news --check spf --until 2d "${W[@]}" --ticket MV-2 >/dev/null
+ctl 4 waive news --check spf --until 3d "${W[@]}" --ticket MV-3 >/dev/null # replaces MV-2
+ctl 4 waive bulk --signal volume_surge --until 5d "${W[@]}" --ticket MV-4 >/dev/null
 body() { grep -v '"kind":"bulkwarden-state"' "$1" | sort; }
 if ctl 4 state export "$dir/sq.jsonl" 2>/dev/null && [ "$(wc -l <"$dir/sq.jsonl")" -gt 5 ]; then ok "export: SQLite store written as JSON lines ($(wc -l <"$dir/sq.jsonl") lines)"
 else ko "export from SQLite"; fi
@@ -281,6 +327,10 @@ ctl 7 state export "$dir/rd.jsonl" 2>/dev/null
 if [ "$(body "$dir/sq.jsonl")" = "$(body "$dir/rd.jsonl")" ]; then ok "Redis holds exactly what SQLite held (suspensions, audit, counters, use counts)"
 else ko "SQLite and Redis exports differ: $(diff <(body "$dir/sq.jsonl") <(body "$dir/rd.jsonl") | head -5)"; fi
 if ctl 7 list --json | grep -q '"suspended"'; then ok "the imported suspension is in force on Redis"; else ko "imported suspension not listed: $(ctl 7 list 2>&1 | head -5)"; fi
+if [ "$(grep -c '"kind":"waiver"' "$dir/rd.jsonl")" = 3 ] &&
+	ctl 7 waivers --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if sorted(x["ticket"] for x in d) == ["MV-3", "MV-4"] else 1)'; then
+	ok "waivers move with the store: 3 exported (one replaced), the 2 in force are in force on Redis"
+else ko "waivers in the moved store: $(grep -c '"kind":"waiver"' "$dir/rd.jsonl") lines, $(ctl 7 waivers 2>&1 | head -4)"; fi
 mkdir -p "$dir/sq2"
 conf 8 sqlite "" "$dir/sq2"
 out=$(ctl 8 state import "$dir/rd.jsonl" 2>&1); rc=$?

@@ -54,6 +54,9 @@ PY
 ctl suspend vendor --reason "complaint spike" --by soc@example.com --ticket INC-9 >/dev/null
 ctl reinstate vendor --reason "list cleaned" --by lead@example.com --ticket INC-9 >/dev/null
 ctl suspend forever --reason "owner approved itself" --by audit@example.com --ticket AUD-1 >/dev/null
+# a waiver ending within 7 days: listed, and a waiver-near-expiry finding
+ctl waive vendor --check spf --until 3d --reason "SPF include pending at the vendor" \
+	--by shop@example.com --approver ciso@example.com --ticket WV-1 >/dev/null
 
 # change control: the milter reloads a registry that gives "ending" a login
 # (a security-relevant change after its approval): one config-change record
@@ -99,6 +102,11 @@ assert ids["vendor"]["dkim"][1]["algorithm"] == "ed25519"
 acts = [(e["action"], e["identity"], e["ticket"]) for e in rep["events"]]
 assert ("suspend", "vendor", "INC-9") in acts and ("reinstate", "vendor", "INC-9") in acts, acts
 assert rep["report"]["audit"]["chain_intact"] is True
+wv = ids["vendor"]["waivers"]
+assert len(wv) == 1 and wv[0]["ticket"] == "WV-1" and wv[0]["name"] == "spf" and wv[0]["approver"] == "ciso@example.com", wv
+assert ids["newsletter"]["waivers"] == []
+assert [x["identity"] for x in f if x["id"] == "waiver-near-expiry"] == ["vendor"], f
+assert ("waiver", "vendor", "WV-1") in acts, acts
 assert [x["identity"] for x in f if x["id"] == "changed-since-approval"] == ["ending"], f
 assert rep["report"]["daily_totals"][-1]["messages"] == 100
 doms = {d["domain"]: d for d in rep["domains"]}
@@ -131,12 +139,16 @@ ctl report --format md >"$dir/report.md"; rc=$?
 check "report --format md: tables, hostile text escaped" \
 	'[ $rc -eq 0 ] && grep -q "^## Control mapping" "$dir/report.md" &&
 	 grep -q "Weekly newsletter \\\\| &lt;script&gt;" "$dir/report.md" && ! grep -q "<script>" "$dir/report.md"'
+check "report --format md lists the waivers in force" \
+	'grep -A6 "^## Waivers in force" "$dir/report.md" | grep -q "^| vendor | check spf | .* | shop@example.com | ciso@example.com | WV-1 |"'
 cols=$(grep "^| newsletter |" "$dir/report.md" | $PY -c 'import re,sys; print(len(re.split(r"(?<!\\)\|", sys.stdin.read().strip())) - 2)')
 check "a hostile '|' does not add a table column ($cols columns)" '[ "$cols" = 14 ]'
 
 # ---- HTML ----------------------------------------------------------------
 ctl report --format html --out "$dir/report.html" --days 30; rc=$?
 check "report --format html writes one file" '[ $rc -eq 0 ] && [ -s "$dir/report.html" ]'
+check "report --format html lists the waivers in force" \
+	'grep -q "<table id=.waivers.>" "$dir/report.html" && grep -q "<td>WV-1</td>" "$dir/report.html"'
 check "HTML is self-contained: no script, no external reference" \
 	'! grep -qiE "<script|src=|href=|url\(|@import|https?://" "$dir/report.html"'
 check "HTML escapes hostile registry text" 'grep -q "&lt;script&gt;alert(1)&lt;/script&gt;" "$dir/report.html"'

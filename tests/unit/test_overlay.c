@@ -223,6 +223,35 @@ test_many(void **unused)
 	overlay_free(o);
 }
 
+/* The waiver set: replaced whole, read per identity and kind, a waiver no
+ * longer applying at its until (before the store records the expiry). */
+static void
+test_waivers(void **unused)
+{
+	struct overlay *o = overlay_new();
+	struct state_waiver w[3], got[4];
+	memset(w, 0, sizeof(w));
+	const char *ids[] = {"news", "news", "shop"}, *kinds[] = {"check", "signal", "check"};
+	for (int i = 0; i < 3; i++) {
+		w[i].wid = i + 1;
+		strcpy(w[i].id, ids[i]);
+		strcpy(w[i].kind, kinds[i]);
+		strcpy(w[i].name, i == 1 ? "complaint_rate" : "from-domain");
+		w[i].until = 1000 + i;
+	}
+	assert_int_equal(overlay_set_waivers(o, w, 3), 0);
+	assert_int_equal(overlay_waivers(o, "news", "check", 999, got, 4), 1);
+	assert_int_equal(got[0].wid, 1);
+	assert_int_equal(overlay_waivers(o, "news", "signal", 999, got, 4), 1);
+	assert_string_equal(got[0].name, "complaint_rate");
+	assert_int_equal(overlay_waivers(o, "other", "check", 999, got, 4), 0);
+	assert_int_equal(overlay_waivers(o, "news", "check", 1000, got, 4), 0); /* at until */
+	assert_int_equal(overlay_waivers(o, "shop", "check", 1001, got, 0), 0); /* max 0 */
+	assert_int_equal(overlay_set_waivers(o, NULL, 0), 0);
+	assert_int_equal(overlay_waivers(o, "shop", "check", 999, got, 4), 0);
+	overlay_free(o);
+}
+
 int
 main(void)
 {
@@ -230,6 +259,7 @@ main(void)
 	    cmocka_unit_test(test_suspensions), cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_release),	cmocka_unit_test(test_release_across_windows),
 	    cmocka_unit_test(test_deltas),	cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_waivers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

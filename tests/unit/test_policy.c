@@ -799,6 +799,171 @@ test_dnssec_event(void **unused)
 	registry_release(r);
 }
 
+/* The fake waiver view: the check waivers of "newsletter" (any identity
+ * when waive_any), as the overlay would hand them. */
+static enum bw_check waived[4];
+static size_t n_waived;
+static int waive_any;
+
+static size_t
+fake_waivers(void *ctx, const char *id, long long now, struct policy_waiver *out, size_t max)
+{
+	size_t k = 0;
+	if (!waive_any && strcmp(id, "newsletter") != 0)
+		return 0;
+	for (size_t i = 0; i < n_waived && k < max; i++, k++) {
+		memset(&out[k], 0, sizeof(out[k]));
+		out[k].check = waived[i];
+		out[k].wid = (long long)i + 7;
+		out[k].until = now + 3600;
+		bw_strlcpy(out[k].ticket, "CHG-1", sizeof(out[k].ticket));
+	}
+	return k;
+}
+
+static const struct policy_env waiver_env = {fake_suspended, fake_reserve, NULL, NULL,
+					     fake_waivers};
+
+/* The check entry of id in v (NULL if not run). */
+static const struct verdict_check *
+check_of(const struct verdict *v, const char *id)
+{
+	for (size_t i = 0; i < v->n_checks; i++)
+		if (strcmp(check_info(v->checks[i].id)->id, id) == 0)
+			return &v->checks[i];
+	return NULL;
+}
+
+/*
+ * SPEC §9 waivers: a waived check still runs and fails, with action accept
+ * and the waiver named in the event; other checks keep their actions; a
+ * waiver of the suspension (or unregistered, not-active, state-error)
+ * found in the overlay is ignored; monitor mode's `would` is not raised by
+ * a waived check; a resource failure is not excused.
+ */
+static void
+test_waivers(void **unused)
+{
+	static const char *const no_one_click[] = {"From", "News <n@news.example.com>", BASE,
+						   "List-Unsubscribe", "<https://news.example.com/u/1>",
+						   NULL};
+	static const char *const foreign_from[] = {"From", "n@other.example", BASE, UNSUB, NULL};
+	struct verdict v;
+	char reason[256];
+	struct mail_facts f = {.login = "svc-news", .client_ip = "10.20.0.5",
+			       .mail_from = "<n@news.example.com>", .now = now_2026_06};
+	f.have_addr = cidr_parse_addr("10.20.0.5", &f.addr);
+
+	/* without a waiver: refused at end of headers */
+	n_waived = 0;
+	policy_verdict_reset(&v);
+	policy_mail(reg, &waiver_env, &f, &v);
+	for (size_t i = 0; no_one_click[i] != NULL; i += 2)
+		assert_int_equal(policy_header(&v, no_one_click[i], no_one_click[i + 1]), 0);
+	assert_int_equal(policy_eoh(reg, &waiver_env, &v), BW_ACT_REJECT);
+	policy_end(&v);
+
+	/* waived: accepted, the check failed with action accept and its waiver */
+	waived[0] = BW_CHK_LIST_UNSUBSCRIBE;
+	n_waived = 1;
+	policy_verdict_reset(&v);
+	policy_mail(reg, &waiver_env, &f, &v);
+	assert_int_equal(v.n_waivers, 1);
+	for (size_t i = 0; no_one_click[i] != NULL; i += 2)
+		assert_int_equal(policy_header(&v, no_one_click[i], no_one_click[i + 1]), 0);
+	assert_int_equal(policy_eoh(reg, &waiver_env, &v), BW_ACT_ACCEPT);
+	assert_int_equal(policy_effective(&v), BW_ACT_ACCEPT);
+	assert_int_equal(v.decider, BW_CHK__COUNT);
+	const struct verdict_check *k = check_of(&v, "list-unsubscribe");
+	assert_non_null(k);
+	assert_true(k->failed);
+	assert_int_equal(k->action, BW_ACT_ACCEPT);
+	assert_int_equal(k->waiver, 1);
+	assert_string_equal(event_reason(reg, &v, reason, sizeof(reason)),
+			    "waived list-unsubscribe: no List-Unsubscribe-Post");
+	static struct jbuf j;
+	struct event_msg em = {.event_id = "e1", .queue_id = "Q", .client_ip = "10.20.0.5",
+			       .stage = "eom", .outcome = POLICY_OUT_ACCEPT, .xcode = ""};
+	event_decision(&j, reg, &v, &em);
+	assert_non_null(strstr(j.buf, "\"action\":\"accept\",\"detail\":\"no List-Unsubscribe-Post\","
+				      "\"waived\":{\"id\":7,\"ticket\":\"CHG-1\",\"until\":\"2026-06-01T01:00:00.000Z\"}"));
+	policy_end(&v);
+
+	/* the waiver covers its check only: a foreign From still acts */
+	policy_verdict_reset(&v);
+	policy_mail(reg, &waiver_env, &f, &v);
+	for (size_t i = 0; foreign_from[i] != NULL; i += 2)
+		assert_int_equal(policy_header(&v, foreign_from[i], foreign_from[i + 1]), 0);
+	policy_eoh(reg, &waiver_env, &v);
+	assert_true(policy_effective(&v) != BW_ACT_ACCEPT);
+	assert_string_equal(check_info(v.decider)->id, "from-domain");
+	assert_int_equal(check_of(&v, "from-domain")->waiver, 0);
+	policy_end(&v);
+
+	/* a resource failure of a waived check is not excused */
+	waived[1] = BW_CHK_DKIM;
+	n_waived = 2;
+	policy_verdict_reset(&v);
+	policy_mail(reg, &waiver_env, &f, &v);
+	policy_fail_as(reg, &v, BW_CHK_DKIM, BW_ACT_TEMPFAIL, "out of memory");
+	assert_int_equal(policy_effective(&v), BW_ACT_TEMPFAIL);
+	assert_int_equal(check_of(&v, "dkim")->waiver, 0);
+	policy_end(&v);
+	/* ... while its ordinary failure is */
+	policy_verdict_reset(&v);
+	policy_mail(reg, &waiver_env, &f, &v);
+	policy_fail(reg, &v, BW_CHK_DKIM, "no valid signature");
+	assert_int_equal(policy_effective(&v), BW_ACT_ACCEPT);
+	assert_int_equal(check_of(&v, "dkim")->waiver, 2);
+	policy_end(&v);
+
+	/* a suspension is never waived, even if the overlay claims a waiver */
+	waived[0] = BW_CHK_SUSPENDED;
+	waived[1] = BW_CHK_STATE_ERROR;
+	n_waived = 2;
+	suspend_news = 1;
+	policy_verdict_reset(&v);
+	assert_int_equal(policy_mail(reg, &waiver_env, &f, &v), BW_ACT_REJECT);
+	assert_string_equal(check_info(policy_decider(&v))->id, "suspended");
+	assert_int_equal(check_of(&v, "suspended")->waiver, 0);
+	policy_end(&v);
+	suspend_news = 0;
+	store_down = 1;
+	policy_verdict_reset(&v);
+	assert_true(policy_refuses(policy_mail(reg, &waiver_env, &f, &v)));
+	assert_string_equal(check_info(policy_decider(&v))->id, "state-error");
+	policy_end(&v);
+	store_down = 0;
+	/* unregistered and not-active cannot be waived either */
+	waived[0] = BW_CHK_UNREGISTERED;
+	waived[1] = BW_CHK_NOT_ACTIVE;
+	waive_any = 1;
+	struct mail_facts old = {.login = "svc-old", .client_ip = "", .mail_from = "<a@old.example.com>",
+				 .now = now_2026_06};
+	policy_verdict_reset(&v);
+	assert_int_equal(policy_mail(reg, &waiver_env, &old, &v), BW_ACT_REJECT);
+	policy_end(&v);
+	struct mail_facts nobody = {.login = "svc-nobody", .client_ip = "",
+				    .mail_from = "<a@b.example>", .now = now_2026_06};
+	policy_verdict_reset(&v);
+	assert_int_equal(policy_mail(reg, &waiver_env, &nobody, &v), BW_ACT_REJECT);
+	policy_end(&v);
+
+	/* monitor mode (the trial identity): a waived check does not raise would */
+	waived[0] = BW_CHK_ENVELOPE_DOMAIN;
+	n_waived = 1;
+	struct mail_facts trial = {.login = "svc-trial", .client_ip = "",
+				   .mail_from = "<a@evil.example>", .now = now_2026_06};
+	policy_verdict_reset(&v);
+	assert_int_equal(policy_mail(reg, &waiver_env, &trial, &v), BW_ACT_ACCEPT);
+	assert_true(v.monitor);
+	assert_int_equal(v.would, BW_ACT_ACCEPT);
+	assert_int_equal(check_of(&v, "envelope-domain")->waiver, 1);
+	policy_end(&v);
+	waive_any = 0;
+	n_waived = 0;
+}
+
 static int
 setup(void **unused)
 {
@@ -831,6 +996,7 @@ main(void)
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_spf_dmarc),
 		cmocka_unit_test(test_dnssec_event),
+		cmocka_unit_test(test_waivers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,8 +2,8 @@
  * test_state.c - the SQLite state store: schema creation and version
  * check, open errors, suspension semantics, expiry, state_version across
  * connections, the audit hash chain and its tamper detection, counters,
- * concurrent writer processes, a writer killed mid-transaction, and the
- * bounded wait on a locked database.
+ * concurrent writer processes, a writer killed mid-transaction, the
+ * bounded wait on a locked database, and waivers (grant, find, expiry).
  *
  * Every test works in its own mkdtemp directory. The database is tampered
  * with through a raw sqlite3 connection, as an attacker with file access
@@ -113,10 +113,11 @@ test_schema_created(void **unused)
 	struct state *s = open_ok();
 	assert_string_equal(state_backend_name(s), "sqlite");
 	state_close(s);
-	assert_int_equal(raw_int("PRAGMA user_version"), 2);
+	assert_int_equal(raw_int("PRAGMA user_version"), 3);
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name "
-				 "IN ('suspensions', 'audit', 'audit_head', 'counters', 'usage')"),
-			 5);
+				 "IN ('suspensions', 'audit', 'audit_head', 'counters', 'usage', "
+				 "'waivers')"),
+			 6);
 	sqlite3 *db;
 	sqlite3_stmt *q;
 	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -1031,6 +1032,183 @@ test_feedback(void **unused)
 	state_close(s);
 }
 
+/* A waiver as bulkwardenctl waive builds it. */
+static struct state_waiver
+waiver(const char *id, const char *kind, const char *name, const char *by, const char *approver,
+       long long until)
+{
+	struct state_waiver w;
+	memset(&w, 0, sizeof(w));
+	bw_strlcpy(w.id, id, sizeof(w.id));
+	bw_strlcpy(w.kind, kind, sizeof(w.kind));
+	bw_strlcpy(w.name, name, sizeof(w.name));
+	bw_strlcpy(w.reason, "rebrand in progress", sizeof(w.reason));
+	bw_strlcpy(w.by, by, sizeof(w.by));
+	bw_strlcpy(w.approver, approver, sizeof(w.approver));
+	bw_strlcpy(w.ticket, "CHG-7", sizeof(w.ticket));
+	w.until = until;
+	return w;
+}
+
+/* Collects the records an expiry pass hands out. */
+static void
+expired_cb(const struct state_audit *rec, void *arg)
+{
+	struct state_audit *out = arg;
+	*out = *rec;
+}
+
+/* Waivers: the names that may and may not be waived, the four-eyes rule,
+ * a grant and its record, find, replacement, expiry and its record, the
+ * listing with and without ended ones, import, and a version 2 file
+ * migrated to version 3. */
+static void
+test_waivers(void **unused)
+{
+	struct state *s = open_ok();
+	struct state_waiver w, got, *v;
+	struct state_audit rec, exp;
+	size_t n;
+	const char *why;
+	static const struct {
+		const char *kind, *name;
+		bool ok;
+	} names[] = {
+	    {"check", "from-domain", true},
+	    {"check", "list-unsubscribe", true},
+	    {"check", "dkim", true},
+	    {"check", "rate-limit", true},
+	    {"check", "suspended", false},
+	    {"check", "unregistered", false},
+	    {"check", "not-active", false},
+	    {"check", "state-error", false},
+	    {"check", "internal-error", false},
+	    {"check", "bogus", false},
+	    {"signal", "complaint_rate", true},
+	    {"signal", "new_sending_path", true},
+	    {"signal", "volume_surge", true},
+	    {"signal", "from-domain", false},
+	    {"limit", "from-domain", false},
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (state_waiver_name_ok(names[i].kind, names[i].name, &why) != names[i].ok)
+			fail_msg("%s %s: want %d", names[i].kind, names[i].name, names[i].ok);
+	assert_false(state_waiver_name_ok("check", "suspended", &why));
+	assert_non_null(strstr(why, "only reinstate lifts it"));
+
+	/* refusals write nothing */
+	w = waiver("newsletter", "check", "suspended", "alice", "bob", T0 + 3600);
+	assert_int_equal(state_waiver_grant(s, &w, T0, &rec), -1);
+	assert_non_null(strstr(state_error(s), "cannot be waived"));
+	w = waiver("newsletter", "check", "from-domain", "alice", " ALICE ", T0 + 3600);
+	assert_int_equal(state_waiver_grant(s, &w, T0, &rec), -1);
+	assert_non_null(strstr(state_error(s), "someone other than the requester"));
+	w = waiver("newsletter", "check", "from-domain", "alice", "bob", T0);
+	assert_int_equal(state_waiver_grant(s, &w, T0, &rec), -1);
+	w = waiver("newsletter", "check", "from-domain", "alice", "bob", T0 + 3600);
+	w.ticket[0] = '\0';
+	assert_int_equal(state_waiver_grant(s, &w, T0, &rec), -1);
+	assert_non_null(strstr(state_error(s), "ticket is required"));
+	w = waiver("Bad Id", "check", "from-domain", "alice", "bob", T0 + 3600);
+	assert_int_equal(state_waiver_grant(s, &w, T0, &rec), -1);
+	assert_int_equal(raw_int("SELECT count(*) FROM audit"), 0);
+	assert_int_equal(raw_int("SELECT count(*) FROM waivers"), 0);
+
+	/* a grant and its record */
+	w = waiver("newsletter", "check", "from-domain", "alice", "bob", T0 + 100);
+	assert_int_equal(state_waiver_grant(s, &w, T0, &rec), 0);
+	assert_int_equal(w.wid, 1);
+	assert_int_equal(w.created, T0);
+	assert_string_equal(rec.action, "waiver");
+	assert_string_equal(rec.actor, "alice");
+	assert_string_equal(rec.identity, "newsletter");
+	assert_string_equal(rec.ticket, "CHG-7");
+	assert_non_null(strstr(rec.detail, "check from-domain until 2026-01-15T00:01:40Z"));
+	assert_non_null(strstr(rec.detail, "approved by bob"));
+	assert_int_equal(state_waiver_find(s, "newsletter", "check", "from-domain", T0 + 99, &got),
+			 0);
+	assert_string_equal(got.approver, "bob");
+	assert_int_equal(got.until, T0 + 100);
+	assert_int_equal(state_waiver_find(s, "newsletter", "check", "dkim", T0, NULL), 1);
+	assert_int_equal(state_waiver_find(s, "newsletter", "signal", "from-domain", T0, NULL), 1);
+	assert_int_equal(state_waiver_find(s, "receipts", "check", "from-domain", T0, NULL), 1);
+	/* at its until it no longer applies, even before the expiry is recorded */
+	assert_int_equal(state_waiver_find(s, "newsletter", "check", "from-domain", T0 + 100, NULL),
+			 1);
+
+	/* a signal waiver of another identity, and a replacement */
+	w = waiver("receipts", "signal", "complaint_rate", "carol", "dave", T0 + 50);
+	assert_int_equal(state_waiver_grant(s, &w, T0 + 1, &rec), 0);
+	assert_int_equal(state_waiver_find(s, "receipts", "signal", "complaint_rate", T0 + 2, NULL),
+			 0);
+	w = waiver("receipts", "signal", "complaint_rate", "carol", "erin", T0 + 40);
+	assert_int_equal(state_waiver_grant(s, &w, T0 + 2, &rec), 0);
+	assert_int_equal(w.wid, 3);
+	assert_non_null(strstr(rec.detail, "replaces waiver 2"));
+	assert_int_equal(state_waiver_find(s, "receipts", "signal", "complaint_rate", T0 + 3, &got),
+			 0);
+	assert_int_equal(got.wid, 3);
+	assert_string_equal(got.approver, "erin");
+
+	assert_int_equal(state_waivers(s, NULL, T0 + 3, false, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].id, "newsletter");
+	assert_string_equal(v[1].id, "receipts");
+	assert_int_equal(v[1].wid, 3);
+	free(v);
+	assert_int_equal(state_waivers(s, "receipts", T0 + 3, true, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].wid, 2);
+	assert_int_equal(v[0].ended, T0 + 2); /* replaced */
+	free(v);
+
+	/* expiry: nothing before its time, then one record each, once */
+	assert_int_equal(state_waiver_expire(s, T0 + 39, expired_cb, &exp), 0);
+	assert_int_equal(state_waiver_expire(s, T0 + 40, expired_cb, &exp), 1);
+	assert_string_equal(exp.action, "waiver-expired");
+	assert_string_equal(exp.actor, "bulkwarden");
+	assert_string_equal(exp.identity, "receipts");
+	assert_string_equal(exp.ticket, "CHG-7");
+	assert_non_null(strstr(exp.reason, "waiver 3 of signal complaint_rate"));
+	assert_non_null(strstr(exp.detail, "approved by erin"));
+	assert_int_equal(state_waiver_expire(s, T0 + 41, NULL, NULL), 0);
+	assert_int_equal(state_waiver_expire(s, T0 + 200, NULL, NULL), 1);
+	assert_int_equal(state_waivers(s, NULL, T0 + 200, false, &v, &n), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	assert_int_equal(state_waivers(s, NULL, T0 + 200, true, &v, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_true(v[i].ended != 0);
+	free(v);
+	assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'waiver'"), 3);
+	assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'waiver-expired'"), 2);
+	assert_int_equal(state_audit_verify(s, NULL, NULL, NULL, 0), 0);
+
+	/* a waiver row of an unwaivable check is refused on import too */
+	w = waiver("newsletter", "check", "suspended", "alice", "bob", T0 + 3600);
+	w.wid = 9;
+	w.created = T0;
+	assert_int_equal(state_import_waiver(s, &w), -1);
+	w = waiver("newsletter", "check", "dkim", "alice", "bob", T0 + 3600);
+	w.wid = 9;
+	w.created = T0;
+	assert_int_equal(state_import_waiver(s, &w), 0);
+	assert_int_equal(state_waiver_find(s, "newsletter", "check", "dkim", T0 + 10, &got), 0);
+	assert_int_equal(got.wid, 9);
+	state_close(s);
+
+	/* a version 2 file gains the table (and keeps its rows elsewhere) */
+	raw_sql("DROP TABLE waivers; PRAGMA user_version = 2");
+	s = open_ok();
+	assert_int_equal(raw_int("PRAGMA user_version"), 3);
+	assert_int_equal(state_waivers(s, NULL, T0, true, &v, &n), 0);
+	assert_int_equal(n, 0);
+	free(v);
+	assert_int_equal(raw_int("SELECT count(*) FROM audit"), 5);
+	state_close(s);
+}
+
 int
 main(void)
 {
@@ -1050,6 +1228,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_audit_event, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_last_changes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_waivers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
