@@ -316,3 +316,10 @@ ctl_reload(struct ctl *c, int argc, char **argv)
 	       c->conf_path, r->revision, (long)pid);
 	return CTL_OK;
 }
+
+/* emit() for the other verbs that change the store (ctl/paths.c). */
+void
+ctl_change_emit(struct ctl *c, const struct state_audit *rec)
+{
+	emit(c, rec);
+}

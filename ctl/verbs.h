@@ -31,6 +31,11 @@ int ctl_stats(struct ctl *c, int argc, char **argv);
 int ctl_suspend(struct ctl *c, int argc, char **argv);
 int ctl_reinstate(struct ctl *c, int argc, char **argv);
 int ctl_reload(struct ctl *c, int argc, char **argv);
+/* Write the audit event of a record the store appended (a failure is a
+ * warning: the record is in the store). */
+void ctl_change_emit(struct ctl *c, const struct state_audit *rec);
+/* ctl/paths.c: paths [ID] | paths approve ID PATH --by WHO [--ticket T] */
+int ctl_paths(struct ctl *c, int argc, char **argv);
 /* ctl/ingest.c: exit 0, 65 unusable report, 75 retry later */
 int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */

@@ -64,6 +64,7 @@
 #include "state/overlay.h"
 #include "state/state.h"
 #include "milter/limits.h"
+#include "milter/paths.h"
 #include "milter/statesync.h"
 
 #define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
@@ -567,6 +568,9 @@ main(int argc, char **argv)
 	struct limits *lim = limits_new(r, err, sizeof(err));
 	if (lim == NULL)
 		fatal("%s", err);
+	struct paths *paths = paths_new(r, err, sizeof(err));
+	if (paths == NULL)
+		fatal("%s", err);
 	struct state *watch = NULL;
 	if (state_has_notify(st) && (watch = state_open(set, err, sizeof(err))) == NULL)
 		diag(LOG_WARNING, "state store: no change subscription (%s): polling only", err);
@@ -576,6 +580,7 @@ main(int argc, char **argv)
 		fatal("state store (%s): %s", set->state_backend, err);
 	mlfi_set_overlay(ov);
 	mlfi_set_limits(lim);
+	mlfi_set_paths(paths);
 	metrics_registry(r->revision, r->loaded_at, set->metrics_per_identity);
 	if (set->metrics_listen != NULL) {
 		if (metrics_start(set->metrics_listen, err, sizeof(err)) != 0)
@@ -618,6 +623,7 @@ main(int argc, char **argv)
 	state_close(st);
 	state_close(watch);
 	limits_free(lim);
+	paths_free(paths);
 	overlay_free(ov);
 	if (pidfile[0] != '\0')
 		remove_pidfile(pidfile);

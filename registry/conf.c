@@ -351,6 +351,33 @@ conf_role_ok(const char *r)
 	return true;
 }
 
+/* policy.governance.volume_surge.factor: a number (integer or float) in
+ * the row's bounds (the table has no float type of its own). */
+static void
+parse_surge_factor(struct conf_ctx *c, const config_setting_t *policy)
+{
+	const config_setting_t *gov = conf_at(policy, S_POLICY_GOVERNANCE);
+	const config_setting_t *vs = conf_at(gov, S_POLICY_GOVERNANCE_VOLUME_SURGE);
+	const config_setting_t *f = conf_at(vs, S_POLICY_GOVERNANCE_VOLUME_SURGE_FACTOR);
+	const struct setting *row = setting(S_POLICY_GOVERNANCE_VOLUME_SURGE_FACTOR);
+	double v;
+	if (f == NULL)
+		return;
+	if (config_setting_type(f) == CONFIG_TYPE_FLOAT)
+		v = config_setting_get_float(f);
+	else if (config_setting_type(f) == CONFIG_TYPE_INT ||
+		 config_setting_type(f) == CONFIG_TYPE_INT64)
+		v = (double)config_setting_get_int64(f);
+	else {
+		conf_err(c, f, "expected a number, got %s", conf_type_name(config_setting_type(f)));
+		return;
+	}
+	if (!(v >= (double)row->min && v <= (double)row->max))
+		conf_err(c, f, "%s must be between %lld and %lld", row->name, row->min, row->max);
+	else
+		c->r->set.surge_factor = v;
+}
+
 /* The policy keys the table cannot check by itself: roles, actions and
  * require_reapproval. */
 static void
@@ -368,6 +395,7 @@ parse_policy(struct conf_ctx *c, const config_setting_t *g)
 			 conf_type_name(config_setting_type(b)));
 	else if (b != NULL)
 		s->require_reapproval = config_setting_get_bool(b) != 0;
+	parse_surge_factor(c, g);
 	conf_strlist(c, g, S_POLICY_REQUIRE_OWNERS, &l);
 	if (l != NULL) {
 		int cnt = config_setting_length(l);
@@ -490,6 +518,7 @@ conf_defaults(struct conf_ctx *c, struct bw_settings *s)
 	memcpy(s->require_owners, own->words, n * sizeof(char *));
 	s->n_require_owners = n;
 	s->metrics_per_identity = true; /* metrics_listen NULL: no server */
+	s->surge_factor = 5.0;		/* settings[S_..._FACTOR].def */
 	for (int i = 0; i < BW_CHK__COUNT; i++)
 		s->actions[i] = check_info((enum bw_check)i)->def_action;
 }

@@ -32,6 +32,8 @@ enum bw_life { BW_LIFE_PENDING, BW_LIFE_ACTIVE, BW_LIFE_RETIRED };
 enum bw_dkim_mode { BW_DKIM_SIGN, BW_DKIM_VERIFY };
 enum bw_dmarc_p { BW_DMARC_NONE = 0, BW_DMARC_QUARANTINE = 1, BW_DMARC_REJECT = 2 };
 enum bw_key_alg { BW_KEY_RSA, BW_KEY_ED25519 };
+/* policy.governance.volume_surge.action */
+enum bw_surge_action { BW_SURGE_ALERT, BW_SURGE_TEMPFAIL, BW_SURGE_SUSPEND };
 
 struct bw_owner {
 	const char *role; /* "dns" */
@@ -154,6 +156,11 @@ struct bw_settings {
 	enum bw_action actions[BW_CHK__COUNT];
 	bool require_reapproval;      /* changed since approval: pending (SPEC §10) */
 	unsigned dormant_days;        /* policy.governance.dormant_days */
+	enum bw_action nsp_action;    /* new_sending_path.action: accept (alert), quarantine, tempfail */
+	double surge_factor;          /* volume_surge.factor */
+	unsigned surge_min_messages;  /* volume_surge.min_messages */
+	unsigned surge_baseline_days; /* volume_surge.baseline_days */
+	enum bw_surge_action surge_action;
 	const char *identities_dir;
 };
 

@@ -88,6 +88,12 @@ struct state_ops {
 	int (*import_suspension)(struct state *s, const struct state_suspension *sp);
 	int (*import_usage)(struct state *s, const char *id, int win, long long start,
 			    uint64_t msgs, uint64_t rcpts);
+	/* sending paths (state/state_paths.c) */
+	int (*path_learn)(struct state *s, const char *id, const char *path, bool pending,
+			  long long now, struct state_audit *rec, struct state_path *out);
+	int (*paths)(struct state *s, const char *id, struct state_path **out, size_t *n);
+	int (*path_approve)(struct state *s, const char *id, const char *path, const char *by,
+			    const char *ticket, long long now, struct state_audit *rec);
 };
 
 /* The head of every backend handle. */

@@ -16,6 +16,7 @@
  *   P flush:BATCH      string  a counter flush already applied (kept a day)
  *   P use:h:HOUR:ID    hash  m r: messages and recipients granted this hour
  *   P use:d:DAY:ID     hash  m r: the same for the UTC day
+ *   P paths            hash  "ID PATH" -> a sending path (state_redis_paths.c)
  * Later kinds (waivers, suppressions) take their own P KIND hash and bump
  * P ver the same way, so the milter's one version poll covers them.
  */
@@ -145,6 +146,13 @@ extern const char *const state_redis_cnt_fields[7];
 
 /* state_wait_change: SUBSCRIBE P chg on first use, then wait. */
 int state_redis_wait_change(struct state *s, unsigned timeout_ms);
+
+/* Sending paths (state_redis_paths.c), as in struct state_ops. */
+int state_redis_path_learn(struct state *s, const char *id, const char *path, bool pending,
+			   long long now, struct state_audit *rec, struct state_path *out);
+int state_redis_paths(struct state *s, const char *id, struct state_path **out, size_t *n);
+int state_redis_path_approve(struct state *s, const char *id, const char *path, const char *by,
+			     const char *ticket, long long now, struct state_audit *rec);
 
 void state_redis_close(struct state *s);
 extern const struct state_ops state_redis_ops;

@@ -557,5 +557,8 @@ const struct state_ops state_redis_ops = {
     .import_audit = state_redis_import_audit,
     .import_suspension = rd_import_suspension,
     .import_usage = state_redis_import_usage,
+    .path_learn = state_redis_path_learn,
+    .paths = state_redis_paths,
+    .path_approve = state_redis_path_approve,
     .wait_change = state_redis_wait_change,
 };

@@ -126,6 +126,16 @@ int state_sqlite_import_suspension(struct state *s, const struct state_suspensio
 int state_sqlite_import_usage(struct state *s, const char *id, int win, long long start,
 			      uint64_t msgs, uint64_t rcpts);
 
+/* Append an audit record inside an open write transaction (state_sqlite_ops.c). */
+int state_sqlite_append_locked(struct sqlite_state *ss, struct state_audit *rec);
+
+/* Sending paths (state_sqlite_paths.c). */
+int state_sqlite_path_learn(struct state *s, const char *id, const char *path, bool pending,
+			    long long now, struct state_audit *rec, struct state_path *out);
+int state_sqlite_paths(struct state *s, const char *id, struct state_path **out, size_t *n);
+int state_sqlite_path_approve(struct state *s, const char *id, const char *path, const char *by,
+			      const char *ticket, long long now, struct state_audit *rec);
+
 extern const struct state_ops state_sqlite_ops;
 
 #endif

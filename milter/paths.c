@@ -1,0 +1,274 @@
+/*
+ * paths.c - new sending paths at the relay (see paths.h).
+ *
+ * Cost on the message path: one hash probe per path (two at MAIL FROM)
+ * under a mutex. A miss takes the module's one store handle (a second
+ * mutex: the handle is single-threaded) for one insert-if-new: SQLite one
+ * short write transaction, Redis two round trips. A handle that failed is
+ * kept (the backends reconnect by themselves); one that cannot be opened
+ * is retried after OPEN_BACKOFF_MS.
+ *
+ * A store that cannot answer: with action alert the message goes on and
+ * its event says the path could not be checked (it is learned by a later
+ * message); with quarantine or tempfail it gets the state-error action, as
+ * a message whose suspension state is unknown does.
+ *
+ * Memory: cache keys ("ID\nPATH") are malloc'ed and owned by the cache.
+ * Untrusted input: the SASL login and DKIM d=/s= (made printable tokens by
+ * state_path_login/state_path_dkim before they reach the store or a log).
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "base/hash.h"
+#include "base/json.h"
+#include "base/util.h"
+#include "log/eventlog.h"
+#include "milter/paths.h"
+#include "state/state.h"
+
+#define OPEN_BACKOFF_MS 500
+#define KEY_MAX (STATE_ID_MAX + 1 + STATE_PATH_MAX)
+
+struct paths {
+	struct registry *reg;	 /* retained: its settings open the handle */
+	pthread_mutex_t lock;	 /* the cache */
+	struct bw_hash cache;	 /* "ID\nPATH" -> the key itself */
+	pthread_mutex_t st_lock; /* the handle */
+	struct state *st;
+	long long next_open_ms;
+};
+
+/* What one path turned out to be. */
+enum seen { SEEN_KNOWN, SEEN_NEW, SEEN_PENDING, SEEN_ERROR };
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct paths *
+paths_new(struct registry *r, char *err, size_t errlen)
+{
+	struct paths *p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->reg = registry_retain(r);
+	bw_hash_init(&p->cache);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->st_lock, NULL);
+	return p;
+}
+
+/* Free every cached key (lock held or no other user). */
+static void
+cache_clear(struct paths *p)
+{
+	size_t pos = 0;
+	const char *k;
+	void *v;
+	while (bw_hash_next(&p->cache, &pos, &k, &v))
+		free(v);
+	bw_hash_free(&p->cache);
+	bw_hash_init(&p->cache);
+}
+
+void
+paths_free(struct paths *p)
+{
+	if (p == NULL)
+		return;
+	cache_clear(p);
+	state_close(p->st);
+	pthread_mutex_destroy(&p->st_lock);
+	pthread_mutex_destroy(&p->lock);
+	registry_release(p->reg);
+	free(p);
+}
+
+bool
+paths_vendor(const struct bw_identity *id)
+{
+	return id != NULL && id->platform != NULL && id->platform[0] != '\0' &&
+	       strcmp(id->platform, "in-house") != 0;
+}
+
+static bool
+cached(struct paths *p, const char *key)
+{
+	pthread_mutex_lock(&p->lock);
+	bool hit = bw_hash_get(&p->cache, key) != NULL;
+	pthread_mutex_unlock(&p->lock);
+	return hit;
+}
+
+static void
+remember(struct paths *p, const char *key)
+{
+	char *k = strdup(key);
+	if (k == NULL)
+		return; /* asked of the store again next time */
+	pthread_mutex_lock(&p->lock);
+	if (p->cache.used >= PATHS_CACHE_MAX)
+		cache_clear(p);
+	if (bw_hash_put(&p->cache, k, k, NULL) != 0)
+		free(k);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Write the audit event of a record the store appended. */
+static void
+log_audit(const struct state_audit *rec)
+{
+	struct jbuf *j = malloc(sizeof(*j));
+	char evid[25];
+	if (j == NULL) {
+		diag(LOG_ERR, "out of memory: event of audit record %lld (%s) not written",
+		     rec->seq, rec->action);
+		return;
+	}
+	if (bw_random_hex(evid, 12) != 0)
+		evid[0] = '\0';
+	state_audit_event(j, rec, evid);
+	if (eventlog_write(j->buf, j->len) != 0)
+		diag(LOG_ERR, "cannot write the event of audit record %lld (%s)", rec->seq,
+		     rec->action);
+	free(j);
+}
+
+/*
+ * Look path up for id, learning it when new (pending when the action is
+ * tempfail). rec carries the record's reason and detail in; why receives
+ * the store's error.
+ */
+static enum seen
+see(struct paths *p, const char *id, const char *path, bool pending, long long now,
+    struct state_audit *rec, char *why, size_t whylen)
+{
+	char key[KEY_MAX];
+	struct state_path out;
+	int n = snprintf(key, sizeof(key), "%s\n%s", id, path);
+	if (n < 0 || (size_t)n >= sizeof(key)) {
+		snprintf(why, whylen, "path too long");
+		return SEEN_ERROR;
+	}
+	if (cached(p, key))
+		return SEEN_KNOWN;
+	pthread_mutex_lock(&p->st_lock);
+	if (p->st == NULL) {
+		char err[STATE_TEXT_MAX];
+		if (mono_ms() < p->next_open_ms) {
+			pthread_mutex_unlock(&p->st_lock);
+			snprintf(why, whylen, "state store unreachable");
+			return SEEN_ERROR;
+		}
+		if ((p->st = state_open(&p->reg->set, err, sizeof(err))) == NULL) {
+			p->next_open_ms = mono_ms() + OPEN_BACKOFF_MS;
+			pthread_mutex_unlock(&p->st_lock);
+			snprintf(why, whylen, "%s", err);
+			return SEEN_ERROR;
+		}
+		state_set_origin(p->st, "bulkwarden");
+	}
+	int rc = state_path_learn(p->st, id, path, pending, now, rec, &out);
+	if (rc < 0)
+		snprintf(why, whylen, "%s", state_error(p->st));
+	pthread_mutex_unlock(&p->st_lock);
+	if (rc < 0)
+		return SEEN_ERROR;
+	if (rc == 1) {
+		log_audit(rec);
+		if (!pending)
+			remember(p, key);
+		return SEEN_NEW;
+	}
+	if (out.pending)
+		return SEEN_PENDING;
+	remember(p, key);
+	return SEEN_KNOWN;
+}
+
+/* Judge one path and record the outcome on the verdict's check list
+ * (appends to the summary text in sum for known paths). */
+static void
+judge(struct paths *p, const struct registry *r, struct verdict *v, const char *path,
+      const char *ip, const char *queue_id, long long now)
+{
+	enum bw_action a = r->set.nsp_action;
+	const char *id = v->identity->id, *kind = "";
+	struct state_audit rec;
+	char why[STATE_TEXT_MAX], detail[VERDICT_DETAIL_MAX];
+
+	state_path_kind(path, &kind);
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.reason, sizeof(rec.reason),
+		 "first message of %s through %s %s (queue id %.64s); action %s", id, kind,
+		 strchr(path, ':') + 1, queue_id,
+		 a == BW_ACT_ACCEPT ? "alert" : check_action_name(a));
+	snprintf(rec.detail, sizeof(rec.detail), "kind=%s path=%s%s%s action=%s", kind, path,
+		 ip[0] ? " ip=" : "", ip, a == BW_ACT_ACCEPT ? "alert" : check_action_name(a));
+	switch (see(p, id, path, a == BW_ACT_TEMPFAIL, now, &rec, why, sizeof(why))) {
+	case SEEN_KNOWN:
+		snprintf(detail, sizeof(detail), "known %s", path);
+		policy_pass(r, v, BW_CHK_NEW_SENDING_PATH, detail);
+		break;
+	case SEEN_NEW:
+		snprintf(detail, sizeof(detail), "new %s (audit record %lld)%s", path, rec.seq,
+			 a == BW_ACT_TEMPFAIL ? ": held until bulkwardenctl paths approve" : "");
+		policy_fail_as(r, v, BW_CHK_NEW_SENDING_PATH, a, detail);
+		break;
+	case SEEN_PENDING:
+		snprintf(detail, sizeof(detail), "%s awaits bulkwardenctl paths approve", path);
+		policy_fail_as(r, v, BW_CHK_NEW_SENDING_PATH, a, detail);
+		break;
+	case SEEN_ERROR:
+		diag(LOG_WARNING, "%s: sending path %s of %s not checked: %s", queue_id, path, id,
+		     why);
+		snprintf(detail, sizeof(detail), "%s not checked: %.100s", path, why);
+		if (a == BW_ACT_ACCEPT)
+			policy_fail_as(r, v, BW_CHK_NEW_SENDING_PATH, BW_ACT_ACCEPT, detail);
+		else
+			policy_fail(r, v, BW_CHK_STATE_ERROR, detail);
+		break;
+	}
+}
+
+void
+paths_mail(struct paths *p, const struct registry *r, struct verdict *v,
+	   const struct cidr_addr *addr, bool have_addr, const char *client_ip,
+	   const char *queue_id, long long now)
+{
+	char path[STATE_PATH_MAX];
+	if (p == NULL || v->identity == NULL)
+		return;
+	if (have_addr && state_path_network(addr, path, sizeof(path)))
+		judge(p, r, v, path, client_ip ? client_ip : "", queue_id, now);
+	if (v->login[0] != '\0' && state_path_login(v->login, path, sizeof(path)))
+		judge(p, r, v, path, client_ip ? client_ip : "", queue_id, now);
+}
+
+void
+paths_dkim(struct paths *p, const struct registry *r, struct verdict *v, const char *queue_id,
+	   long long now)
+{
+	char path[STATE_PATH_MAX];
+	if (p == NULL || !paths_vendor(v->identity) || v->identity->dkim_mode != BW_DKIM_VERIFY)
+		return;
+	for (size_t i = 0; i < v->n_sigs && i < VERDICT_MAX_SIGS; i++)
+		if (strcmp(v->sigs[i].result, "pass") == 0 &&
+		    state_path_dkim(v->sigs[i].domain, v->sigs[i].selector, path, sizeof(path))) {
+			judge(p, r, v, path, "", queue_id, now);
+			return; /* the signature that counted */
+		}
+}

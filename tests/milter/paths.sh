@@ -1,0 +1,144 @@
+#!/bin/bash
+# New sending paths through the real milter (SPEC §9, issue 15): the first
+# message of an identity from a new client network (/24, /64) or SASL login
+# writes a new-sending-path audit record (actor bulkwarden) and gets
+# policy.governance.new_sending_path.action: alert accepts, quarantine
+# holds it, tempfail defers it (and every later one) until
+# `bulkwardenctl paths approve`. A known path adds no record; the decision
+# event lists the check. Prints PASS/FAIL lines and "paths: N passed, N
+# failed".
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+BULKWARDEN=${BULKWARDEN:-$here/../../bulkwarden}
+BULKWARDENCTL=${BULKWARDENCTL:-$(dirname "$BULKWARDEN")/bulkwardenctl}
+MILTERTEST=${MILTERTEST:-miltertest}
+command -v "$MILTERTEST" >/dev/null || { echo "miltertest not found"; exit 1; }
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-paths.XXXXXX")
+pid= dnspid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	[ -n "$dnspid" ] && kill "$dnspid" 2>/dev/null
+	wait 2>/dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
+}
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+ko() { echo "FAIL: $1"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok "$1"; else ko "$1"; fi; }
+
+/usr/bin/python3 "$here/../dns/dns_server.py" "$here/zone" "$dir/dns.port" 2>"$dir/dns.err" &
+dnspid=$!
+for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
+[ -s "$dir/dns.port" ] || { echo "DNS server did not start:"; cat "$dir/dns.err"; exit 1; }
+
+# conf ACTION: the registry with new_sending_path.action = ACTION
+conf() {
+	cat >"$dir/bulkwarden.conf" <<CONF
+milter = { socket = "unix:$dir/bw.sock"; pidfile = "$dir/bw.pid"; };
+relay = { egress_ips = ["192.0.2.25"]; };
+state = { backend = "sqlite"; path = "$dir/state.db"; };
+log = { target = "file"; path = "$dir/events.jsonl"; };
+dns = { nameservers = ["127.0.0.1:$(cat "$dir/dns.port")"]; timeout = 2; cache_ttl = 0; };
+policy = { governance = { new_sending_path = { action = "$1"; }; }; };
+identities = (
+  { id = "newsletter"; description = "Weekly newsletter"; class = "marketing";
+    owners = { dns = "dns@example.com"; platform = "martech@example.com"; compliance = "privacy@example.com"; };
+    approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-1"; };
+    lifecycle = { decommission = "2099-01-01"; };
+    credentials = { logins = ["svc-news", "svc-news2"]; networks = ["10.20.0.0/16", "2001:db8::/32"]; };
+    envelope_domains = ["news.example.com"]; }
+);
+CONF
+}
+start() {
+	"$BULKWARDEN" -f -c "$dir/bulkwarden.conf" 2>>"$dir/milter.err" &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$dir/bw.sock" ] && return 0; sleep 0.05; done
+	echo "milter did not start:"; cat "$dir/milter.err"; return 1
+}
+reload() {
+	local n
+	n=$(grep -c '"config-reload"' "$dir/events.jsonl")
+	kill -USR2 "$pid"
+	for _ in $(seq 50); do [ "$(grep -c '"config-reload"' "$dir/events.jsonl")" -gt "$n" ] && return 0; sleep 0.1; done
+	return 1
+}
+ctl() { "$BULKWARDENCTL" -c "$dir/bulkwarden.conf" "$@"; }
+# send IP LOGIN EXPECT DETAIL
+send() {
+	local out rc
+	out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" \
+		-D ip="$1" -D login="$2" -D expect="$3" -D detail="$4" -s "$here/paths/send.lua" 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^(PASS|FAIL):'
+	pass=$((pass + $(echo "$out" | grep -c '^PASS:')))
+	fail=$((fail + $(echo "$out" | grep -c '^FAIL:')))
+	[ $rc -ne 0 ] && ! echo "$out" | grep -q '^FAIL:' && ko "miltertest exited $rc: $out"
+	return 0
+}
+nsp() { grep -c '"event.action":"new-sending-path"' "$dir/events.jsonl"; }
+
+conf alert
+start || exit 1
+
+# alert: the first message through a network and a login is accepted; two
+# records, actor bulkwarden, naming the identity, the kind and the path
+send 10.20.1.5 svc-news accept "new network:10.20.1.0/24"
+check "alert: two new-sending-path audit events (network and login)" '[ "$(nsp)" -eq 2 ]'
+check "alert: the network record names identity, kind and path" \
+	'grep "\"event.action\":\"new-sending-path\"" "$dir/events.jsonl" | grep "kind=network path=network:10.20.1.0/24" | grep "\"bulkwarden.actor\":\"bulkwarden\"" | grep -q "\"bulkwarden.identity.id\":\"newsletter\""'
+check "alert: the login record names login:svc-news" \
+	'grep "\"event.action\":\"new-sending-path\"" "$dir/events.jsonl" | grep -q "path=login:svc-news"'
+# the same /24 and login again: known, no record
+send 10.20.1.77 svc-news accept "known network:10.20.1.0/24"
+check "a known path writes no record" '[ "$(nsp)" -eq 2 ]'
+# IPv6: the /64
+send 2001:db8:1:2::5 svc-news accept "new network:2001:db8:1:2::/64"
+check "IPv6 client: one record for the /64" '[ "$(nsp)" -eq 3 ] && grep -q "path=network:2001:db8:1:2::/64" "$dir/events.jsonl"'
+send 2001:db8:1:2:ffff::9 svc-news accept "known network:2001:db8:1:2::/64"
+check "IPv6: another host of the /64 is known" '[ "$(nsp)" -eq 3 ]'
+# a new login from a known network
+send 10.20.1.6 svc-news2 accept "new login:svc-news2"
+check "a new login from a known network: one record" '[ "$(nsp)" -eq 4 ]'
+out=$(ctl paths newsletter --json)
+check "paths --json lists the four known paths" \
+	'[ "$(echo "$out" | grep -o "\"state\":\"known\"" | wc -l)" -eq 4 ] && echo "$out" | grep -q "\"path\":\"login:svc-news2\""'
+
+# a restarted milter (empty cache) knows them from the store
+kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
+start || exit 1
+send 10.20.1.8 svc-news accept "known network:10.20.1.0/24"
+check "after a restart the paths are known from the store" '[ "$(nsp)" -eq 4 ]'
+
+# quarantine: the first message through a new path is held, the next not
+conf quarantine
+reload || ko "reload to quarantine"
+send 10.20.2.5 svc-news quarantine "new network:10.20.2.0/24"
+check "quarantine: one record" '[ "$(nsp)" -eq 5 ]'
+send 10.20.2.6 svc-news accept "known network:10.20.2.0/24"
+
+# tempfail: deferred at MAIL FROM until approved, one record only
+conf tempfail
+reload || ko "reload to tempfail"
+send 10.20.3.5 svc-news tempfail "new network:10.20.3.0/24"
+send 10.20.3.6 svc-news tempfail "network:10.20.3.0/24 awaits"
+check "tempfail: one record for two deferred messages" '[ "$(nsp)" -eq 6 ]'
+check "paths shows the path pending" 'ctl paths newsletter | grep "network:10.20.3.0/24" | grep -q pending'
+out=$(ctl paths approve newsletter network:10.20.3.0/24 2>&1); rc=$?
+check "paths approve without --by is a usage error (exit 2)" '[ $rc -eq 2 ]'
+out=$(ctl paths approve newsletter network:10.99.0.0/24 --by ciso@example.com 2>&1); rc=$?
+check "approving a path never seen fails (exit 1)" '[ $rc -eq 1 ] && echo "$out" | grep -q "no sending path"'
+out=$(ctl paths approve newsletter network:10.20.3.0/24 --by ciso@example.com --ticket CHG-9 2>&1); rc=$?
+check "paths approve: done, with an audit record" '[ $rc -eq 0 ] && echo "$out" | grep -q "audit record"'
+check "the path-approve audit event names approver and ticket" \
+	'grep "\"event.action\":\"path-approve\"" "$dir/events.jsonl" | grep -q "CHG-9"'
+send 10.20.3.7 svc-news accept "known network:10.20.3.0/24"
+out=$(ctl paths approve newsletter network:10.20.3.0/24 --by ciso@example.com 2>&1); rc=$?
+check "approving again changes nothing" '[ $rc -eq 0 ] && echo "$out" | grep -q "already approved"'
+check "the audit chain verifies" 'ctl audit --verify >/dev/null'
+check "bulkwardenctl audit lists new-sending-path records by bulkwarden" \
+	'[ "$(ctl audit | grep new-sending-path | grep -c bulkwarden)" -eq 6 ]'
+
+echo "paths: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
