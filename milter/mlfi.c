@@ -37,6 +37,7 @@
 #include "milter/mlfi.h"
 #include "milter/msg.h"
 #include "milter/paths.h"
+#include "milter/surge.h"
 #include "milter/preflight.h"
 #include "milter/runtime.h"
 #include "milter/seam.h"
@@ -60,6 +61,7 @@ struct connctx {
 static struct overlay *overlay;
 static struct limits *limits;
 static struct paths *paths; /* new sending paths (NULL: not checked) */
+static struct surge *surge; /* volume surges (NULL: not checked) */
 static bool listen_tcp; /* set once by main before smfi_main */
 
 void
@@ -78,6 +80,12 @@ void
 mlfi_set_paths(struct paths *p)
 {
 	paths = p;
+}
+
+void
+mlfi_set_surge(struct surge *s)
+{
+	surge = s;
 }
 
 void
@@ -441,6 +449,12 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		enum bw_action pa = policy_effective(&m->v);
 		if (policy_refuses(pa))
 			a = pa;
+	}
+	if (!policy_refuses(a) && surge != NULL && m->v.identity != NULL) {
+		surge_mail(surge, rt->reg, &m->v, m->queue_id, f.now);
+		enum bw_action sa = policy_effective(&m->v);
+		if (policy_refuses(sa))
+			a = sa;
 	}
 	if (!policy_refuses(a))
 		a = msg_dkim_begin(cc, m);
