@@ -373,7 +373,7 @@ parse_surge_factor(struct conf_ctx *c, const config_setting_t *policy)
 		return;
 	}
 	if (!(v >= (double)row->min && v <= (double)row->max))
-		conf_err(c, f, "%s must be between %lld and %lld", row->name, row->min, row->max);
+		conf_err(c, f, "must be between %lld and %lld", row->min, row->max);
 	else
 		c->r->set.surge_factor = v;
 }
