@@ -627,6 +627,7 @@ test_error_row(void **state)
 
 /* ---- positive tests ----------------------------------------------------------------- */
 
+
 /* SPEC §2's example (keys copied next to the config: relative key paths). */
 static const char *spec_conf =
     "milter = {\n"
@@ -898,8 +899,7 @@ test_settings_and_tightening(void **state)
 	    "        timeout = 2; cache_ttl = 0; };\n"
 	    "policy = { mode = \"monitor\"; require_owners = [\"dns\"];\n"
 	    "  min_dmarc_policy = \"quarantine\"; dkim_min_rsa_bits = 1024;\n"
-	    "  max_recipients = 100; actions = { dns-error = \"accept\"; state-error = \"accept\"; "
-	    "}; };\n"
+	    "  max_recipients = 100; actions = { dns-error = \"accept\"; state-error = \"accept\"; }; };\n"
 	    "identities = (\n  {\n    id = \"nl\";\n" ID_DESC ID_ENV
 	    "    owners = { dns = \"dns@example.com\"; };\n"
 	    "    approval = { by = \"a@example.com\"; date = \"2026-01-15T10:00:00Z\"; ticket = "
@@ -1444,10 +1444,10 @@ test_readahead_matches_serial(void **state)
 	assert_non_null(strstr(e2.msg[0], "id0000.conf:1: (syntax)"));
 	assert_non_null(strstr(e2.msg[1], "id0031.conf"));
 	/* each bad file reported, in file order */
-	static const char *const want[] = {
-	    "id0000.conf:1: (syntax)", "id0031.conf:1: identity.bogus",
-	    "id0032.conf: (file): not a regular file",
-	    "id0150.conf: (syntax): NUL byte in the file", "id0299.conf: (file): world-writable"};
+	static const char *const want[] = {"id0000.conf:1: (syntax)", "id0031.conf:1: identity.bogus",
+					   "id0032.conf: (file): not a regular file",
+					   "id0150.conf: (syntax): NUL byte in the file",
+					   "id0299.conf: (file): world-writable"};
 	size_t at = 0;
 	for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
 		while (at < e2.n && strstr(e2.msg[at], want[w]) == NULL)
@@ -1507,7 +1507,7 @@ test_dkim_extras(void **state)
 	/* key material: read once at load */
 	assert_non_null(strstr(a->dkim[0].privkey, "-----BEGIN PRIVATE KEY-----"));
 	assert_non_null(strstr(a->dkim[1].privkey, "-----BEGIN PRIVATE KEY-----"));
-	assert_true(strlen(a->dkim[0].pubkey) > 300);	 /* base64 SPKI of RSA-2048 */
+	assert_true(strlen(a->dkim[0].pubkey) > 300); /* base64 SPKI of RSA-2048 */
 	assert_int_equal(strlen(a->dkim[1].pubkey), 44); /* base64 of 32 bytes */
 	assert_null(c->dkim[0].privkey);
 	assert_string_equal(c->dkim[0].pubkey, a->dkim[1].pubkey); /* same key pair */
