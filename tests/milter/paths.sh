@@ -40,14 +40,23 @@ relay = { egress_ips = ["192.0.2.25"]; };
 state = { backend = "sqlite"; path = "$dir/state.db"; };
 log = { target = "file"; path = "$dir/events.jsonl"; };
 dns = { nameservers = ["127.0.0.1:$(cat "$dir/dns.port")"]; timeout = 2; cache_ttl = 0; };
-policy = { governance = { new_sending_path = { action = "$1"; }; }; };
+policy = { actions = { dmarc = "accept"; spf = "accept"; };   # no records for the vendor domain here
+           governance = { new_sending_path = { action = "$1"; }; }; };
 identities = (
   { id = "newsletter"; description = "Weekly newsletter"; class = "marketing";
     owners = { dns = "dns@example.com"; platform = "martech@example.com"; compliance = "privacy@example.com"; };
     approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-1"; };
     lifecycle = { decommission = "2099-01-01"; };
     credentials = { logins = ["svc-news", "svc-news2"]; networks = ["10.20.0.0/16", "2001:db8::/32"]; };
-    envelope_domains = ["news.example.com"]; }
+    envelope_domains = ["news.example.com"]; },
+  { id = "vendor"; description = "ESP, signs with its own key"; class = "transactional";
+    platform = "ExampleSend Inc.";
+    owners = { dns = "dns@example.com"; platform = "vendors@example.com"; compliance = "privacy@example.com"; };
+    approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-3"; };
+    credentials = { logins = ["svc-esp"]; };
+    envelope_domains = ["events.example.com"];
+    dkim_mode = "verify";
+    dkim = ( { domain = "events.example.com"; selector = "esp1"; key = "$here/../dkim/vendor-rsa.pub"; } ); }
 );
 CONF
 }
@@ -136,9 +145,37 @@ check "the path-approve audit event names approver and ticket" \
 send 10.20.3.7 svc-news accept "known network:10.20.3.0/24"
 out=$(ctl paths approve newsletter network:10.20.3.0/24 --by ciso@example.com 2>&1); rc=$?
 check "approving again changes nothing" '[ $rc -eq 0 ] && echo "$out" | grep -q "already approved"'
-check "the audit chain verifies" 'ctl audit --verify >/dev/null'
+
+# a vendor (platform not in-house, dkim_mode verify): the DKIM key of its
+# verified signature is a path too, judged at end of message
+vendor() { # TAG EXPECT DETAIL
+	printf 'From: Events <invite@events.example.com>\r\nTo: guest@example.net\r\nSubject: You are invited\r\nDate: %s\r\nMessage-ID: <%s.%s@events.example.com>\r\n\r\nSee you there.\r\n' \
+		"$(date -R)" "$1" "$$" >"$dir/$1.raw"
+	/usr/bin/python3 "$here/../dkim/sign.py" "$dir/$1.raw" --key "$here/../dkim/vendor-rsa.pem" \
+		--domain events.example.com --selector esp1 >"$dir/$1.eml" || { ko "sign $1"; return; }
+	local out rc
+	out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" \
+		-D eml="$dir/$1.eml" -D expect="$2" -D detail="$3" -s "$here/paths/vendor.lua" 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^(PASS|FAIL):'
+	pass=$((pass + $(echo "$out" | grep -c '^PASS:')))
+	fail=$((fail + $(echo "$out" | grep -c '^FAIL:')))
+	[ $rc -ne 0 ] && ! echo "$out" | grep -q '^FAIL:' && ko "miltertest exited $rc: $out"
+}
 check "bulkwardenctl audit lists new-sending-path records by bulkwarden" \
 	'[ "$(ctl audit | grep new-sending-path | grep -c bulkwarden)" -eq 6 ]'
+vendor v0 mailtempfail "new network:10.60.0.0/24"
+ctl paths approve vendor network:10.60.0.0/24 --by ciso@example.com >/dev/null &&
+	ctl paths approve vendor login:svc-esp --by ciso@example.com >/dev/null ||
+	ko "approve the vendor's network and login"
+vendor v1 tempfail "new dkim:events.example.com/esp1"
+check "vendor: one record for the key (after one each for its network and login)" \
+	'[ "$(nsp)" -eq 9 ] && grep "\"event.action\":\"new-sending-path\"" "$dir/events.jsonl" | grep -q "kind=dkim path=dkim:events.example.com/esp1"'
+ctl paths approve vendor dkim:events.example.com/esp1 --by ciso@example.com >/dev/null ||
+	ko "approve the vendor's key"
+vendor v2 accept "known dkim:events.example.com/esp1"
+check "an in-house identity has no dkim path" '! ctl paths newsletter | grep -q "dkim:"' 
+check "the audit chain verifies" 'ctl audit --verify >/dev/null'
 
 echo "paths: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
