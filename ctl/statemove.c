@@ -9,7 +9,10 @@
  *   {"kind":"suspension", id reason by ticket since until}
  *   {"kind":"counter", id hour messages recipients bytes accepted rejected quarantined tempfailed}
  *   {"kind":"usage", id window ("hour"|"day") start messages recipients}
- *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N}
+ *   {"kind":"path", id path first_seen pending [approved_at approved_by ticket]}
+ *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N,"paths":N}
+ * ("paths" in the trailer is absent from exports made before sending
+ * paths existed, and then means 0.)
  * The trailer's counts make a truncated file detectable.
  *
  * Import reads and checks the whole file before writing anything (a bad
@@ -57,6 +60,8 @@ struct dump {
 	size_t n_cnt, cap_cnt;
 	struct usage_row *use;
 	size_t n_use, cap_use;
+	struct state_path *path;
+	size_t n_path, cap_path;
 };
 
 /* ---- export ------------------------------------------------------------ */
@@ -64,7 +69,7 @@ struct dump {
 struct ex {
 	FILE *f;
 	struct jbuf j;
-	long long n_audit, n_cnt, n_use;
+	long long n_audit, n_cnt, n_use, n_path;
 	bool failed;
 };
 
@@ -121,6 +126,31 @@ ex_usage(const char *id, int win, long long start, uint64_t m, uint64_t r, void 
 	return x->failed;
 }
 
+/* Every sending path, as it is. */
+static int
+ex_paths(struct state *st, struct ex *x)
+{
+	struct state_path *v;
+	size_t n;
+	if (state_paths(st, NULL, &v, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && !x->failed; i++) {
+		jbuf_begin(&x->j);
+		jbuf_str(&x->j, "kind", "path");
+		jbuf_str(&x->j, "id", v[i].id);
+		jbuf_str(&x->j, "path", v[i].path);
+		jbuf_num(&x->j, "first_seen", v[i].first_seen);
+		jbuf_bool(&x->j, "pending", v[i].pending);
+		jbuf_num(&x->j, "approved_at", v[i].approved_at);
+		jbuf_str(&x->j, "approved_by", v[i].approved_by);
+		jbuf_str(&x->j, "ticket", v[i].ticket);
+		put(x);
+		x->n_path++;
+	}
+	free(v);
+	return 0;
+}
+
 static int
 do_export(struct ctl *c, const char *path)
 {
@@ -164,6 +194,8 @@ do_export(struct ctl *c, const char *path)
 		rc = state_counters_rows(st, ex_counter, x);
 	if (rc == 0)
 		rc = state_usage_rows(st, ex_usage, x);
+	if (rc == 0)
+		rc = ex_paths(st, x);
 	if (rc == 0) {
 		jbuf_begin(&x->j);
 		jbuf_str(&x->j, "kind", "end");
@@ -171,6 +203,7 @@ do_export(struct ctl *c, const char *path)
 		jbuf_num(&x->j, "suspensions", (long long)n);
 		jbuf_num(&x->j, "counters", x->n_cnt);
 		jbuf_num(&x->j, "usage", x->n_use);
+		jbuf_num(&x->j, "paths", x->n_path);
 		put(x);
 	}
 	bool failed = rc != 0 || x->failed || fflush(x->f) != 0 || ferror(x->f);
@@ -185,8 +218,8 @@ do_export(struct ctl *c, const char *path)
 	else if (path != NULL)
 		fprintf(stderr,
 			"exported %lld audit records, %zu suspensions, %lld counter rows, "
-			"%lld use counts to %s\n",
-			x->n_audit, n, x->n_cnt, x->n_use, path);
+			"%lld use counts, %lld sending paths to %s\n",
+			x->n_audit, n, x->n_cnt, x->n_use, x->n_path, path);
 	free(x);
 	return failed ? CTL_FAIL : CTL_OK;
 }
@@ -304,12 +337,29 @@ parse_usage(json_t *o, struct usage_row *u)
 	return true;
 }
 
+static bool
+parse_path(json_t *o, struct state_path *p)
+{
+	json_t *pend = json_object_get(o, "pending");
+	memset(p, 0, sizeof(*p));
+	return get_str(o, "id", p->id, sizeof(p->id), true) &&
+	       get_str(o, "path", p->path, sizeof(p->path), true) &&
+	       state_path_kind(p->path, NULL) &&
+	       get_int(o, "first_seen", 0, INT64_MAX, &p->first_seen) && json_is_boolean(pend) &&
+	       (p->pending = json_is_true(pend), true) &&
+	       get_int(o, "approved_at", 0, INT64_MAX, &p->approved_at) &&
+	       get_str(o, "approved_by", p->approved_by, sizeof(p->approved_by), false) &&
+	       get_str(o, "ticket", p->ticket, sizeof(p->ticket), false);
+}
+
 /* Check the trailer's counts against what was read. */
 static bool
 check_end(json_t *o, const struct dump *d)
 {
-	long long a, s, c, u;
-	return get_int(o, "audit", 0, INT64_MAX, &a) &&
+	long long a, s, c, u, p = 0;
+	if (json_object_get(o, "paths") != NULL && !get_int(o, "paths", 0, INT64_MAX, &p))
+		return false;
+	return (size_t)p == d->n_path && get_int(o, "audit", 0, INT64_MAX, &a) &&
 	       get_int(o, "suspensions", 0, INT64_MAX, &s) &&
 	       get_int(o, "counters", 0, INT64_MAX, &c) && get_int(o, "usage", 0, INT64_MAX, &u) &&
 	       (size_t)a == d->n_audit && (size_t)s == d->n_susp && (size_t)c == d->n_cnt &&
@@ -368,6 +418,10 @@ read_dump(FILE *f, const char *name, struct dump *d)
 			ok = grow((void **)&d->use, &d->n_use, &d->cap_use, sizeof(*d->use)) &&
 			     parse_usage(o, &d->use[d->n_use]);
 			d->n_use += ok;
+		} else if (strcmp(kind, "path") == 0) {
+			ok = grow((void **)&d->path, &d->n_path, &d->cap_path, sizeof(*d->path)) &&
+			     parse_path(o, &d->path[d->n_path]);
+			d->n_path += ok;
 		} else if (strcmp(kind, "end") == 0) {
 			ok = check_end(o, d);
 			if (!ok) {
@@ -426,6 +480,9 @@ write_dump(struct state *st, const struct dump *d)
 		if (state_import_usage(st, d->use[i].id, d->use[i].win, d->use[i].start,
 				       d->use[i].m, d->use[i].r) != 0)
 			return -1;
+	for (size_t i = 0; i < d->n_path; i++)
+		if (state_import_path(st, &d->path[i]) != 0)
+			return -1;
 	return 0;
 }
 
@@ -469,8 +526,8 @@ do_import(struct ctl *c, const char *path)
 		goto out;
 	}
 	printf("imported %zu audit records (chain verified), %zu suspensions, %zu counter rows, "
-	       "%zu use counts into %s\n",
-	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, state_backend_name(st));
+	       "%zu use counts, %zu sending paths into %s\n",
+	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_path, state_backend_name(st));
 	rc = CTL_OK;
 out:
 	if (path != NULL)
@@ -479,6 +536,7 @@ out:
 	free(d.susp);
 	free(d.cnt);
 	free(d.use);
+	free(d.path);
 	return rc;
 }
 

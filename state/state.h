@@ -301,5 +301,7 @@ int state_paths(struct state *s, const char *id, struct state_path **out, size_t
  * such path: the error says so). */
 int state_path_approve(struct state *s, const char *id, const char *path, const char *by,
 		       const char *ticket, long long now, struct state_audit *rec);
+/* Store a path as it is, without an audit record (state import). */
+int state_import_path(struct state *s, const struct state_path *p);
 
 #endif

@@ -94,6 +94,7 @@ struct state_ops {
 	int (*paths)(struct state *s, const char *id, struct state_path **out, size_t *n);
 	int (*path_approve)(struct state *s, const char *id, const char *path, const char *by,
 			    const char *ticket, long long now, struct state_audit *rec);
+	int (*import_path)(struct state *s, const struct state_path *p);
 };
 
 /* The head of every backend handle. */

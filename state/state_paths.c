@@ -101,7 +101,8 @@ state_path_kind(const char *path, const char **kind)
 static bool
 has_paths(struct state *s)
 {
-	if (s->ops->path_learn != NULL && s->ops->paths != NULL && s->ops->path_approve != NULL)
+	if (s->ops->path_learn != NULL && s->ops->paths != NULL && s->ops->path_approve != NULL &&
+	    s->ops->import_path != NULL)
 		return true;
 	state_set_error(s, "the %s backend does not keep sending paths", s->ops->name);
 	return false;
@@ -170,4 +171,18 @@ state_path_approve(struct state *s, const char *id, const char *path, const char
 		return -1;
 	}
 	return s->ops->path_approve(s, id, path, by, ticket ? ticket : "", now, rec ? rec : &local);
+}
+
+int
+state_import_path(struct state *s, const struct state_path *p)
+{
+	if (!state_check_id(s, p->id) || !has_paths(s) ||
+	    !state_check_text(s, "actor", p->approved_by, false, STATE_NAME_MAX) ||
+	    !state_check_text(s, "ticket", p->ticket, false, STATE_NAME_MAX))
+		return -1;
+	if (!state_path_kind(p->path, NULL)) {
+		state_set_error(s, "not a sending path: %.64s", p->path);
+		return -1;
+	}
+	return s->ops->import_path(s, p);
 }

@@ -153,6 +153,7 @@ int state_redis_path_learn(struct state *s, const char *id, const char *path, bo
 int state_redis_paths(struct state *s, const char *id, struct state_path **out, size_t *n);
 int state_redis_path_approve(struct state *s, const char *id, const char *path, const char *by,
 			     const char *ticket, long long now, struct state_audit *rec);
+int state_redis_import_path(struct state *s, const struct state_path *p);
 
 void state_redis_close(struct state *s);
 extern const struct state_ops state_redis_ops;

@@ -560,5 +560,6 @@ const struct state_ops state_redis_ops = {
     .path_learn = state_redis_path_learn,
     .paths = state_redis_paths,
     .path_approve = state_redis_path_approve,
+    .import_path = state_redis_import_path,
     .wait_change = state_redis_wait_change,
 };

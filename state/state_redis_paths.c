@@ -317,3 +317,22 @@ state_redis_path_approve(struct state *s, const char *id, const char *path, cons
 			REDIS_RETRIES);
 	return -1;
 }
+
+int
+state_redis_import_path(struct state *s, const struct state_path *p)
+{
+	struct redis_state *rs = RS(s);
+	char k[REDIS_KEY_MAX], field[FIELD_MAX], val[PATH_ENC_MAX];
+	field_of(field, p->id, p->path);
+	if (!enc(val, sizeof(val), p)) {
+		state_set_error(s, "sending path too long to store");
+		return -1;
+	}
+	if (!state_redis_key(rs, k, "paths"))
+		return -1;
+	redisReply *r = state_redis_cmdf(rs, "HSET %s %s %s", k, field, val);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}

@@ -135,6 +135,7 @@ int state_sqlite_path_learn(struct state *s, const char *id, const char *path, b
 int state_sqlite_paths(struct state *s, const char *id, struct state_path **out, size_t *n);
 int state_sqlite_path_approve(struct state *s, const char *id, const char *path, const char *by,
 			      const char *ticket, long long now, struct state_audit *rec);
+int state_sqlite_import_path(struct state *s, const struct state_path *p);
 
 extern const struct state_ops state_sqlite_ops;
 

@@ -654,4 +654,5 @@ const struct state_ops state_sqlite_ops = {
     .path_learn = state_sqlite_path_learn,
     .paths = state_sqlite_paths,
     .path_approve = state_sqlite_path_approve,
+    .import_path = state_sqlite_import_path,
 };

@@ -216,3 +216,33 @@ state_sqlite_path_approve(struct state *s, const char *id, const char *path, con
 		return state_sqlite_abort(ss);
 	return state_sqlite_commit(ss) == 0 ? 1 : -1;
 }
+
+int
+state_sqlite_import_path(struct state *s, const struct state_path *p)
+{
+	struct sqlite_state *ss = SS(s);
+	sqlite3_stmt *q;
+	int rc;
+	if (state_sqlite_begin(ss) != 0)
+		return -1;
+	if (ensure_table(ss) != 0)
+		return state_sqlite_abort(ss);
+	q = state_sqlite_fresh(ss, "INSERT OR REPLACE INTO paths (" PATH_COLS
+				   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	if (q == NULL)
+		return state_sqlite_abort(ss);
+	state_sqlite_bind_text(q, 1, p->id);
+	state_sqlite_bind_text(q, 2, p->path);
+	sqlite3_bind_int64(q, 3, p->first_seen);
+	sqlite3_bind_int(q, 4, p->pending ? 1 : 0);
+	sqlite3_bind_int64(q, 5, p->approved_at);
+	state_sqlite_bind_text(q, 6, p->approved_by);
+	state_sqlite_bind_text(q, 7, p->ticket);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		state_sqlite_fail(ss, rc, "import the sending path");
+		return state_sqlite_abort(ss);
+	}
+	return state_sqlite_commit(ss);
+}

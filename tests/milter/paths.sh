@@ -175,6 +175,14 @@ ctl paths approve vendor dkim:events.example.com/esp1 --by ciso@example.com >/de
 	ko "approve the vendor's key"
 vendor v2 accept "known dkim:events.example.com/esp1"
 check "an in-house identity has no dkim path" '! ctl paths newsletter | grep -q "dkim:"' 
+
+# state export keeps the paths; an import into a new store has them all
+ctl state export "$dir/export.jsonl" 2>/dev/null || ko "state export"
+sed "s|$dir/state.db|$dir/state2.db|" "$dir/bulkwarden.conf" >"$dir/copy.conf"
+out=$("$BULKWARDENCTL" -c "$dir/copy.conf" state import "$dir/export.jsonl" 2>&1)
+check "state import restores the sending paths ($out)" \
+	'[ "$(ctl paths --json)" = "$("$BULKWARDENCTL" -c "$dir/copy.conf" paths --json)" ] && [ "$(grep -c "\"kind\":\"path\"" "$dir/export.jsonl")" -eq 9 ]'
+
 check "the audit chain verifies" 'ctl audit --verify >/dev/null'
 
 echo "paths: $pass passed, $fail failed"
