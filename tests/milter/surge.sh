@@ -45,8 +45,10 @@ ident() { # ID LOGIN
     envelope_domains = ["news.example.com"]; }
 ID
 }
+mport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 conf() { # ACTION
 	cat >"$dir/bulkwarden.conf" <<CONF
+metrics = { listen = "127.0.0.1:$mport"; };
 milter = { socket = "unix:$dir/bw.sock"; pidfile = "$dir/bw.pid"; };
 relay = { egress_ips = ["192.0.2.25"]; };
 state = { backend = "sqlite"; path = "$dir/state.db"; };
@@ -140,6 +142,9 @@ LUA
 out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$dir/suspended.lua" 2>&1)
 if echo "$out" | grep -q '^PASS'; then ok "after the surge the identity is suspended on the milter"; else ko "suspended after the surge: $out"; fi
 check "the audit chain verifies" 'ctl audit --verify >/dev/null'
+curl -s "http://127.0.0.1:$mport/metrics" >"$dir/metrics.txt"
+check "metrics: decisions by the volume-surge check, by identity" \
+	'grep -q "^bulkwarden_decisions_total{.*identity=\"deferring\".*check=\"volume-surge\"" "$dir/metrics.txt" || grep -q "^bulkwarden_decisions_total{.*check=\"volume-surge\".*identity=\"deferring\"" "$dir/metrics.txt"'
 
 echo "surge: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
