@@ -205,7 +205,7 @@ static void
 judge(struct paths *p, const struct registry *r, struct verdict *v, const char *path,
       const char *ip, const char *queue_id, long long now)
 {
-	enum bw_action a = r->set.nsp_action;
+	enum bw_action a = (enum bw_action)r->set.nsp_action;
 	const char *id = v->identity->id, *kind = "";
 	struct state_audit rec;
 	char why[STATE_TEXT_MAX], detail[VERDICT_DETAIL_MAX];
@@ -250,7 +250,7 @@ paths_mail(struct paths *p, const struct registry *r, struct verdict *v,
 	   const char *queue_id, long long now)
 {
 	char path[STATE_PATH_MAX];
-	if (p == NULL || v->identity == NULL)
+	if (p == NULL || v->identity == NULL || r->set.nsp_action == BW_NSP_OFF)
 		return;
 	if (have_addr && state_path_network(addr, path, sizeof(path)))
 		judge(p, r, v, path, client_ip ? client_ip : "", queue_id, now);
@@ -263,7 +263,8 @@ paths_dkim(struct paths *p, const struct registry *r, struct verdict *v, const c
 	   long long now)
 {
 	char path[STATE_PATH_MAX];
-	if (p == NULL || !paths_vendor(v->identity) || v->identity->dkim_mode != BW_DKIM_VERIFY)
+	if (p == NULL || !paths_vendor(v->identity) || v->identity->dkim_mode != BW_DKIM_VERIFY ||
+	    r->set.nsp_action == BW_NSP_OFF)
 		return;
 	for (size_t i = 0; i < v->n_sigs && i < VERDICT_MAX_SIGS; i++)
 		if (strcmp(v->sigs[i].result, "pass") == 0 &&

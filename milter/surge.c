@@ -260,7 +260,7 @@ log_audit(const struct state_audit *rec)
 	free(j);
 }
 
-static const char *const action_words[] = {"alert", "tempfail", "suspend"};
+static const char *const action_words[] = {"alert", "tempfail", "suspend", "off"};
 
 /* The first surge of an identity-hour: its audit record, and with
  * action suspend (not in monitor mode) the suspension. */
@@ -316,7 +316,7 @@ surge_mail(struct surge *s, const struct registry *r, struct verdict *v, const c
 	   long long now)
 {
 	struct surge_result res;
-	if (s == NULL || v->identity == NULL)
+	if (s == NULL || v->identity == NULL || r->set.surge_action == BW_SURGE_OFF)
 		return;
 	if (surge_count(s, &r->set, v->identity->id, now, &res) != 0) {
 		policy_pass(r, v, BW_CHK_VOLUME_SURGE, "not judged: out of memory");

@@ -33,7 +33,9 @@ enum bw_dkim_mode { BW_DKIM_SIGN, BW_DKIM_VERIFY };
 enum bw_dmarc_p { BW_DMARC_NONE = 0, BW_DMARC_QUARANTINE = 1, BW_DMARC_REJECT = 2 };
 enum bw_key_alg { BW_KEY_RSA, BW_KEY_ED25519 };
 /* policy.governance.volume_surge.action */
-enum bw_surge_action { BW_SURGE_ALERT, BW_SURGE_TEMPFAIL, BW_SURGE_SUSPEND };
+enum bw_surge_action { BW_SURGE_ALERT, BW_SURGE_TEMPFAIL, BW_SURGE_SUSPEND, BW_SURGE_OFF };
+/* policy.governance.new_sending_path.action = "off" (else a bw_action) */
+#define BW_NSP_OFF (-1)
 
 struct bw_owner {
 	const char *role; /* "dns" */
@@ -156,7 +158,7 @@ struct bw_settings {
 	enum bw_action actions[BW_CHK__COUNT];
 	bool require_reapproval;      /* changed since approval: pending (SPEC §10) */
 	unsigned dormant_days;        /* policy.governance.dormant_days */
-	enum bw_action nsp_action;    /* new_sending_path.action: accept (alert), quarantine, tempfail */
+	int nsp_action;               /* new_sending_path.action: a bw_action (alert: accept), or BW_NSP_OFF */
 	double surge_factor;          /* volume_surge.factor */
 	unsigned surge_min_messages;  /* volume_surge.min_messages */
 	unsigned surge_baseline_days; /* volume_surge.baseline_days */

@@ -67,11 +67,12 @@ static const char *const class_words[] = {"marketing", "transactional", "notific
 /* in enum bw_dkim_mode order */
 static const char *const dkim_mode_words[] = {"sign", "verify", NULL};
 /* policy.governance.new_sending_path.action (SPEC §9): alert accepts */
-static const char *const nsp_action_words[] = {"alert", "quarantine", "tempfail", NULL};
-static const int nsp_action_values[] = {BW_ACT_ACCEPT, BW_ACT_QUARANTINE, BW_ACT_TEMPFAIL};
+static const char *const nsp_action_words[] = {"alert", "quarantine", "tempfail", "off", NULL};
+static const int nsp_action_values[] = {BW_ACT_ACCEPT, BW_ACT_QUARANTINE, BW_ACT_TEMPFAIL,
+					BW_NSP_OFF};
 _Static_assert(N_OF(nsp_action_words) == N_OF(nsp_action_values) + 1, "one value a word");
 /* policy.governance.volume_surge.action, in enum bw_surge_action order */
-static const char *const surge_action_words[] = {"alert", "tempfail", "suspend", NULL};
+static const char *const surge_action_words[] = {"alert", "tempfail", "suspend", "off", NULL};
 /* SPEC §2: the roles a sender's owners must cover */
 static const char *const owner_roles[] = {"dns", "platform", "compliance", NULL};
 
@@ -411,7 +412,7 @@ const struct setting settings[S__COUNT] = {
 	 .values = nsp_action_values,
 	 .store = STORE_ENUM,
 	 .off = SET(nsp_action),
-	 .doc = "alert (accept, audit record), quarantine, or tempfail until approved."},
+	 .doc = "alert (accept, audit record), quarantine, tempfail until approved, or off."},
     /* volume surges (issue 15) */
     [S_POLICY_GOVERNANCE_VOLUME_SURGE] = {.name = "policy.governance.volume_surge",
 					  .type = SETTING_GROUP,
@@ -455,7 +456,7 @@ const struct setting settings[S__COUNT] = {
 						 .store = STORE_ENUM,
 						 .off = SET(surge_action),
 						 .doc = "alert (audit record), tempfail (the rest of "
-							"the hour) or suspend."},
+							"the hour), suspend, or off."},
     /* identities */
     [S_IDENTITIES_DIR] = {.name = "identities_dir",
 			  .type = SETTING_PATH,
