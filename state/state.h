@@ -255,7 +255,7 @@ void state_audit_event(struct jbuf *j, const struct state_audit *rec, const char
 /*
  * Sending paths (SPEC §9, issue 15): the networks (/24, /64), SASL logins
  * and, for vendor identities, DKIM keys (d=/s=) an identity has sent
- * through. A path is "KIND:VALUE" (state_path_network() etc. build it),
+ * through, and the end of each of its dormancies. A path is "KIND:VALUE" (state_path_network() etc. build it),
  * unique per identity. The first message through a new path adds it with
  * a new-sending-path audit record, atomically, so relays racing on the
  * same path write one record between them.
@@ -281,8 +281,14 @@ bool state_path_network(const struct cidr_addr *a, char *buf, size_t len);
  * are not printable ASCII or are blanks become '?'. False when too long. */
 bool state_path_login(const char *login, char *buf, size_t len);
 bool state_path_dkim(const char *domain, const char *selector, char *buf, size_t len);
-/* Whether path is a well-formed "network:", "login:" or "dkim:" path;
- * kind (may be NULL) receives "network", "login" or "dkim". */
+/* "dormant:YYYY-MM-DD", the UTC day of last_sent (the identity's last
+ * message before a dormancy), or "dormant:never" (last_sent 0): the path
+ * of a dormant identity's next message, the same for every message of one
+ * dormancy. */
+bool state_path_dormant(long long last_sent, char *buf, size_t len);
+/* Whether path is a well-formed "network:", "login:", "dkim:" or
+ * "dormant:" path; kind (may be NULL) receives "network", "login", "dkim"
+ * or "dormant". */
 bool state_path_kind(const char *path, const char **kind);
 
 /*

@@ -1,7 +1,8 @@
 /*
  * state_paths.c - sending paths (SPEC §9, issue 15): the path names
  * ("network:10.20.0.0/24", "network:2001:db8:1:2::/64", "login:svc-news",
- * "dkim:news.example.com/nl2026") and the backend-neutral side of
+ * "dkim:news.example.com/nl2026", "dormant:2026-08-01": an identity
+ * waking up after its last message that day) and the backend-neutral side of
  * learning, listing and approving them (argument checks, dispatch to the
  * backend's ops; state_sqlite_paths.c and state_redis_paths.c store them).
  *
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "registry/cidr.h"
 #include "state/state_int.h"
@@ -78,9 +80,23 @@ state_path_dkim(const char *domain, const char *selector, char *buf, size_t len)
 }
 
 bool
+state_path_dormant(long long last_sent, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t = (time_t)last_sent;
+	char day[16];
+	if (last_sent <= 0)
+		bw_strlcpy(day, "never", sizeof(day));
+	else if (gmtime_r(&t, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
+		return false;
+	int n = snprintf(buf, len, "dormant:%s", day);
+	return n > 0 && (size_t)n < len;
+}
+
+bool
 state_path_kind(const char *path, const char **kind)
 {
-	static const char *const kinds[] = {"network", "login", "dkim"};
+	static const char *const kinds[] = {"network", "login", "dkim", "dormant"};
 	if (path == NULL || strlen(path) >= STATE_PATH_MAX)
 		return false;
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++)

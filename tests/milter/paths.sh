@@ -185,5 +185,53 @@ check "state import restores the sending paths ($out)" \
 
 check "the audit chain verifies" 'ctl audit --verify >/dev/null'
 
+# dormancy: an identity that sent before but nothing for dormant_days (1
+# here) wakes up through a new path named after its last day; one that
+# sent within the window does not. A fresh store with that history.
+kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
+conf tempfail
+sed -i "s|$dir/state.db|$dir/state3.db|; s|governance = {|governance = { dormant_days = 1;|" "$dir/bulkwarden.conf"
+now=$(date +%s)
+old=$(( (now - 3 * 86400) / 3600 * 3600 )) recent=$(( (now - 7200) / 3600 * 3600 ))
+oldday=$(date -u -d "@$old" +%Y-%m-%d)
+row() { echo "{\"kind\":\"counter\",\"id\":\"$1\",\"hour\":$2,\"counts\":{\"messages\":3,\"recipients\":3,\"bytes\":300,\"accepted\":3,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0}}"; }
+{
+	echo '{"kind":"bulkwarden-state","format":1,"backend":"sqlite","exported":"2026-01-01T00:00:00Z"}'
+	row newsletter "$old"
+	row vendor "$recent"
+	echo '{"kind":"path","id":"newsletter","path":"network:10.20.1.0/24","first_seen":1768435200,"pending":false,"approved_at":0,"approved_by":"","ticket":""}'
+	echo '{"kind":"path","id":"newsletter","path":"login:svc-news","first_seen":1768435200,"pending":false,"approved_at":0,"approved_by":"","ticket":""}'
+	echo '{"kind":"path","id":"vendor","path":"network:10.20.1.0/24","first_seen":1768435200,"pending":false,"approved_at":0,"approved_by":"","ticket":""}'
+	echo '{"kind":"path","id":"vendor","path":"login:svc-esp","first_seen":1768435200,"pending":false,"approved_at":0,"approved_by":"","ticket":""}'
+	echo '{"kind":"end","audit":0,"suspensions":0,"counters":2,"usage":0,"paths":4}'
+} >"$dir/dormant.jsonl"
+out=$(ctl state import "$dir/dormant.jsonl" 2>&1) || ko "import the dormancy history: $out"
+start || exit 1
+n0=$(nsp)
+send 10.20.1.5 svc-news tempfail "new dormant:$oldday"
+check "dormant identity: one new-sending-path record for dormant:$oldday" \
+	'[ "$(nsp)" -eq $((n0 + 1)) ] && grep "\"event.action\":\"new-sending-path\"" "$dir/events.jsonl" | tail -n 1 | grep -q "kind=dormant path=dormant:$oldday"'
+send 10.20.1.6 svc-news tempfail "dormant:$oldday awaits"
+ctl paths approve newsletter "dormant:$oldday" --by ciso@example.com --ticket CHG-7 >/dev/null || ko "approve dormant:$oldday"
+send 10.20.1.7 svc-news accept "known dormant:$oldday"
+check "the dormancy wrote one record only" '[ "$(nsp)" -eq $((n0 + 1)) ]'
+cat >"$dir/awake.lua" <<LUA
+dofile(libdir .. "/lib.lua")
+T.run("an identity that sent within dormant_days is not dormant", function()
+	local before = T.decisions()
+	local conn = T.connect("10.20.1.5")
+	T.check(T.mail(conn, "svc-esp", "<invite@events.example.com>") == SMFIR_CONTINUE, "mail continue")
+	mt.disconnect(conn)
+	T.check(T.wait_decisions(before + 1), "its decision event")
+	local ev = T.last_decision()
+	T.has(ev, "bulkwarden.identity.id", "vendor")
+	T.check(string.find(ev, "dormant:", 1, true) == nil, "no dormant path: " .. ev)
+end)
+LUA
+out=$("$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$dir/awake.lua" 2>&1)
+if echo "$out" | grep -q '^PASS'; then ok "an identity that sent within dormant_days is not dormant"; else ko "awake identity: $out"; fi
+check "no record for the awake identity" '[ "$(nsp)" -eq $((n0 + 1)) ]'
+check "the audit chain verifies (dormancy store)" 'ctl audit --verify >/dev/null'
+
 echo "paths: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

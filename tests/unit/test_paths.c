@@ -121,6 +121,14 @@ test_login_dkim_paths(void **unused)
 	assert_true(state_path_kind(buf, &kind));
 	assert_string_equal(kind, "dkim");
 	assert_false(state_path_dkim("news.example.com", "", buf, sizeof(buf)));
+	/* dormancy: named after the UTC day of the last message */
+	assert_true(state_path_dormant(T0 + 86399, buf, sizeof(buf)));
+	assert_string_equal(buf, "dormant:2026-01-15");
+	assert_true(state_path_kind(buf, &kind));
+	assert_string_equal(kind, "dormant");
+	assert_true(state_path_dormant(0, buf, sizeof(buf)));
+	assert_string_equal(buf, "dormant:never");
+	assert_false(state_path_dormant(T0, buf, 10));
 	/* what state_path_kind refuses */
 	assert_false(state_path_kind("network:", NULL));
 	assert_false(state_path_kind("host:10.0.0.1", NULL));
