@@ -332,3 +332,9 @@ ctl_expire_first(struct ctl *c, struct state *st, long long now)
 {
 	return expire_first(c, st, now);
 }
+/* emit() for the other verbs that change the store (ctl/paths.c). */
+void
+ctl_change_emit(struct ctl *c, const struct state_audit *rec)
+{
+	emit(c, rec);
+}

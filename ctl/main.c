@@ -65,6 +65,8 @@ static const struct verb verbs[] = {
      "feedback signals per identity: window, numerator/denominator, value, thresholds, state"},
     {"report", ctl_report, "report [--format html|json|md] [--out FILE] [--days N]",
      "the auditor's report: inventory, traffic, suspensions, findings and their controls"},
+    {"paths", ctl_paths, "paths [ID] [--json] | paths approve ID PATH --by WHO [--ticket T] [--json]",
+     "sending paths (networks, logins, vendor DKIM keys) each identity used; approve a pending one"},
     {"dns-check", ctl_dns_check, "dns-check [ID] [--json]",
      "compare live SPF, DKIM and DMARC records with the registry"},
 };

@@ -13,10 +13,11 @@
  *                       dmarc_messages dmarc_failures}}
  *   {"kind":"feedback_key", key ts}   (a report already counted, SPEC §9)
  *   {"kind":"waiver", waiver identity kind name reason by approver ticket created until ended}
+ *   {"kind":"path", id path first_seen pending [approved_at approved_by ticket]}
  *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N,
- *    "feedback":N,"feedback_keys":N,"waivers":N}
- * (an export made before feedback or waivers existed has neither those
- * kinds nor their trailer counts: an absent count reads as 0.)
+ *    "feedback":N,"feedback_keys":N,"waivers":N,"paths":N}
+ * (an export made before feedback, waivers or sending paths existed has
+ * neither those kinds nor their trailer counts: an absent count reads as 0.)
  * The trailer's counts make a truncated file detectable.
  *
  * Import reads and checks the whole file before writing anything (a bad
@@ -81,6 +82,8 @@ struct dump {
 	size_t n_fbk, cap_fbk;
 	struct state_waiver *wvr;
 	size_t n_wvr, cap_wvr;
+	struct state_path *path;
+	size_t n_path, cap_path;
 };
 
 /* ---- export ------------------------------------------------------------ */
@@ -88,7 +91,7 @@ struct dump {
 struct ex {
 	FILE *f;
 	struct jbuf j;
-	long long n_audit, n_cnt, n_use, n_fb, n_fbk;
+	long long n_audit, n_cnt, n_use, n_fb, n_fbk, n_path;
 	bool failed;
 };
 
@@ -187,6 +190,31 @@ ex_fbkey(const char *key, long long ts, void *arg)
 	return x->failed;
 }
 
+/* Every sending path, as it is. */
+static int
+ex_paths(struct state *st, struct ex *x)
+{
+	struct state_path *v;
+	size_t n;
+	if (state_paths(st, NULL, &v, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && !x->failed; i++) {
+		jbuf_begin(&x->j);
+		jbuf_str(&x->j, "kind", "path");
+		jbuf_str(&x->j, "id", v[i].id);
+		jbuf_str(&x->j, "path", v[i].path);
+		jbuf_num(&x->j, "first_seen", v[i].first_seen);
+		jbuf_bool(&x->j, "pending", v[i].pending);
+		jbuf_num(&x->j, "approved_at", v[i].approved_at);
+		jbuf_str(&x->j, "approved_by", v[i].approved_by);
+		jbuf_str(&x->j, "ticket", v[i].ticket);
+		put(x);
+		x->n_path++;
+	}
+	free(v);
+	return 0;
+}
+
 static int
 do_export(struct ctl *c, const char *path)
 {
@@ -255,6 +283,8 @@ do_export(struct ctl *c, const char *path)
 		put(x);
 	}
 	free(wv);
+	if (rc == 0)
+		rc = ex_paths(st, x);
 	if (rc == 0) {
 		jbuf_begin(&x->j);
 		jbuf_str(&x->j, "kind", "end");
@@ -265,6 +295,7 @@ do_export(struct ctl *c, const char *path)
 		jbuf_num(&x->j, "feedback", x->n_fb);
 		jbuf_num(&x->j, "feedback_keys", x->n_fbk);
 		jbuf_num(&x->j, "waivers", (long long)nw);
+		jbuf_num(&x->j, "paths", x->n_path);
 		put(x);
 	}
 	bool failed = rc != 0 || x->failed || fflush(x->f) != 0 || ferror(x->f);
@@ -279,8 +310,8 @@ do_export(struct ctl *c, const char *path)
 	else if (path != NULL)
 		fprintf(stderr,
 			"exported %lld audit records, %zu suspensions, %lld counter rows, "
-			"%lld use counts, %zu waivers to %s\n",
-			x->n_audit, n, x->n_cnt, x->n_use, nw, path);
+			"%lld use counts, %zu waivers, %lld sending paths to %s\n",
+			x->n_audit, n, x->n_cnt, x->n_use, nw, x->n_path, path);
 	free(x);
 	return failed ? CTL_FAIL : CTL_OK;
 }
@@ -450,13 +481,28 @@ parse_waiver(json_t *o, struct state_waiver *w)
 	       get_int(o, "ended", 0, INT64_MAX, &w->ended);
 }
 
+static bool
+parse_path(json_t *o, struct state_path *p)
+{
+	json_t *pend = json_object_get(o, "pending");
+	memset(p, 0, sizeof(*p));
+	return get_str(o, "id", p->id, sizeof(p->id), true) &&
+	       get_str(o, "path", p->path, sizeof(p->path), true) &&
+	       state_path_kind(p->path, NULL) &&
+	       get_int(o, "first_seen", 0, INT64_MAX, &p->first_seen) && json_is_boolean(pend) &&
+	       (p->pending = json_is_true(pend), true) &&
+	       get_int(o, "approved_at", 0, INT64_MAX, &p->approved_at) &&
+	       get_str(o, "approved_by", p->approved_by, sizeof(p->approved_by), false) &&
+	       get_str(o, "ticket", p->ticket, sizeof(p->ticket), false);
+}
+
 /* Check the trailer's counts against what was read. */
 static bool
 check_end(json_t *o, const struct dump *d)
 {
 	long long a, s, c, u;
 	if (!end_count(o, "feedback", d->n_fb) || !end_count(o, "feedback_keys", d->n_fbk) ||
-	    !end_count(o, "waivers", d->n_wvr))
+	    !end_count(o, "waivers", d->n_wvr) || !end_count(o, "paths", d->n_path))
 		return false;
 	return get_int(o, "audit", 0, INT64_MAX, &a) &&
 	       get_int(o, "suspensions", 0, INT64_MAX, &s) &&
@@ -529,6 +575,10 @@ read_dump(FILE *f, const char *name, struct dump *d)
 			ok = grow((void **)&d->wvr, &d->n_wvr, &d->cap_wvr, sizeof(*d->wvr)) &&
 			     parse_waiver(o, &d->wvr[d->n_wvr]);
 			d->n_wvr += ok;
+		} else if (strcmp(kind, "path") == 0) {
+			ok = grow((void **)&d->path, &d->n_path, &d->cap_path, sizeof(*d->path)) &&
+			     parse_path(o, &d->path[d->n_path]);
+			d->n_path += ok;
 		} else if (strcmp(kind, "end") == 0) {
 			ok = check_end(o, d);
 			if (!ok) {
@@ -596,6 +646,9 @@ write_dump(struct state *st, const struct dump *d)
 	for (size_t i = 0; i < d->n_wvr; i++)
 		if (state_import_waiver(st, &d->wvr[i]) != 0)
 			return -1;
+	for (size_t i = 0; i < d->n_path; i++)
+		if (state_import_path(st, &d->path[i]) != 0)
+			return -1;
 	return 0;
 }
 
@@ -639,8 +692,9 @@ do_import(struct ctl *c, const char *path)
 		goto out;
 	}
 	printf("imported %zu audit records (chain verified), %zu suspensions, %zu counter rows, "
-	       "%zu use counts, %zu feedback rows, %zu feedback report keys, %zu waivers into %s\n",
-	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_fb, d.n_fbk, d.n_wvr,
+	       "%zu use counts, %zu feedback rows, %zu feedback report keys, %zu waivers, "
+	       "%zu sending paths into %s\n",
+	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_fb, d.n_fbk, d.n_wvr, d.n_path,
 	       state_backend_name(st));
 	rc = CTL_OK;
 out:
@@ -653,6 +707,7 @@ out:
 	free(d.fb);
 	free(d.fbk);
 	free(d.wvr);
+	free(d.path);
 	return rc;
 }
 

@@ -45,6 +45,11 @@ int ctl_waivers(struct ctl *c, int argc, char **argv);
  * as the array "waivers" inside j's open object; a store error is printed
  * and shown as none. */
 void ctl_waivers_show(struct ctl *c, const char *id, long long now, struct jbuf *j);
+/* Write the audit event of a record the store appended (a failure is a
+ * warning: the record is in the store). */
+void ctl_change_emit(struct ctl *c, const struct state_audit *rec);
+/* ctl/paths.c: paths [ID] | paths approve ID PATH --by WHO [--ticket T] */
+int ctl_paths(struct ctl *c, int argc, char **argv);
 /* ctl/ingest.c: exit 0, 65 unusable report, 75 retry later */
 int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */

@@ -64,6 +64,8 @@
 #include "state/overlay.h"
 #include "state/state.h"
 #include "milter/limits.h"
+#include "milter/paths.h"
+#include "milter/surge.h"
 #include "milter/statesync.h"
 
 #define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
@@ -567,6 +569,12 @@ main(int argc, char **argv)
 	struct limits *lim = limits_new(r, err, sizeof(err));
 	if (lim == NULL)
 		fatal("%s", err);
+	struct paths *paths = paths_new(r, err, sizeof(err));
+	if (paths == NULL)
+		fatal("%s", err);
+	struct surge *surge = surge_new(r, err, sizeof(err));
+	if (surge == NULL)
+		fatal("%s", err);
 	struct state *watch = NULL;
 	if (state_has_notify(st) && (watch = state_open(set, err, sizeof(err))) == NULL)
 		diag(LOG_WARNING, "state store: no change subscription (%s): polling only", err);
@@ -576,6 +584,8 @@ main(int argc, char **argv)
 		fatal("state store (%s): %s", set->state_backend, err);
 	mlfi_set_overlay(ov);
 	mlfi_set_limits(lim);
+	mlfi_set_paths(paths);
+	mlfi_set_surge(surge);
 	metrics_registry(r->revision, r->loaded_at, set->metrics_per_identity);
 	if (set->metrics_listen != NULL) {
 		if (metrics_start(set->metrics_listen, err, sizeof(err)) != 0)
@@ -618,6 +628,8 @@ main(int argc, char **argv)
 	state_close(st);
 	state_close(watch);
 	limits_free(lim);
+	paths_free(paths);
+	surge_free(surge);
 	overlay_free(ov);
 	if (pidfile[0] != '\0')
 		remove_pidfile(pidfile);

@@ -36,6 +36,8 @@
 #include "metrics/metrics.h"
 #include "milter/mlfi.h"
 #include "milter/msg.h"
+#include "milter/paths.h"
+#include "milter/surge.h"
 #include "milter/preflight.h"
 #include "milter/runtime.h"
 #include "milter/seam.h"
@@ -58,6 +60,8 @@ struct connctx {
 
 static struct overlay *overlay;
 static struct limits *limits;
+static struct paths *paths; /* new sending paths (NULL: not checked) */
+static struct surge *surge; /* volume surges (NULL: not checked) */
 static bool listen_tcp; /* set once by main before smfi_main */
 
 void
@@ -70,6 +74,18 @@ void
 mlfi_set_limits(struct limits *l)
 {
 	limits = l;
+}
+
+void
+mlfi_set_paths(struct paths *p)
+{
+	paths = p;
+}
+
+void
+mlfi_set_surge(struct surge *s)
+{
+	surge = s;
 }
 
 void
@@ -458,6 +474,19 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	};
 	stage_budget(m);
 	enum bw_action a = policy_mail(rt->reg, &m->env, &f, &m->v);
+	if (!policy_refuses(a) && paths != NULL && m->v.identity != NULL) {
+		paths_mail(paths, rt->reg, &m->v, &cc->addr, cc->have_addr, cc->client_ip,
+			   m->queue_id, f.now);
+		enum bw_action pa = policy_effective(&m->v);
+		if (policy_refuses(pa))
+			a = pa;
+	}
+	if (!policy_refuses(a) && surge != NULL && m->v.identity != NULL) {
+		surge_mail(surge, rt->reg, &m->v, m->queue_id, f.now);
+		enum bw_action sa = policy_effective(&m->v);
+		if (policy_refuses(sa))
+			a = sa;
+	}
 	if (!policy_refuses(a))
 		a = msg_dkim_begin(cc, m);
 	if (policy_refuses(a))
@@ -639,6 +668,10 @@ mlfi_eom(SMFICTX *ctx)
 	enum bw_action a = policy_effective(&m->v);
 	if (m->dkim != NULL && !policy_refuses(a))
 		a = msg_dkim_eom(ctx, m);
+	if (paths != NULL && !policy_refuses(a) && paths_vendor(m->v.identity)) {
+		paths_dkim(paths, m->rt->reg, &m->v, m->queue_id, (long long)time(NULL));
+		a = policy_effective(&m->v);
+	}
 	if (a == BW_ACT_QUARANTINE) {
 		char reason[QUARANTINE_REASON_MAX];
 		snprintf(reason, sizeof(reason), "bulkwarden [%s] ref %s",

@@ -17,6 +17,12 @@ void mlfi_set_overlay(struct overlay *o);
 /* The fleet-wide limits (NULL: none are enforced). */
 struct limits;
 void mlfi_set_limits(struct limits *l);
+/* New sending paths (milter/paths.h; NULL: not checked). */
+struct paths;
+void mlfi_set_paths(struct paths *p);
+/* Volume surges (milter/surge.h; NULL: not checked). */
+struct surge;
+void mlfi_set_surge(struct surge *s);
 
 /* The milter listens on TCP (inet:/inet6:), not a unix socket: the
  * negotiation then keeps the DATA step (see mlfi_negotiate). */

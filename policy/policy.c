@@ -726,6 +726,14 @@ policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const c
 	case BW_CHK_DNS_ERROR:
 		snprintf(what, sizeof(what), "DNS lookup failed, try again later");
 		break;
+	case BW_CHK_NEW_SENDING_PATH:
+		snprintf(what, sizeof(what),
+			 "sender identity \"%s\" is sending from a new path awaiting approval", idn);
+		break;
+	case BW_CHK_VOLUME_SURGE:
+		snprintf(what, sizeof(what),
+			 "sender identity \"%s\" is far above its usual volume this hour", idn);
+		break;
 	default:
 		snprintf(what, sizeof(what), "%s", a == BW_ACT_TEMPFAIL
 							 ? "temporary failure, try again later"

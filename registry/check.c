@@ -22,6 +22,9 @@ static const struct check_info checks[BW_CHK__COUNT] = {
 	[BW_CHK_DNS_ERROR] = {"dns-error", BW_ACT_TEMPFAIL, "550", "5.4.3", "451", "4.4.3"},
 	[BW_CHK_STATE_ERROR] = {"state-error", BW_ACT_TEMPFAIL, "550", "5.3.0", "451", "4.3.0"},
 	[BW_CHK_INTERNAL_ERROR] = {"internal-error", BW_ACT_TEMPFAIL, "550", "5.3.0", "451", "4.3.0"},
+	/* accept by default: the governance settings choose what they do */
+	[BW_CHK_NEW_SENDING_PATH] = {"new-sending-path", BW_ACT_ACCEPT, "550", "5.7.1", "451", "4.7.1"},
+	[BW_CHK_VOLUME_SURGE] = {"volume-surge", BW_ACT_ACCEPT, "550", "5.7.28", "451", "4.7.28"},
 };
 
 static const char *const action_names[] = {"accept", "quarantine", "tempfail", "reject"};

@@ -254,8 +254,9 @@ parse_metrics(struct conf_ctx *c, const config_setting_t *g)
 	if (g == NULL)
 		return;
 	if (conf_str(c, g, S_METRICS_LISTEN, &v) > 0) {
-		bool port = v[0] == '[' ? strstr(v, "]:") != NULL
-					: (strchr(v, ':') != NULL && strchr(v, ':') == strrchr(v, ':'));
+		bool port = v[0] == '['
+				? strstr(v, "]:") != NULL
+				: (strchr(v, ':') != NULL && strchr(v, ':') == strrchr(v, ':'));
 		if (!port || !nameserver_ok(v))
 			conf_err(c, conf_at(g, S_METRICS_LISTEN),
 				 "\"%s\" is not \"ip:port\" or \"[ipv6]:port\"", v);
@@ -351,6 +352,18 @@ conf_role_ok(const char *r)
 	return true;
 }
 
+/* policy.governance.volume_surge.factor: a number (integer or decimal)
+ * in the row's bounds. */
+static void
+parse_surge_factor(struct conf_ctx *c, const config_setting_t *policy)
+{
+	const config_setting_t *gov = conf_at(policy, S_POLICY_GOVERNANCE);
+	const config_setting_t *vs = conf_at(gov, S_POLICY_GOVERNANCE_VOLUME_SURGE);
+	double v;
+	if (vs != NULL && conf_float(c, vs, S_POLICY_GOVERNANCE_VOLUME_SURGE_FACTOR, &v) > 0)
+		c->r->set.surge_factor = v;
+}
+
 /* The policy keys the table cannot check by itself: roles, actions and
  * require_reapproval. */
 static void
@@ -369,6 +382,7 @@ parse_policy(struct conf_ctx *c, const config_setting_t *g)
 			 conf_type_name(config_setting_type(b)));
 	else if (b != NULL)
 		s->require_reapproval = config_setting_get_bool(b) != 0;
+	parse_surge_factor(c, g);
 	conf_strlist(c, g, S_POLICY_REQUIRE_OWNERS, &l);
 	if (l != NULL) {
 		int cnt = config_setting_length(l);
@@ -492,6 +506,7 @@ conf_defaults(struct conf_ctx *c, struct bw_settings *s)
 	s->n_require_owners = n;
 	s->metrics_per_identity = true; /* metrics_listen NULL: no server */
 	conf_governance_defaults(s);
+	s->surge_factor = 5.0; /* settings[S_..._FACTOR].def */
 	for (int i = 0; i < BW_CHK__COUNT; i++)
 		s->actions[i] = check_info((enum bw_check)i)->def_action;
 }

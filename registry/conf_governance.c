@@ -50,8 +50,8 @@ static const struct sig_rows rows[BW_SIG__COUNT] = {
 };
 
 /* A number (integer or decimal) within the row's bounds: 1 present, 0
- * absent, -1 reported. */
-static int
+ * absent, -1 reported. (conf_int.h) */
+int
 conf_float(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, double *out)
 {
 	const struct setting *row = setting(id);

@@ -197,6 +197,9 @@ void conf_identity_duplicates(struct conf_ctx *c);
  * policy.governance's signal groups (gov may be NULL); an identity's
  * identity.governance (tighten only; starts from the baseline's). */
 void conf_governance_defaults(struct bw_settings *s);
+/* A SETTING_FLOAT row id of group g (integer or decimal, within the row's
+ * bounds in millionths) into *out: 1 present, 0 absent, -1 reported. */
+int conf_float(struct conf_ctx *c, const config_setting_t *g, enum setting_id id, double *out);
 void conf_governance(struct conf_ctx *c, const config_setting_t *gov);
 void conf_identity_governance(struct conf_ctx *c, const config_setting_t *idg,
 			      struct bw_identity *id);

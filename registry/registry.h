@@ -41,6 +41,10 @@ struct bw_threshold {
 	unsigned min_messages; /* fewer in the window: insufficient data */
 	unsigned window_hours;
 };
+/* policy.governance.volume_surge.action */
+enum bw_surge_action { BW_SURGE_ALERT, BW_SURGE_TEMPFAIL, BW_SURGE_SUSPEND, BW_SURGE_OFF };
+/* policy.governance.new_sending_path.action = "off" (else a bw_action) */
+#define BW_NSP_OFF (-1)
 
 struct bw_owner {
 	const char *role; /* "dns" */
@@ -167,6 +171,11 @@ struct bw_settings {
 	unsigned dormant_days;        /* policy.governance.dormant_days */
 	struct bw_threshold thresholds[BW_SIG__COUNT]; /* policy.governance.<signal> */
 	unsigned max_waiver_days;     /* policy.governance.max_waiver_days */
+	int nsp_action;               /* new_sending_path.action: a bw_action (alert: accept), or BW_NSP_OFF */
+	double surge_factor;          /* volume_surge.factor */
+	unsigned surge_min_messages;  /* volume_surge.min_messages */
+	unsigned surge_baseline_days; /* volume_surge.baseline_days */
+	enum bw_surge_action surge_action;
 	const char *identities_dir;
 };
 

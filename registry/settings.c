@@ -35,6 +35,7 @@
 _Static_assert(sizeof(enum bw_action) == sizeof(int), "enum bw_action is int-sized");
 _Static_assert(sizeof(enum bw_mode) == sizeof(int), "enum bw_mode is int-sized");
 _Static_assert(sizeof(enum bw_dmarc_p) == sizeof(int), "enum bw_dmarc_p is int-sized");
+_Static_assert(sizeof(enum bw_surge_action) == sizeof(int), "enum bw_surge_action is int-sized");
 
 /* ---- vocabularies ----------------------------------------------------------- */
 
@@ -65,6 +66,13 @@ static const char *const dmarc_words[] = {"none", "quarantine", "reject", NULL};
 static const char *const class_words[] = {"marketing", "transactional", "notification", NULL};
 /* in enum bw_dkim_mode order */
 static const char *const dkim_mode_words[] = {"sign", "verify", NULL};
+/* policy.governance.new_sending_path.action (SPEC §9): alert accepts */
+static const char *const nsp_action_words[] = {"alert", "quarantine", "tempfail", "off", NULL};
+static const int nsp_action_values[] = {BW_ACT_ACCEPT, BW_ACT_QUARANTINE, BW_ACT_TEMPFAIL,
+					BW_NSP_OFF};
+_Static_assert(N_OF(nsp_action_words) == N_OF(nsp_action_values) + 1, "one value a word");
+/* policy.governance.volume_surge.action, in enum bw_surge_action order */
+static const char *const surge_action_words[] = {"alert", "tempfail", "suspend", "off", NULL};
 /* SPEC §2: the roles a sender's owners must cover */
 static const char *const owner_roles[] = {"dns", "platform", "compliance", NULL};
 
@@ -503,6 +511,65 @@ const struct setting settings[S__COUNT] = {
 					     .store = STORE_UINT,
 					     .off = SET(max_waiver_days),
 					     .doc = "Longest waiver bulkwardenctl waive grants, in days."},
+    /* new sending paths (issue 15) */
+    [S_POLICY_GOVERNANCE_NEW_SENDING_PATH] = {.name = "policy.governance.new_sending_path",
+					      .type = SETTING_GROUP,
+					      .doc = "The first message of an identity from a network, "
+						     "login or vendor key it never used."},
+    [S_POLICY_GOVERNANCE_NEW_SENDING_PATH_ACTION] =
+	{.name = "policy.governance.new_sending_path.action",
+	 .type = SETTING_WORD,
+	 /* a new path is news, not proof of abuse: tell, do not stop mail */
+	 .def = "alert",
+	 .words = nsp_action_words,
+	 .values = nsp_action_values,
+	 .store = STORE_ENUM,
+	 .off = SET(nsp_action),
+	 .doc = "alert (accept, audit record), quarantine, tempfail until approved, or off."},
+    /* volume surges (issue 15) */
+    [S_POLICY_GOVERNANCE_VOLUME_SURGE] = {.name = "policy.governance.volume_surge",
+					  .type = SETTING_GROUP,
+					  .doc = "An identity's hourly volume against its own "
+						 "baseline."},
+    [S_POLICY_GOVERNANCE_VOLUME_SURGE_FACTOR] = {.name = "policy.governance.volume_surge.factor",
+						 .type = SETTING_FLOAT,
+						 .flags = SETTING_CUSTOM,
+						 /* campaigns double or triple a sender's
+						  * hour; five times is out of pattern */
+						 .def = "5.0",
+						 .min = 1000000, /* 1 */
+						 .max = 1000000000, /* 1000 */
+						 .doc = "Surge: this many times the baseline hour."},
+    [S_POLICY_GOVERNANCE_VOLUME_SURGE_MIN_MESSAGES] =
+	{.name = "policy.governance.volume_surge.min_messages",
+	 .type = SETTING_INT,
+	 /* below it, a small sender's burst is noise */
+	 .def = "2000",
+	 .idef = 2000,
+	 .min = 1,
+	 .max = 100000000,
+	 .store = STORE_UINT,
+	 .off = SET(surge_min_messages),
+	 .doc = "No surge below this many messages in the hour."},
+    [S_POLICY_GOVERNANCE_VOLUME_SURGE_BASELINE_DAYS] =
+	{.name = "policy.governance.volume_surge.baseline_days",
+	 .type = SETTING_INT,
+	 /* two samples of each hour of the week */
+	 .def = "14",
+	 .idef = 14,
+	 .min = 7,
+	 .max = 90,
+	 .store = STORE_UINT,
+	 .off = SET(surge_baseline_days),
+	 .doc = "Days of history the baseline is taken from (its weeks)."},
+    [S_POLICY_GOVERNANCE_VOLUME_SURGE_ACTION] = {.name = "policy.governance.volume_surge.action",
+						 .type = SETTING_WORD,
+						 .def = "alert",
+						 .words = surge_action_words,
+						 .store = STORE_ENUM,
+						 .off = SET(surge_action),
+						 .doc = "alert (audit record), tempfail (the rest of "
+							"the hour), suspend, or off."},
     /* identities */
     [S_IDENTITIES_DIR] = {.name = "identities_dir",
 			  .type = SETTING_PATH,

@@ -361,5 +361,62 @@ int state_waiver_expire(struct state *s, long long now,
 bool state_has_waivers(const struct state *s);
 /* Export / import (state export): a stored waiver verbatim, wid included. */
 int state_import_waiver(struct state *s, const struct state_waiver *w);
+/*
+ * Sending paths (SPEC §9, issue 15): the networks (/24, /64), SASL logins
+ * and, for vendor identities, DKIM keys (d=/s=) an identity has sent
+ * through, and the end of each of its dormancies. A path is "KIND:VALUE" (state_path_network() etc. build it),
+ * unique per identity. The first message through a new path adds it with
+ * a new-sending-path audit record, atomically, so relays racing on the
+ * same path write one record between them.
+ */
+#define STATE_PATH_MAX 192 /* bytes of "kind:value" with its NUL */
+
+struct state_path {
+	char id[STATE_ID_MAX + 1];
+	char path[STATE_PATH_MAX];
+	long long first_seen;
+	bool pending; /* waiting for bulkwardenctl paths approve */
+	long long approved_at;
+	char approved_by[STATE_NAME_MAX];
+	char ticket[STATE_NAME_MAX];
+};
+
+/* The path of a client address: "network:A.B.C.0/24" (IPv4, also
+ * v4-mapped IPv6) or "network:XXXX:XXXX:XXXX:XXXX::/64". False when it
+ * does not fit. Pure. */
+struct cidr_addr;
+bool state_path_network(const struct cidr_addr *a, char *buf, size_t len);
+/* "login:NAME" and "dkim:DOMAIN/SELECTOR" (domain lowercased). Bytes that
+ * are not printable ASCII or are blanks become '?'. False when too long. */
+bool state_path_login(const char *login, char *buf, size_t len);
+bool state_path_dkim(const char *domain, const char *selector, char *buf, size_t len);
+/* "dormant:YYYY-MM-DD", the UTC day of last_sent (the identity's last
+ * message before a dormancy), or "dormant:never" (last_sent 0): the path
+ * of a dormant identity's next message, the same for every message of one
+ * dormancy. */
+bool state_path_dormant(long long last_sent, char *buf, size_t len);
+/* Whether path is a well-formed "network:", "login:", "dkim:" or
+ * "dormant:" path; kind (may be NULL) receives "network", "login", "dkim"
+ * or "dormant". */
+bool state_path_kind(const char *path, const char **kind);
+
+/*
+ * Learn path for id at now: when it is new, store it (pending when asked)
+ * and append rec (action new-sending-path, actor bulkwarden, reason and
+ * detail as given; seq and hashes filled) in one transaction: 1. When it
+ * is known: 0, *out filled (pending or not) and nothing written. -1 error.
+ */
+int state_path_learn(struct state *s, const char *id, const char *path, bool pending,
+		     long long now, struct state_audit *rec, struct state_path *out);
+/* The paths of id (NULL: every identity), sorted by id then path,
+ * malloc'ed array. */
+int state_paths(struct state *s, const char *id, struct state_path **out, size_t *n);
+/* Approve a pending path with its audit record (action path-approve):
+ * 1 approved, 0 it was already approved (nothing written), -1 error (no
+ * such path: the error says so). */
+int state_path_approve(struct state *s, const char *id, const char *path, const char *by,
+		       const char *ticket, long long now, struct state_audit *rec);
+/* Store a path as it is, without an audit record (state import). */
+int state_import_path(struct state *s, const struct state_path *p);
 
 #endif

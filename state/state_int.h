@@ -111,6 +111,13 @@ struct state_ops {
 	int (*waiver_expire)(struct state *s, long long now, struct state_audit **recs,
 			     size_t *n);
 	int (*import_waiver)(struct state *s, const struct state_waiver *w);
+	/* sending paths (state/state_paths.c) */
+	int (*path_learn)(struct state *s, const char *id, const char *path, bool pending,
+			  long long now, struct state_audit *rec, struct state_path *out);
+	int (*paths)(struct state *s, const char *id, struct state_path **out, size_t *n);
+	int (*path_approve)(struct state *s, const char *id, const char *path, const char *by,
+			    const char *ticket, long long now, struct state_audit *rec);
+	int (*import_path)(struct state *s, const struct state_path *p);
 };
 
 /* The head of every backend handle. */

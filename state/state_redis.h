@@ -17,6 +17,7 @@
  *   P use:h:HOUR:ID    hash  m r: messages and recipients granted this hour
  *   P use:d:DAY:ID     hash  m r: the same for the UTC day
  *   P fbk, P fb:HOUR:ID, P fbi, P fbi:ID  feedback (state_redis_feedback.c)
+ *   P paths            hash  "ID PATH" -> a sending path (state_redis_paths.c)
  * Later kinds (waivers, suppressions) take their own P KIND hash and bump
  *   P wvr              hash  "ID KIND NAME" -> encoded waiver in force (or
  *                            expired, until its waiver-expired record)
@@ -167,6 +168,14 @@ int state_redis_import_feedback_key(struct state *s, const char *key, long long 
 
 /* state_wait_change: SUBSCRIBE P chg on first use, then wait. */
 int state_redis_wait_change(struct state *s, unsigned timeout_ms);
+
+/* Sending paths (state_redis_paths.c), as in struct state_ops. */
+int state_redis_path_learn(struct state *s, const char *id, const char *path, bool pending,
+			   long long now, struct state_audit *rec, struct state_path *out);
+int state_redis_paths(struct state *s, const char *id, struct state_path **out, size_t *n);
+int state_redis_path_approve(struct state *s, const char *id, const char *path, const char *by,
+			     const char *ticket, long long now, struct state_audit *rec);
+int state_redis_import_path(struct state *s, const struct state_path *p);
 
 void state_redis_close(struct state *s);
 

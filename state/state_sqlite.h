@@ -161,6 +161,16 @@ int state_sqlite_waivers(struct state *s, const char *id, long long now, bool al
 int state_sqlite_waiver_expire(struct state *s, long long now, struct state_audit **recs,
 			       size_t *n);
 int state_sqlite_import_waiver(struct state *s, const struct state_waiver *w);
+/* Append an audit record inside an open write transaction (state_sqlite_ops.c). */
+int state_sqlite_append_locked(struct sqlite_state *ss, struct state_audit *rec);
+
+/* Sending paths (state_sqlite_paths.c). */
+int state_sqlite_path_learn(struct state *s, const char *id, const char *path, bool pending,
+			    long long now, struct state_audit *rec, struct state_path *out);
+int state_sqlite_paths(struct state *s, const char *id, struct state_path **out, size_t *n);
+int state_sqlite_path_approve(struct state *s, const char *id, const char *path, const char *by,
+			      const char *ticket, long long now, struct state_audit *rec);
+int state_sqlite_import_path(struct state *s, const struct state_path *p);
 
 extern const struct state_ops state_sqlite_ops;
 

@@ -620,6 +620,13 @@ sq_counters_each_bucket(struct state *s, long long from, long long to,
 	return rc == SQLITE_DONE ? 0 : state_sqlite_fail(ss, rc, "read counters");
 }
 
+/* append_locked() for the other files of the backend (state_sqlite_paths.c). */
+int
+state_sqlite_append_locked(struct sqlite_state *ss, struct state_audit *rec)
+{
+	return append_locked(ss, rec);
+}
+
 const struct state_ops state_sqlite_ops = {
     .name = "sqlite",
     .close = state_sqlite_close,
@@ -655,6 +662,10 @@ const struct state_ops state_sqlite_ops = {
     .waivers = state_sqlite_waivers,
     .waiver_expire = state_sqlite_waiver_expire,
     .import_waiver = state_sqlite_import_waiver,
+    .path_learn = state_sqlite_path_learn,
+    .paths = state_sqlite_paths,
+    .path_approve = state_sqlite_path_approve,
+    .import_path = state_sqlite_import_path,
 };
 
 /* append_locked() for the other files of the backend (waivers). */

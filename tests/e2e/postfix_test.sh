@@ -432,6 +432,13 @@ for k, (action, check, ident, code) in sorted(want.items()):
         # c7 is accepted with two recipients refused: "recipients" failed
         # for those recipients only
         ok_fail = {"recipients"} if k == "c7" else set()
+        # c1 is the newsletter's first message: its network and login are
+        # new sending paths, alerted (action alert: accepted, check failed)
+        if k == "c1":
+            ok_fail = {"new-sending-path"}
+            if ids.get("new-sending-path") != "fail":
+                bad.append("c1: the first message's new-sending-path check is %r, want 'fail'"
+                           % ids.get("new-sending-path"))
         failed = [i for i, r in ids.items() if r == "fail" and i not in ok_fail]
         if failed:
             bad.append("%s: accepted but checks failed: %r" % (k, failed))

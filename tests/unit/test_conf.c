@@ -224,6 +224,23 @@ static const struct err_row err_rows[] = {
     /* unknown keys */
     {"unknown top-level key", MAIN("milter = { };\nmilterz = { }; " MARK "\n"), "milterz",
      "unknown key"},
+    /* policy.governance (issue 15) */
+    {"surge factor not a number",
+     MAIN("policy = { governance = { volume_surge = { factor = \"5\"; " MARK "\n}; }; };\n"),
+     "policy.governance.volume_surge.factor", "expected a number"},
+    {"surge factor below 1",
+     MAIN("policy = { governance = { volume_surge = { factor = 0.5; " MARK "\n}; }; };\n"),
+     "policy.governance.volume_surge.factor", "0.5 is out of range (1..1000)"},
+    {"surge action unknown",
+     MAIN("policy = { governance = { volume_surge = { action = \"reject\"; " MARK "\n}; }; };\n"),
+     "policy.governance.volume_surge.action", "alert | tempfail | suspend"},
+    {"surge baseline under a week",
+     MAIN("policy = { governance = { volume_surge = { baseline_days = 3; " MARK "\n}; }; };\n"),
+     "policy.governance.volume_surge.baseline_days", "7"},
+    {"new path action reject",
+     MAIN("policy = { governance = { new_sending_path = { action = \"reject\"; " MARK
+	  "\n}; }; };\n"),
+     "policy.governance.new_sending_path.action", "alert | quarantine | tempfail"},
     {"unknown section key", MAIN("milter = {\n  sockt = \"unix:/x\"; " MARK "\n};\n"),
      "milter.sockt", "did you mean \"socket\""},
     {"unknown nested key", MAIN("state = { redis = { hots = \"x\"; }; }; " MARK "\n"),

@@ -1,0 +1,98 @@
+#!/bin/bash
+# Sending paths across a fleet (SPEC §8, §9; issue 15): two real milters
+# sharing one real redis-server. With new_sending_path.action = tempfail, a
+# new login seen by milter 1 is pending on milter 2 as well (one audit
+# record between them, also when both see it at once); bulkwardenctl paths
+# approve on host 2's config releases it on both; a path learned by one
+# milter is known to the other (no record of its own). Prints PASS/FAIL
+# lines and "redis-paths: N passed, N failed".
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+BULKWARDEN=${BULKWARDEN:-$here/../../bulkwarden}
+BULKWARDENCTL=${BULKWARDENCTL:-$(dirname "$BULKWARDEN")/bulkwardenctl}
+PY=/usr/bin/python3
+MILT="$PY $here/milt.py"
+for p in redis-server redis-cli; do
+	command -v $p >/dev/null || { echo "FAIL: $p not installed"; exit 1; }
+done
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-rpaths.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
+}
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+ko() { echo "FAIL: $1"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok "$1"; else ko "$1"; fi; }
+freeport() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+$PY "$here/../dns/dns_server.py" "$here/zone" "$dir/dns.port" 2>"$dir/dns.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
+[ -s "$dir/dns.port" ] || { echo "FAIL: DNS server did not start"; exit 1; }
+
+RPORT=$(freeport)
+mkdir -p "$dir/redis"
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$dir/redis" --save "" --daemonize no \
+	--logfile "$dir/redis/log" &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+
+for n in 1 2; do
+	cat >"$dir/bw$n.conf" <<CONF
+milter = { socket = "unix:$dir/bw$n.sock"; pidfile = "$dir/bw$n.pid"; };
+state = { backend = "redis"; redis = { host = "127.0.0.1"; port = $RPORT; prefix = "bwpaths:"; timeout_ms = 1000; }; };
+log = { target = "file"; path = "$dir/events$n.jsonl"; };
+dns = { nameservers = ["127.0.0.1:$(cat "$dir/dns.port")"]; timeout = 2; };
+policy = { actions = { dmarc = "accept"; };
+           governance = { new_sending_path = { action = "tempfail"; }; }; };
+identities = (
+  { id = "news"; description = "Newsletter"; class = "transactional";
+    owners = { dns = "dns@example.com"; platform = "martech@example.com"; compliance = "privacy@example.com"; };
+    approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-1"; };
+    credentials = { logins = ["svc-news", "svc-a", "svc-b"]; };
+    envelope_domains = ["news.example.com"]; }
+);
+CONF
+	"$BULKWARDEN" -f -c "$dir/bw$n.conf" 2>>"$dir/milter$n.err" &
+	pids+=($!)
+	for _ in $(seq 200); do [ -S "$dir/bw$n.sock" ] && break; sleep 0.05; done
+	[ -S "$dir/bw$n.sock" ] || { echo "FAIL: milter $n did not start"; cat "$dir/milter$n.err"; exit 1; }
+done
+S1=$dir/bw1.sock S2=$dir/bw2.sock
+ctl() { local n=$1; shift; "$BULKWARDENCTL" -c "$dir/bw$n.conf" "$@"; }
+records() { ctl 1 audit | grep -c "new-sending-path"; }
+
+# the client network (10.20.0.0/24) and svc-news: new on milter 1, pending
+out=$($MILT probe "$S1" svc-news a@news.example.com)
+check "milter 1: a new path is deferred ($out)" 'echo "$out" | grep -q "451 4.7.1 \[new-sending-path\]"'
+out=$($MILT probe "$S2" svc-news a@news.example.com)
+check "milter 2: the same path is pending there too ($out)" 'echo "$out" | grep -q "451 4.7.1 \[new-sending-path\]"'
+check "one record per path for the fleet (network and login: 2)" '[ "$(records)" -eq 2 ]'
+check "paths on host 2 lists both pending" '[ "$(ctl 2 paths news | grep -c pending)" -eq 2 ]'
+ctl 2 paths approve news network:10.20.0.0/24 --by ciso@example.com --ticket CHG-1 >/dev/null &&
+	ctl 2 paths approve news login:svc-news --by ciso@example.com --ticket CHG-1 >/dev/null ||
+	ko "paths approve on host 2"
+out1=$($MILT probe "$S1" svc-news a@news.example.com)
+out2=$($MILT probe "$S2" svc-news a@news.example.com)
+check "approved on host 2: both milters pass MAIL FROM ($out1, $out2)" '[ "$out1" = continue ] && [ "$out2" = continue ]'
+
+# both milters see a new login at the same moment: one record between them
+before=$(records)
+race=()
+for k in $(seq 4); do
+	$MILT probe "$S1" svc-a a@news.example.com >"$dir/race1.$k" &
+	race+=($!)
+	$MILT probe "$S2" svc-a a@news.example.com >"$dir/race2.$k" &
+	race+=($!)
+done
+wait "${race[@]}"
+check "eight messages on two milters at once: one record for login:svc-a" '[ "$(records)" -eq $((before + 1)) ]'
+check "and all eight were deferred" '[ "$(cat "$dir"/race* | grep -c "new-sending-path")" -eq 8 ]'
+check "the audit chain verifies" 'ctl 2 audit --verify >/dev/null'
+
+echo "redis-paths: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
