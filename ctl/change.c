@@ -86,6 +86,12 @@ emit(struct ctl *c, const struct state_audit *rec)
 	free(j);
 }
 
+void
+ctl_audit_emit(struct ctl *c, const struct state_audit *rec)
+{
+	emit(c, rec);
+}
+
 /* state_expire callback: the event of each lifted suspension. */
 static void
 on_expired(const struct state_audit *rec, void *arg)

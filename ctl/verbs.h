@@ -31,6 +31,18 @@ int ctl_stats(struct ctl *c, int argc, char **argv);
 int ctl_suspend(struct ctl *c, int argc, char **argv);
 int ctl_reinstate(struct ctl *c, int argc, char **argv);
 int ctl_reload(struct ctl *c, int argc, char **argv);
+/* Write the audit event of a stored record to the event log (a failure is
+ * a warning on stderr: the store holds the record). */
+void ctl_audit_emit(struct ctl *c, const struct state_audit *rec);
+/* ctl/suppress.c */
+int ctl_suppress(struct ctl *c, int argc, char **argv);
+int ctl_unsuppress(struct ctl *c, int argc, char **argv);
+int ctl_suppressions(struct ctl *c, int argc, char **argv);
+/* Put a complaint's recipient on id's list for ingest (actor bulkwarden):
+ * 0 added, 1 already listed, -1 failed (why filled); the audit event is
+ * written. */
+int ctl_suppress_complaint(struct ctl *c, const char *id, const char *addr, const char *reason,
+			   char *why, size_t whylen);
 /* ctl/ingest.c: exit 0, 65 unusable report, 75 retry later */
 int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */

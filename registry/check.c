@@ -22,6 +22,7 @@ static const struct check_info checks[BW_CHK__COUNT] = {
 	[BW_CHK_DNS_ERROR] = {"dns-error", BW_ACT_TEMPFAIL, "550", "5.4.3", "451", "4.4.3"},
 	[BW_CHK_STATE_ERROR] = {"state-error", BW_ACT_TEMPFAIL, "550", "5.3.0", "451", "4.3.0"},
 	[BW_CHK_INTERNAL_ERROR] = {"internal-error", BW_ACT_TEMPFAIL, "550", "5.3.0", "451", "4.3.0"},
+	[BW_CHK_SUPPRESSED] = {"suppressed", BW_ACT_REJECT, "550", "5.7.1", "451", "4.7.1"},
 };
 
 static const char *const action_names[] = {"accept", "quarantine", "tempfail", "reject"};

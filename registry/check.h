@@ -34,6 +34,7 @@ enum bw_check {
 	BW_CHK_DNS_ERROR,
 	BW_CHK_STATE_ERROR,
 	BW_CHK_INTERNAL_ERROR,
+	BW_CHK_SUPPRESSED, /* a recipient on the identity's suppression list (RCPT) */
 	BW_CHK__COUNT
 };
 

@@ -88,6 +88,15 @@ struct state_ops {
 	int (*import_suspension)(struct state *s, const struct state_suspension *sp);
 	int (*import_usage)(struct state *s, const char *id, int win, long long start,
 			    uint64_t msgs, uint64_t rcpts);
+	/* the suppression list (NULL: the backend has none; state.c says so).
+	 * rec arrives filled but for seq/ts/hashes; append it in the same
+	 * transaction as the change. */
+	int (*supp_change)(struct state *s, const char *id, const unsigned char *h, bool add,
+			   long long now, struct state_audit *rec);
+	int (*supp_changes)(struct state *s, long long since,
+			    int (*fn)(const struct state_supp *e, void *arg), void *arg);
+	int (*supp_count)(struct state *s, const char *id, uint64_t *n);
+	int (*supp_keycheck)(struct state *s, const unsigned char *check);
 };
 
 /* The head of every backend handle. */

@@ -126,6 +126,17 @@ int state_sqlite_import_suspension(struct state *s, const struct state_suspensio
 int state_sqlite_import_usage(struct state *s, const char *id, int win, long long start,
 			      uint64_t msgs, uint64_t rcpts);
 
+/* Append an audit record inside an open write transaction. */
+int state_sqlite_append_locked(struct sqlite_state *ss, struct state_audit *rec);
+
+/* The suppression list (state_sqlite_suppress.c). */
+int state_sqlite_supp_change(struct state *s, const char *id, const unsigned char *h, bool add,
+			     long long now, struct state_audit *rec);
+int state_sqlite_supp_changes(struct state *s, long long since,
+			      int (*fn)(const struct state_supp *e, void *arg), void *arg);
+int state_sqlite_supp_count(struct state *s, const char *id, uint64_t *n);
+int state_sqlite_supp_keycheck(struct state *s, const unsigned char *check);
+
 extern const struct state_ops state_sqlite_ops;
 
 #endif

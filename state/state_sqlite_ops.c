@@ -620,6 +620,14 @@ sq_counters_each_bucket(struct state *s, long long from, long long to,
 	return rc == SQLITE_DONE ? 0 : state_sqlite_fail(ss, rc, "read counters");
 }
 
+/* append_locked() for the other files of the backend (the suppression
+ * list appends its records inside its own transactions). */
+int
+state_sqlite_append_locked(struct sqlite_state *ss, struct state_audit *rec)
+{
+	return append_locked(ss, rec);
+}
+
 const struct state_ops state_sqlite_ops = {
     .name = "sqlite",
     .close = state_sqlite_close,
@@ -644,4 +652,8 @@ const struct state_ops state_sqlite_ops = {
     .import_audit = state_sqlite_import_audit,
     .import_suspension = state_sqlite_import_suspension,
     .import_usage = state_sqlite_import_usage,
+    .supp_change = state_sqlite_supp_change,
+    .supp_changes = state_sqlite_supp_changes,
+    .supp_count = state_sqlite_supp_count,
+    .supp_keycheck = state_sqlite_supp_keycheck,
 };
