@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -74,7 +75,7 @@ load_key(struct state *st)
 		}
 	}
 	if (rc != 0) {
-		if (!key_bad)
+		if (!key_bad) /* said once until it is fixed */
 			diag(LOG_ERR, "%s (suppressed recipients are tempfailed)", err);
 		key_bad = true;
 		OPENSSL_cleanse(&k, sizeof(k));
@@ -90,6 +91,7 @@ load_key(struct state *st)
 	return 0;
 }
 
+#define KEY_RETRY_S 2	     /* seconds between looks for a missing or refused key */
 #define POLL_BATCH_MAX 65536 /* changes applied per tick (the rest next tick) */
 
 /* One change read by the poll, applied after the read. */
@@ -206,11 +208,18 @@ suppress_set_start(const struct bw_settings *s, struct state *st, char *err, siz
 void
 suppress_set_poll(struct state *st)
 {
+	static time_t last_try;
 	if (conf == NULL)
 		return;
 	if (refresh(st, false) != 0)
 		return; /* the store is away: the suspension poll says so */
-	if (!have_key && !key_bad && keyset_count(&set) > 0 && load_key(st) == 1 && !logged_nokey) {
+	/* entries but no usable key: look again every KEY_RETRY_S (the
+	 * operator copies the fleet's key file in; no restart needed) */
+	time_t now = time(NULL);
+	if (have_key || keyset_count(&set) == 0 || now - last_try < KEY_RETRY_S)
+		return;
+	last_try = now;
+	if (load_key(st) == 1 && !logged_nokey) {
 		diag(LOG_ERR, "suppressed recipients are listed but there is no suppression key "
 			      "file yet (they are tempfailed)");
 		logged_nokey = true;

@@ -16,7 +16,12 @@
  *   P flush:BATCH      string  a counter flush already applied (kept a day)
  *   P use:h:HOUR:ID    hash  m r: messages and recipients granted this hour
  *   P use:d:DAY:ID     hash  m r: the same for the UTC day
- * Later kinds (waivers, suppressions) take their own P KIND hash and bump
+ *   P supp             hash  "ID:HEX32" -> "LIVE:SINCE:SEQ" (the suppression list)
+ *   P supp:log         zset  "ID:HEX32" scored by the SEQ of its last change
+ *   P supp:seq         string  the suppression change counter
+ *   P supp:count       hash  id -> listed entries
+ *   P supp:check       string  hex of the site key's check value
+ * Later kinds (waivers) take their own P KIND hash and bump
  * P ver the same way, so the milter's one version poll covers them.
  */
 #ifndef BW_STATE_REDIS_H
@@ -99,7 +104,7 @@ int state_redis_wait(struct redis_state *rs);
 redisReply *state_redis_eval(struct redis_state *rs, int script, int nkeys, const char **keys,
 			     int nargs, const char **args, const size_t *arglens);
 
-enum { LUA_COMMIT, LUA_RESERVE, LUA_COUNTERS, LUA__COUNT };
+enum { LUA_COMMIT, LUA_RESERVE, LUA_COUNTERS, LUA_SUPPRESS, LUA__COUNT };
 extern const char *const state_redis_lua[LUA__COUNT];
 
 /* The audit head (seq, hash) and, id != NULL, id's raw suspension value
@@ -145,6 +150,14 @@ extern const char *const state_redis_cnt_fields[7];
 
 /* state_wait_change: SUBSCRIBE P chg on first use, then wait. */
 int state_redis_wait_change(struct state *s, unsigned timeout_ms);
+
+/* The suppression list (state_redis_suppress.c), as in struct state_ops. */
+int state_redis_supp_change(struct state *s, const char *id, const unsigned char *h, bool add,
+			    long long now, struct state_audit *rec);
+int state_redis_supp_changes(struct state *s, long long since,
+			     int (*fn)(const struct state_supp *e, void *arg), void *arg);
+int state_redis_supp_count(struct state *s, const char *id, uint64_t *n);
+int state_redis_supp_keycheck(struct state *s, const unsigned char *check);
 
 void state_redis_close(struct state *s);
 extern const struct state_ops state_redis_ops;

@@ -558,4 +558,8 @@ const struct state_ops state_redis_ops = {
     .import_suspension = rd_import_suspension,
     .import_usage = state_redis_import_usage,
     .wait_change = state_redis_wait_change,
+    .supp_change = state_redis_supp_change,
+    .supp_changes = state_redis_supp_changes,
+    .supp_count = state_redis_supp_count,
+    .supp_keycheck = state_redis_supp_keycheck,
 };
