@@ -9,7 +9,11 @@
  *   {"kind":"suspension", id reason by ticket since until}
  *   {"kind":"counter", id hour messages recipients bytes accepted rejected quarantined tempfailed}
  *   {"kind":"usage", id window ("hour"|"day") start messages recipients}
- *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N}
+ *   {"kind":"suppression", id hmac (32 hex digits: the keyed hash) since}
+ *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N,"suppressions":N}
+ * (an export without suppression lines may omit their count). The
+ * suppression list moves as keyed hashes: the importing site needs the same
+ * key file (bulkwardenctl(8), SUPPRESSION KEY).
  * The trailer's counts make a truncated file detectable.
  *
  * Import reads and checks the whole file before writing anything (a bad
@@ -21,6 +25,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,6 +53,12 @@ struct usage_row {
 	uint64_t m, r;
 };
 
+struct supp_row {
+	char id[STATE_ID_MAX + 1];
+	unsigned char h[STATE_SUPP_BYTES];
+	long long since;
+};
+
 struct dump {
 	struct state_audit *audit;
 	size_t n_audit, cap_audit;
@@ -57,6 +68,8 @@ struct dump {
 	size_t n_cnt, cap_cnt;
 	struct usage_row *use;
 	size_t n_use, cap_use;
+	struct supp_row *supp;
+	size_t n_supp, cap_supp;
 };
 
 /* ---- export ------------------------------------------------------------ */
@@ -64,7 +77,7 @@ struct dump {
 struct ex {
 	FILE *f;
 	struct jbuf j;
-	long long n_audit, n_cnt, n_use;
+	long long n_audit, n_cnt, n_use, n_supp;
 	bool failed;
 };
 
@@ -122,6 +135,25 @@ ex_usage(const char *id, int win, long long start, uint64_t m, uint64_t r, void 
 }
 
 static int
+ex_supp(const struct state_supp *e, void *arg)
+{
+	struct ex *x = arg;
+	char hex[2 * STATE_SUPP_BYTES + 1];
+	if (!e->live)
+		return 0;
+	for (int i = 0; i < STATE_SUPP_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02x", e->h[i]);
+	jbuf_begin(&x->j);
+	jbuf_str(&x->j, "kind", "suppression");
+	jbuf_str(&x->j, "id", e->id);
+	jbuf_str(&x->j, "hmac", hex);
+	jbuf_num(&x->j, "since", e->since);
+	put(x);
+	x->n_supp++;
+	return x->failed;
+}
+
+static int
 do_export(struct ctl *c, const char *path)
 {
 	struct state *st = ctl_state(c);
@@ -164,6 +196,8 @@ do_export(struct ctl *c, const char *path)
 		rc = state_counters_rows(st, ex_counter, x);
 	if (rc == 0)
 		rc = state_usage_rows(st, ex_usage, x);
+	if (rc == 0)
+		rc = state_supp_changes(st, 0, ex_supp, x);
 	if (rc == 0) {
 		jbuf_begin(&x->j);
 		jbuf_str(&x->j, "kind", "end");
@@ -171,6 +205,7 @@ do_export(struct ctl *c, const char *path)
 		jbuf_num(&x->j, "suspensions", (long long)n);
 		jbuf_num(&x->j, "counters", x->n_cnt);
 		jbuf_num(&x->j, "usage", x->n_use);
+		jbuf_num(&x->j, "suppressions", x->n_supp);
 		put(x);
 	}
 	bool failed = rc != 0 || x->failed || fflush(x->f) != 0 || ferror(x->f);
@@ -185,8 +220,8 @@ do_export(struct ctl *c, const char *path)
 	else if (path != NULL)
 		fprintf(stderr,
 			"exported %lld audit records, %zu suspensions, %lld counter rows, "
-			"%lld use counts to %s\n",
-			x->n_audit, n, x->n_cnt, x->n_use, path);
+			"%lld use counts, %lld suppressions to %s\n",
+			x->n_audit, n, x->n_cnt, x->n_use, x->n_supp, path);
 	free(x);
 	return failed ? CTL_FAIL : CTL_OK;
 }
@@ -304,11 +339,35 @@ parse_usage(json_t *o, struct usage_row *u)
 	return true;
 }
 
+static bool
+parse_supp(json_t *o, struct supp_row *r)
+{
+	char hex[2 * STATE_SUPP_BYTES + 1];
+	memset(r, 0, sizeof(*r));
+	if (!get_str(o, "id", r->id, sizeof(r->id), true) ||
+	    !get_str(o, "hmac", hex, sizeof(hex), true) || strlen(hex) != 2 * STATE_SUPP_BYTES ||
+	    !get_int(o, "since", 0, INT64_MAX, &r->since))
+		return false;
+	for (int i = 0; i < STATE_SUPP_BYTES; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]))
+			return false;
+		r->h[i] = (unsigned char)v;
+	}
+	return true;
+}
+
 /* Check the trailer's counts against what was read. */
 static bool
 check_end(json_t *o, const struct dump *d)
 {
-	long long a, s, c, u;
+	long long a, s, c, u, p = 0;
+	if (json_object_get(o, "suppressions") != NULL &&
+	    !get_int(o, "suppressions", 0, INT64_MAX, &p))
+		return false;
+	if ((size_t)p != d->n_supp)
+		return false;
 	return get_int(o, "audit", 0, INT64_MAX, &a) &&
 	       get_int(o, "suspensions", 0, INT64_MAX, &s) &&
 	       get_int(o, "counters", 0, INT64_MAX, &c) && get_int(o, "usage", 0, INT64_MAX, &u) &&
@@ -368,6 +427,10 @@ read_dump(FILE *f, const char *name, struct dump *d)
 			ok = grow((void **)&d->use, &d->n_use, &d->cap_use, sizeof(*d->use)) &&
 			     parse_usage(o, &d->use[d->n_use]);
 			d->n_use += ok;
+		} else if (strcmp(kind, "suppression") == 0) {
+			ok = grow((void **)&d->supp, &d->n_supp, &d->cap_supp, sizeof(*d->supp)) &&
+			     parse_supp(o, &d->supp[d->n_supp]);
+			d->n_supp += ok;
 		} else if (strcmp(kind, "end") == 0) {
 			ok = check_end(o, d);
 			if (!ok) {
@@ -426,6 +489,16 @@ write_dump(struct state *st, const struct dump *d)
 		if (state_import_usage(st, d->use[i].id, d->use[i].win, d->use[i].start,
 				       d->use[i].m, d->use[i].r) != 0)
 			return -1;
+	for (size_t i = 0; i < d->n_supp; i++) {
+		struct state_supp e;
+		memset(&e, 0, sizeof(e));
+		bw_strlcpy(e.id, d->supp[i].id, sizeof(e.id));
+		memcpy(e.h, d->supp[i].h, STATE_SUPP_BYTES);
+		e.since = d->supp[i].since;
+		e.live = true;
+		if (state_import_supp(st, &e) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -469,8 +542,8 @@ do_import(struct ctl *c, const char *path)
 		goto out;
 	}
 	printf("imported %zu audit records (chain verified), %zu suspensions, %zu counter rows, "
-	       "%zu use counts into %s\n",
-	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, state_backend_name(st));
+	       "%zu use counts, %zu suppressions into %s\n",
+	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_supp, state_backend_name(st));
 	rc = CTL_OK;
 out:
 	if (path != NULL)
@@ -479,6 +552,7 @@ out:
 	free(d.susp);
 	free(d.cnt);
 	free(d.use);
+	free(d.supp);
 	return rc;
 }
 

@@ -285,5 +285,8 @@ int state_supp_count(struct state *s, const char *id, uint64_t *n);
  * has none; 0 it matches (or was stored), 1 the store holds another key's
  * value (this host's key file differs from the fleet's), -1 error. */
 int state_supp_keycheck(struct state *s, const unsigned char check[STATE_SUPP_BYTES]);
+/* state import: list e->h for e->id as of e->since, without an audit
+ * record (the imported log holds the ones it had). */
+int state_import_supp(struct state *s, const struct state_supp *e);
 
 #endif

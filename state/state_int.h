@@ -97,6 +97,7 @@ struct state_ops {
 			    int (*fn)(const struct state_supp *e, void *arg), void *arg);
 	int (*supp_count)(struct state *s, const char *id, uint64_t *n);
 	int (*supp_keycheck)(struct state *s, const unsigned char *check);
+	int (*supp_import)(struct state *s, const struct state_supp *e);
 };
 
 /* The head of every backend handle. */

@@ -158,6 +158,7 @@ int state_redis_supp_changes(struct state *s, long long since,
 			     int (*fn)(const struct state_supp *e, void *arg), void *arg);
 int state_redis_supp_count(struct state *s, const char *id, uint64_t *n);
 int state_redis_supp_keycheck(struct state *s, const unsigned char *check);
+int state_redis_supp_import(struct state *s, const struct state_supp *e);
 
 void state_redis_close(struct state *s);
 extern const struct state_ops state_redis_ops;

@@ -562,4 +562,5 @@ const struct state_ops state_redis_ops = {
     .supp_changes = state_redis_supp_changes,
     .supp_count = state_redis_supp_count,
     .supp_keycheck = state_redis_supp_keycheck,
+    .supp_import = state_redis_supp_import,
 };

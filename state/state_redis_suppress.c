@@ -265,3 +265,41 @@ state_redis_supp_keycheck(struct state *s, const unsigned char *check)
 	freeReplyObject(r);
 	return rc;
 }
+
+int
+state_redis_supp_import(struct state *s, const struct state_supp *e)
+{
+	struct redis_state *rs = RS(s);
+	char ksupp[REDIS_KEY_MAX], klog[REDIS_KEY_MAX], kseq[REDIS_KEY_MAX], kcount[REDIS_KEY_MAX];
+	char field[FIELD_MAX + 1], hex[SUPPRESS_HEX + 1], val[96], sseq[24];
+	if (!state_redis_key(rs, ksupp, "supp") || !state_redis_key(rs, klog, "supp:log") ||
+	    !state_redis_key(rs, kseq, "supp:seq") || !state_redis_key(rs, kcount, "supp:count"))
+		return -1;
+	const char *incr[] = {"INCR", kseq};
+	redisReply *r = state_redis_cmd(rs, 2, incr, NULL);
+	if (r == NULL)
+		return -1;
+	long long seq = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	freeReplyObject(r);
+	if (seq <= 0) {
+		state_set_error(s, "unexpected reply from INCR");
+		return -1;
+	}
+	snprintf(field, sizeof(field), "%s:%s", e->id,
+		 suppress_hex(e->h, SUPPRESS_HASH_BYTES, hex));
+	snprintf(val, sizeof(val), "1:%lld:%lld", e->since, seq);
+	snprintf(sseq, sizeof(sseq), "%lld", seq);
+	const char *hset[] = {"HSET", ksupp, field, val};
+	const char *zadd[] = {"ZADD", klog, sseq, field};
+	const char *cnt[] = {"HINCRBY", kcount, e->id, "1"};
+	if ((r = state_redis_cmd(rs, 4, hset, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	if ((r = state_redis_cmd(rs, 4, zadd, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	if ((r = state_redis_cmd(rs, 4, cnt, NULL)) == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}

@@ -136,6 +136,7 @@ int state_sqlite_supp_changes(struct state *s, long long since,
 			      int (*fn)(const struct state_supp *e, void *arg), void *arg);
 int state_sqlite_supp_count(struct state *s, const char *id, uint64_t *n);
 int state_sqlite_supp_keycheck(struct state *s, const unsigned char *check);
+int state_sqlite_supp_import(struct state *s, const struct state_supp *e);
 
 extern const struct state_ops state_sqlite_ops;
 

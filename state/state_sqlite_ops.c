@@ -656,4 +656,5 @@ const struct state_ops state_sqlite_ops = {
     .supp_changes = state_sqlite_supp_changes,
     .supp_count = state_sqlite_supp_count,
     .supp_keycheck = state_sqlite_supp_keycheck,
+    .supp_import = state_sqlite_supp_import,
 };

@@ -218,3 +218,28 @@ state_sqlite_supp_keycheck(struct state *s, const unsigned char *check)
 	}
 	return state_sqlite_commit(ss);
 }
+
+int
+state_sqlite_supp_import(struct state *s, const struct state_supp *e)
+{
+	struct sqlite_state *ss = SS(s);
+	if (state_sqlite_begin(ss) != 0)
+		return -1;
+	if (ensure_tables(ss) != 0)
+		return state_sqlite_abort(ss);
+	sqlite3_stmt *q = state_sqlite_fresh(
+	    ss, "INSERT OR REPLACE INTO suppressions (id, h, seq, live, since) VALUES (?1, ?2, "
+		"(SELECT coalesce(max(seq), 0) + 1 FROM suppressions), 1, ?3)");
+	if (q == NULL)
+		return state_sqlite_abort(ss);
+	state_sqlite_bind_text(q, 1, e->id);
+	sqlite3_bind_blob(q, 2, e->h, STATE_SUPP_BYTES, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 3, e->since);
+	int rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		state_sqlite_fail(ss, rc, "import a suppression");
+		return state_sqlite_abort(ss);
+	}
+	return state_sqlite_commit(ss);
+}

@@ -81,3 +81,11 @@ state_supp_keycheck(struct state *s, const unsigned char check[STATE_SUPP_BYTES]
 		return -1;
 	return s->ops->supp_keycheck(s, check);
 }
+
+int
+state_import_supp(struct state *s, const struct state_supp *e)
+{
+	if (!state_check_id(s, e->id) || !has_supp(s))
+		return -1;
+	return s->ops->supp_import(s, e);
+}

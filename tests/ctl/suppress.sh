@@ -147,5 +147,29 @@ run suppressions receipts; expect "the redacted complaint added nothing" 0 "rece
 noclear "still no address in clear after ingest"
 run audit --verify; expect "the audit chain holds after ingest" 0
 
+# ---- state export / import: the list moves as keyed hashes ------------------------------------
+run suppressions --verbose; before=$(echo "$out" | sort)
+run state export "$dir/export.jsonl"; expect "state export" 0 "suppressions to"
+n=$(grep -c '"kind":"suppression"' "$dir/export.jsonl")
+grep -q "\"suppressions\":$n}" "$dir/export.jsonl" && [ "$n" -ge 3 ] &&
+	ok "the export holds the $n listed entries and counts them" || ko "export: $n entries"
+grep -qiE 'reader@|alice\.example' "$dir/export.jsonl" && ko "the export holds an address" ||
+	ok "the export holds no address"
+mkdir "$dir/s2"
+sed "s|$dir/state/state.db|$dir/s2/state.db|" "$conf" >"$dir/s2.conf"
+cp -p "$key" "$dir/s2/suppress.key"
+"$CTL" -c "$dir/s2.conf" state import "$dir/export.jsonl" >"$dir/out" 2>&1; rc=$?; out=$(cat "$dir/out"); err=
+expect "state import into a new store" 0 "suppressions into sqlite"
+after=$("$CTL" -c "$dir/s2.conf" suppressions --verbose | sort)
+[ "$before" = "$after" ] && ok "the imported list is the same entries" || ko "imported list differs"
+"$CTL" -c "$dir/s2.conf" suppress newsletter reader@mailbox.example.net --reason r >"$dir/out" 2>&1
+grep -q "already suppressed" "$dir/out" && ok "the imported list matches addresses with the same key" ||
+	ko "after import: $(cat "$dir/out")"
+sed -i 's/"suppressions":[0-9]*}/"suppressions":99}/' "$dir/export.jsonl"
+mkdir "$dir/s3"
+sed "s|$dir/state/state.db|$dir/s3/state.db|" "$conf" >"$dir/s3.conf"
+"$CTL" -c "$dir/s3.conf" state import "$dir/export.jsonl" >"$dir/out" 2>&1; rc=$?; out=$(cat "$dir/out")
+expect "an export whose suppression count is wrong is refused" 1 "counts do not match"
+
 echo "suppress: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -104,5 +104,17 @@ dump=$(redis-cli -p "$RPORT" --scan | while read -r k; do
 done)
 echo "$dump" | grep -qi 'r1@example' && ko "an address is in Redis" || ok "no address in Redis"
 
+# state export from Redis, import into a new SQLite store: the list moves
+ctl b suppress news keep@example.net --reason "moved along" --by dpo@example.com >/dev/null
+mkdir "$dir/c"
+sed "s|backend = \"redis\"|backend = \"sqlite\"|; s|$dir/a/state.db|$dir/c/state.db|" "$dir/bwa.conf" >"$dir/bwc.conf"
+cp -p "$dir/b/suppress.key" "$dir/c/suppress.key"
+if ctl a state export "$dir/x.jsonl" 2>/dev/null && ctl c state import "$dir/x.jsonl" >"$dir/out" 2>&1; then
+	[ "$(ctl c suppressions news | awk '{print $2}')" = 1 ] && ok "Redis export, SQLite import: the list moved" ||
+		ko "after import: $(ctl c suppressions)"
+else
+	ko "export/import: $(cat "$dir/out")"
+fi
+
 echo "redis-suppress: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
