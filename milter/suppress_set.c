@@ -43,7 +43,7 @@ static struct suppress_key key;
 static bool have_key;		       /* key loaded and matching the store */
 static bool key_bad;		       /* a key file that the store refuses, or unreadable */
 static long long last_seq;	       /* state thread only */
-static const struct bw_settings *conf; /* for the key path (the startup settings) */
+static const struct bw_settings *conf; /* the key path: a copy of the startup settings */
 static bool logged_nokey;
 
 /* Read and check the key: 0 loaded, 1 none yet, -1 refused (logged). */
@@ -138,7 +138,8 @@ take(const struct state_supp *e, void *arg)
 		b->c[b->n].live = e->live;
 		b->n++;
 	}
-	b->seq = e->seq;
+	if (e->seq > b->seq) /* the full load comes in any order */
+		b->seq = e->seq;
 	return !b->direct && b->n == POLL_BATCH_MAX;
 }
 
@@ -181,7 +182,18 @@ int
 suppress_set_start(const struct bw_settings *s, struct state *st, char *err, size_t errlen)
 {
 	uint64_t n = 0;
-	conf = s;
+	/* a private copy: the registry holding s is freed after a reload */
+	static char path[4096], user[256];
+	static struct bw_settings own;
+	if (bw_strlcpy(path, s->state_path ? s->state_path : "", sizeof(path)) >= sizeof(path) ||
+	    bw_strlcpy(user, s->user ? s->user : "", sizeof(user)) >= sizeof(user)) {
+		snprintf(err, errlen, "state.path or milter.user is too long");
+		return -1;
+	}
+	memset(&own, 0, sizeof(own));
+	own.state_path = path;
+	own.user = user;
+	conf = &own;
 	keyset_init(&set);
 	if (state_supp_count(st, NULL, &n) != 0) {
 		snprintf(err, errlen, "reading the suppression list: %s", state_error(st));

@@ -275,8 +275,9 @@ struct state_supp {
 int state_suppress(struct state *s, const char *id, const unsigned char h[STATE_SUPP_BYTES],
 		   bool add, const char *reason, const char *by, const char *ticket, long long now,
 		   struct state_audit *rec);
-/* Entries changed after number since (0: all, removed ones included), in
- * change order; fn returns non-zero to stop. -1 error. */
+/* Entries changed after number since, removed ones included, in change
+ * order; since 0: every listed entry, in any order (one pass over the
+ * store). fn returns non-zero to stop. -1 error. */
 int state_supp_changes(struct state *s, long long since,
 		       int (*fn)(const struct state_supp *e, void *arg), void *arg);
 /* Listed entries of id (NULL: of every identity). */

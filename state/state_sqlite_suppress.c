@@ -128,8 +128,14 @@ state_sqlite_supp_changes(struct state *s, long long since,
 		return -1;
 	if (t == 0)
 		return 0;
-	sqlite3_stmt *q = state_sqlite_fresh(ss, "SELECT id, h, seq, live, since FROM suppressions "
-						 "WHERE seq > ?1 ORDER BY seq");
+	/* everything: one pass in table order (reading 10 million rows through
+	 * the seq index costs a random lookup each, minutes instead of seconds);
+	 * what changed since a number: the index, in order */
+	sqlite3_stmt *q = state_sqlite_fresh(
+	    ss, since == 0 ? "SELECT id, h, seq, live, since FROM suppressions WHERE live = 1 "
+			     "AND seq > ?1"
+			   : "SELECT id, h, seq, live, since FROM suppressions WHERE seq > ?1 "
+			     "ORDER BY seq");
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_int64(q, 1, since);

@@ -63,6 +63,15 @@ ctl() { "$BULKWARDENCTL" -c "$dir/bulkwarden.conf" "$@"; }
 start || exit 1
 # nothing listed, no key yet: everyone is accepted
 lua -D who=newsletter -D rcpt="<blocked@example.net>" -D want=accepted
+# a reload first: the key is then read through settings the milter copied
+# at start (the registry they came from is gone)
+if ctl reload >/dev/null 2>&1; then
+	for _ in $(seq 50); do grep -q '"event.action":"config-reload"' "$dir/events.jsonl" &&
+		[ "$(grep -c '"event.action":"config-reload"' "$dir/events.jsonl")" -ge 2 ] && break; sleep 0.1; done
+	ok "reload before the first suppression"
+else
+	ko "bulkwardenctl reload"
+fi
 if ctl suppress newsletter 'Blocked@Example.NET' --reason "asked to stop" --by dpo@example.com >/dev/null; then
 	lua -D who=newsletter -D rcpt="<blocked@example.net>" -D want=refused
 	lua -D who=newsletter -D rcpt="<BLOCKED@example.net>" -D want=refused

@@ -276,6 +276,7 @@ test_redacted(void **unused)
 }
 
 struct seen {
+	bool ordered; /* changes since a number come in order */
 	int n, live;
 	long long last;
 	unsigned char h[4][16];
@@ -289,8 +290,10 @@ collect(const struct state_supp *e, void *arg)
 		memcpy(s->h[s->n], e->h, 16);
 	s->n++;
 	s->live += e->live;
-	assert_true(e->seq > s->last);
-	s->last = e->seq;
+	if (s->ordered)
+		assert_true(e->seq > s->last);
+	if (e->seq > s->last)
+		s->last = e->seq;
 	return 0;
 }
 
@@ -338,13 +341,15 @@ test_store(void **unused)
 	assert_int_equal(state_suppress(s, "news", h2, false, "again", "dpo2", NULL, 1005, NULL),
 			 1);
 	memset(&sn, 0, sizeof(sn));
+	sn.ordered = true;
 	assert_int_equal(state_supp_changes(s, mark, collect, &sn), 0);
 	assert_int_equal(sn.n, 1);
 	assert_int_equal(sn.live, 0);
 	assert_memory_equal(sn.h[0], h2, 16);
+	/* everything: the listed entries only */
 	memset(&sn, 0, sizeof(sn));
-	assert_int_equal(state_supp_changes(s, sn.last = 0, collect, &sn), 0);
-	assert_int_equal(sn.n, 3);
+	assert_int_equal(state_supp_changes(s, 0, collect, &sn), 0);
+	assert_int_equal(sn.n, 2);
 	assert_int_equal(sn.live, 2);
 	assert_int_equal(state_supp_count(s, "news", &n), 0);
 	assert_int_equal(n, 1);
