@@ -133,7 +133,7 @@ state_sqlite_supp_changes(struct state *s, long long since,
 	 * what changed since a number: the index, in order */
 	sqlite3_stmt *q = state_sqlite_fresh(
 	    ss, since == 0 ? "SELECT id, h, seq, live, since FROM suppressions WHERE live = 1 "
-			     "AND seq > ?1"
+			     "AND +seq > ?1" /* "+": not through the seq index */
 			   : "SELECT id, h, seq, live, since FROM suppressions WHERE seq > ?1 "
 			     "ORDER BY seq");
 	if (q == NULL)
