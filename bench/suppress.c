@@ -87,8 +87,8 @@ main(int argc, char **argv)
 	printf("load (reserved): %zu keys in %.2f s (%.0f ns/key)\n", n, t_load, t_load * 1e9 / n);
 	printf("memory: VmRSS +%.1f MiB = %.1f bytes/address; table %.1f bytes/address "
 	       "(load %.2f)\n",
-	       (r1 - r0) / 1024.0, (double)(r1 - r0) * 1024.0 / n,
-	       (double)keyset_bytes(&ks) / n, (double)keyset_count(&ks) / ks.cap);
+	       (r1 - r0) / 1024.0, (double)(r1 - r0) * 1024.0 / n, (double)keyset_bytes(&ks) / n,
+	       (double)keyset_count(&ks) / ks.cap);
 
 	/* 2. lookups: members (hit) and non-members (miss), in a scattered order */
 	size_t q = n < 5000000 ? n : 5000000;
@@ -129,8 +129,23 @@ main(int argc, char **argv)
 			sink += keyset_has(&ks, h);
 		pthread_rwlock_unlock(&lock);
 	}
+	double t_plain = (now_s() - t0) * 1e9 / m;
+	struct suppress_mac *mac = suppress_mac_new(&key);
+	if (mac == NULL)
+		return 1;
+	t0 = now_s();
+	for (size_t i = 0; i < m; i++) {
+		snprintf(addr, sizeof(addr), "<User%zu@Example.NET>", i);
+		pthread_rwlock_rdlock(&lock);
+		if (suppress_mac_addr(mac, "newsletter", addr, h) == 0)
+			sink += keyset_has(&ks, h);
+		pthread_rwlock_unlock(&lock);
+	}
 	double t_rcpt = (now_s() - t0) * 1e9 / m;
-	printf("RCPT check (lock + canonicalize + HMAC-SHA256 + lookup): %.0f ns\n", t_rcpt);
+	suppress_mac_free(mac);
+	printf("RCPT check (lock + canonicalize + HMAC-SHA256 + lookup): %.0f ns with the "
+	       "prepared key (the milter's), %.0f ns keying the HMAC each time\n",
+	       t_rcpt, t_plain);
 
 	/* 4. growth without a reservation (changes arriving one by one) */
 	keyset_free(&ks);

@@ -39,7 +39,7 @@
 
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct keyset set;
-static struct suppress_key key;
+static struct suppress_mac *mac;       /* prepared with the key (NULL: none) */
 static bool have_key;		       /* key loaded and matching the store */
 static bool key_bad;		       /* a key file that the store refuses, or unreadable */
 static long long last_seq;	       /* state thread only */
@@ -81,8 +81,15 @@ load_key(struct state *st)
 		OPENSSL_cleanse(&k, sizeof(k));
 		return -1;
 	}
+	struct suppress_mac *m = suppress_mac_new(&k);
+	if (m == NULL) {
+		OPENSSL_cleanse(&k, sizeof(k));
+		diag(LOG_ERR, "cannot prepare the suppression key (HMAC-SHA256)");
+		return -1;
+	}
 	pthread_rwlock_wrlock(&lock);
-	key = k;
+	suppress_mac_free(mac);
+	mac = m;
 	have_key = true;
 	key_bad = false;
 	pthread_rwlock_unlock(&lock);
@@ -249,7 +256,7 @@ suppress_set_check(const char *id, const char *rcpt)
 	} else if (!have_key) {
 		rc = -1;
 	} else {
-		int r = suppress_hash_addr(&key, id, rcpt, h);
+		int r = suppress_mac_addr(mac, id, rcpt, h);
 		if (r == -1)
 			rc = 0; /* not a plain address: the MTA's business */
 		else if (r != 0)
@@ -275,7 +282,8 @@ suppress_set_stop(void)
 {
 	pthread_rwlock_wrlock(&lock);
 	keyset_free(&set);
-	OPENSSL_cleanse(&key, sizeof(key));
+	suppress_mac_free(mac);
+	mac = NULL;
 	have_key = false;
 	conf = NULL;
 	pthread_rwlock_unlock(&lock);

@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -272,6 +273,62 @@ mac(const struct suppress_key *key, const char *const *part, size_t nparts,
 	if (c == NULL || EVP_MAC_init(c, key->k, sizeof(key->k), params) != 1)
 		goto done;
 	for (size_t i = 0; i < nparts; i++)
+		if ((i > 0 && EVP_MAC_update(c, (const unsigned char *)"", 1) != 1) ||
+		    EVP_MAC_update(c, (const unsigned char *)part[i], strlen(part[i])) != 1)
+			goto done;
+	if (EVP_MAC_final(c, full, &outl, sizeof(full)) != 1 || outl < SUPPRESS_HASH_BYTES)
+		goto done;
+	memcpy(out, full, SUPPRESS_HASH_BYTES);
+	rc = 0;
+done:
+	OPENSSL_cleanse(full, sizeof(full));
+	EVP_MAC_CTX_free(c);
+	return rc;
+}
+
+struct suppress_mac {
+	EVP_MAC_CTX *tmpl; /* initialised with the key, never updated */
+};
+
+struct suppress_mac *
+suppress_mac_new(const struct suppress_key *key)
+{
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+			       OSSL_PARAM_construct_end()};
+	pthread_once(&hmac_once, hmac_fetch);
+	struct suppress_mac *m = calloc(1, sizeof(*m));
+	if (m == NULL || hmac_alg == NULL || (m->tmpl = EVP_MAC_CTX_new(hmac_alg)) == NULL ||
+	    EVP_MAC_init(m->tmpl, key->k, sizeof(key->k), params) != 1) {
+		suppress_mac_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void
+suppress_mac_free(struct suppress_mac *m)
+{
+	if (m == NULL)
+		return;
+	EVP_MAC_CTX_free(m->tmpl);
+	free(m);
+}
+
+int
+suppress_mac_addr(const struct suppress_mac *m, const char *id, const char *addr,
+		  unsigned char out[SUPPRESS_HASH_BYTES])
+{
+	char canon[SUPPRESS_ADDR_MAX + 1];
+	unsigned char full[EVP_MAX_MD_SIZE];
+	size_t outl = 0;
+	int rc = -2;
+	if (suppress_canon(addr, canon, sizeof(canon)) != 0)
+		return -1;
+	const char *part[] = {DOMAIN_SEP, id, canon};
+	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(m->tmpl);
+	if (c == NULL)
+		return -2;
+	for (size_t i = 0; i < 3; i++)
 		if ((i > 0 && EVP_MAC_update(c, (const unsigned char *)"", 1) != 1) ||
 		    EVP_MAC_update(c, (const unsigned char *)part[i], strlen(part[i])) != 1)
 			goto done;

@@ -69,6 +69,16 @@ int suppress_canon(const char *addr, char *out, size_t outlen);
 /* The entry for (id, canonical address). 0, or -1 (crypto failure). */
 int suppress_hash(const struct suppress_key *key, const char *id, const char *canon,
 		  unsigned char out[SUPPRESS_HASH_BYTES]);
+/* A MAC prepared for many hashes under one key (the milter's RCPT path):
+ * the HMAC key schedule is done once, each hash starts from a copy of it.
+ * Safe to use from several threads at once (it is only read). NULL when
+ * it cannot be made. */
+struct suppress_mac;
+struct suppress_mac *suppress_mac_new(const struct suppress_key *key);
+void suppress_mac_free(struct suppress_mac *m);
+/* suppress_hash_addr() with a prepared MAC. */
+int suppress_mac_addr(const struct suppress_mac *m, const char *id, const char *addr,
+		      unsigned char out[SUPPRESS_HASH_BYTES]);
 /* canon + hash in one: 0, -1 not an address, -2 crypto failure. */
 int suppress_hash_addr(const struct suppress_key *key, const char *id, const char *addr,
 		       unsigned char out[SUPPRESS_HASH_BYTES]);

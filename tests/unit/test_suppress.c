@@ -220,6 +220,18 @@ test_hash(void **unused)
 	assert_int_equal(suppress_hash(&k1, "ab", "c@d.e", c), 0);
 	assert_int_equal(suppress_hash(&k1, "a", "bc@d.e", d), 0);
 	assert_memory_not_equal(c, d, 16);
+	/* the prepared MAC gives the same hashes */
+	struct suppress_mac *m = suppress_mac_new(&k1);
+	assert_non_null(m);
+	for (int rep = 0; rep < 3; rep++) {
+		assert_int_equal(suppress_mac_addr(m, "news", "<ALICE@example.com>", c), 0);
+		assert_memory_equal(a, c, 16);
+	}
+	assert_int_equal(suppress_mac_addr(m, "receipts", "alice@example.com", c), 0);
+	assert_int_equal(suppress_hash_addr(&k1, "receipts", "alice@example.com", d), 0);
+	assert_memory_equal(c, d, 16);
+	assert_int_equal(suppress_mac_addr(m, "news", "nope", c), -1);
+	suppress_mac_free(m);
 	char hex[SUPPRESS_HEX + 1];
 	unsigned char back[16];
 	suppress_hex(a, 16, hex);
