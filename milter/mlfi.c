@@ -451,6 +451,18 @@ rcpt_suppressed(SMFICTX *ctx, struct msgctx *m, const char *rcpt)
 	int sp = suppress_set_check(m->v.identity->id, rcpt);
 	if (sp == 0)
 		return SMFIS_CONTINUE;
+	if (sp < 0 && m->v.monitor)
+		return SMFIS_CONTINUE; /* monitor mode would accept a listed one too */
+	if (sp < 0 && m->v.non_smtp) {
+		/* no recipient of a local submission is refused (SPEC §7): the
+		 * whole message is tempfailed at the end of its headers */
+		for (size_t i = 0; i < m->v.n_checks; i++)
+			if (m->v.checks[i].id == BW_CHK_STATE_ERROR)
+				return SMFIS_CONTINUE; /* recorded once */
+		policy_fail_as(m->rt->reg, &m->v, BW_CHK_STATE_ERROR, BW_ACT_TEMPFAIL,
+			       "suppression list unusable (no or wrong key)");
+		return SMFIS_CONTINUE;
+	}
 	if (sp < 0) {
 		diag(LOG_ERR, "%s: suppression list unusable (no or wrong key): recipient tempfailed",
 		     m->queue_id);
