@@ -86,6 +86,12 @@ emit(struct ctl *c, const struct state_audit *rec)
 	free(j);
 }
 
+void
+ctl_audit_emit(struct ctl *c, const struct state_audit *rec)
+{
+	emit(c, rec);
+}
+
 /* state_expire callback: the event of each lifted suspension. */
 static void
 on_expired(const struct state_audit *rec, void *arg)
@@ -319,22 +325,11 @@ ctl_reload(struct ctl *c, int argc, char **argv)
 	return CTL_OK;
 }
 
-/* For the verbs of other files (ctl/waiver.c): the audit event of a
- * stored record, and the expiry pass before a change. */
-void
-ctl_audit_emit(struct ctl *c, const struct state_audit *rec)
-{
-	emit(c, rec);
-}
-
+/* For the verbs of other files (ctl/waiver.c, ctl/paths.c,
+ * ctl/suppress.c): the expiry pass before a change (the audit event of a
+ * stored record is ctl_audit_emit, above). */
 int
 ctl_expire_first(struct ctl *c, struct state *st, long long now)
 {
 	return expire_first(c, st, now);
-}
-/* emit() for the other verbs that change the store (ctl/paths.c). */
-void
-ctl_change_emit(struct ctl *c, const struct state_audit *rec)
-{
-	emit(c, rec);
 }

@@ -41,6 +41,7 @@
 #include "ingest/attach.h"
 #include "ingest/unpack.h"
 #include "log/eventlog.h"
+#include "state/suppress.h"
 
 #define EX_OK_ INGEST_EX_OK
 #define EX_DATAERR_ INGEST_EX_DATAERR
@@ -80,6 +81,55 @@ slurp(int fd, size_t *len)
 	return buf;
 }
 
+/* What an ARF report did to the suppression list, for its event (set by
+ * complaint_suppress, read by feedback_event). */
+static const char *suppression_note;
+
+/*
+ * An ARF complaint puts its recipient on the attributed identity's
+ * suppression list (SPEC §9): Original-Rcpt-To, else the original's To.
+ * The note says what happened ("added", "already-listed", "redacted",
+ * "no-recipient", "not-attributed", "invalid-recipient"); -1 when the
+ * store could not take it (the MTA retries the report).
+ */
+static int
+complaint_suppress(struct ctl *c, const struct ingest_report *rep, const struct bw_identity *id)
+{
+	char why[512], reason[160];
+	const char *addr = rep->original_rcpt[0] ? rep->original_rcpt : rep->original_to;
+	suppression_note = NULL;
+	if (rep->kind != INGEST_ARF)
+		return 0;
+	if (addr[0] == '\0') {
+		suppression_note = "no-recipient";
+		return 0;
+	}
+	if (suppress_redacted(addr)) {
+		suppression_note = "redacted";
+		return 0;
+	}
+	if (id == NULL) {
+		suppression_note = "not-attributed";
+		return 0;
+	}
+	char canon[SUPPRESS_ADDR_MAX + 1];
+	if (suppress_canon(addr, canon, sizeof(canon)) != 0) {
+		suppression_note = "invalid-recipient";
+		return 0;
+	}
+	snprintf(reason, sizeof(reason), "ARF complaint (feedback type %.32s), report sha256 %.16s",
+		 rep->feedback_type[0] ? rep->feedback_type : "unknown", rep->digest);
+	int rc = ctl_suppress_complaint(c, id->id, canon, reason, why, sizeof(why));
+	if (rc < 0) {
+		ctl_err("ingest: cannot add the complaint's recipient to %s's suppression list: %s",
+			id->id, why);
+		suppression_note = "failed";
+		return -1;
+	}
+	suppression_note = rc == 0 ? "added" : "already-listed";
+	return 0;
+}
+
 /* The feedback event of one report (or of an unusable one, with why). */
 static void
 feedback_event(struct jbuf *j, const char *source, const struct ingest_report *rep,
@@ -113,6 +163,8 @@ feedback_event(struct jbuf *j, const char *source, const struct ingest_report *r
 			jbuf_str(j, "bulkwarden.feedback.type", rep->feedback_type);
 			jbuf_num(j, "bulkwarden.feedback.complaints",
 				 ingest_is_complaint(rep) ? 1 : 0);
+			if (suppression_note != NULL)
+				jbuf_str(j, "bulkwarden.feedback.suppression", suppression_note);
 		} else {
 			jbuf_num(j, "bulkwarden.feedback.hard_bounces", (long long)rep->n_hard);
 			jbuf_num(j, "bulkwarden.feedback.soft_bounces", (long long)rep->n_soft);
@@ -315,8 +367,16 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 				d.fb.soft_bounces = rep->n_soft;
 			}
 			int rr = -1;
+			suppression_note = NULL;
 			if ((st = ctl_state_try(c, err, sizeof(err))) == NULL)
 				snprintf(why, sizeof(why), "state store: %.200s", err);
+			/* the recipient before the report: when the list cannot
+			 * take it the report stays unrecorded (75), so the MTA's
+			 * retry does both; a duplicate finds it already listed */
+			else if (rep->kind == INGEST_ARF && ingest_is_complaint(rep) &&
+				 complaint_suppress(c, rep, id) != 0)
+				snprintf(why, sizeof(why),
+					 "the suppression list could not take the recipient");
 			else if ((rr = state_feedback_record(st, key, ctl_now(), &d, id ? 1 : 0)) <
 				 0)
 				snprintf(why, sizeof(why), "state store: %.200s", state_error(st));

@@ -120,7 +120,7 @@ approve(struct ctl *c, const struct ctl_args *a, const char *verb)
 			       out_esc(a->pos[1], esc, sizeof(esc)));
 		return CTL_OK;
 	}
-	ctl_change_emit(c, &rec);
+	ctl_audit_emit(c, &rec);
 	if (c->json) {
 		static struct jbuf j;
 		jbuf_begin(&j);

@@ -14,10 +14,13 @@
  *   {"kind":"feedback_key", key ts}   (a report already counted, SPEC §9)
  *   {"kind":"waiver", waiver identity kind name reason by approver ticket created until ended}
  *   {"kind":"path", id path first_seen pending [approved_at approved_by ticket]}
+ *   {"kind":"suppression", id hmac (32 hex digits: the keyed hash) since}
  *   {"kind":"end","audit":N,"suspensions":N,"counters":N,"usage":N,
- *    "feedback":N,"feedback_keys":N,"waivers":N,"paths":N}
- * (an export made before feedback, waivers or sending paths existed has
- * neither those kinds nor their trailer counts: an absent count reads as 0.)
+ *    "feedback":N,"feedback_keys":N,"waivers":N,"paths":N,"suppressions":N}
+ * (an export made before feedback, waivers, sending paths or suppressions
+ * existed has neither those kinds nor their trailer counts: an absent count
+ * reads as 0.) The suppression list moves as keyed hashes: the importing
+ * site needs the same key file (bulkwardenctl(8), SUPPRESSION KEY).
  * The trailer's counts make a truncated file detectable.
  *
  * Import reads and checks the whole file before writing anything (a bad
@@ -29,6 +32,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -67,6 +71,12 @@ struct fb_key {
 	long long ts;
 };
 
+struct supp_row {
+	char id[STATE_ID_MAX + 1];
+	unsigned char h[STATE_SUPP_BYTES];
+	long long since;
+};
+
 struct dump {
 	struct state_audit *audit;
 	size_t n_audit, cap_audit;
@@ -84,6 +94,8 @@ struct dump {
 	size_t n_wvr, cap_wvr;
 	struct state_path *path;
 	size_t n_path, cap_path;
+	struct supp_row *supp;
+	size_t n_supp, cap_supp;
 };
 
 /* ---- export ------------------------------------------------------------ */
@@ -91,7 +103,7 @@ struct dump {
 struct ex {
 	FILE *f;
 	struct jbuf j;
-	long long n_audit, n_cnt, n_use, n_fb, n_fbk, n_path;
+	long long n_audit, n_cnt, n_use, n_fb, n_fbk, n_path, n_supp;
 	bool failed;
 };
 
@@ -190,6 +202,25 @@ ex_fbkey(const char *key, long long ts, void *arg)
 	return x->failed;
 }
 
+static int
+ex_supp(const struct state_supp *e, void *arg)
+{
+	struct ex *x = arg;
+	char hex[2 * STATE_SUPP_BYTES + 1];
+	if (!e->live)
+		return 0;
+	for (int i = 0; i < STATE_SUPP_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02x", e->h[i]);
+	jbuf_begin(&x->j);
+	jbuf_str(&x->j, "kind", "suppression");
+	jbuf_str(&x->j, "id", e->id);
+	jbuf_str(&x->j, "hmac", hex);
+	jbuf_num(&x->j, "since", e->since);
+	put(x);
+	x->n_supp++;
+	return x->failed;
+}
+
 /* Every sending path, as it is. */
 static int
 ex_paths(struct state *st, struct ex *x)
@@ -285,6 +316,8 @@ do_export(struct ctl *c, const char *path)
 	free(wv);
 	if (rc == 0)
 		rc = ex_paths(st, x);
+	if (rc == 0)
+		rc = state_supp_changes(st, 0, ex_supp, x);
 	if (rc == 0) {
 		jbuf_begin(&x->j);
 		jbuf_str(&x->j, "kind", "end");
@@ -296,6 +329,7 @@ do_export(struct ctl *c, const char *path)
 		jbuf_num(&x->j, "feedback_keys", x->n_fbk);
 		jbuf_num(&x->j, "waivers", (long long)nw);
 		jbuf_num(&x->j, "paths", x->n_path);
+		jbuf_num(&x->j, "suppressions", x->n_supp);
 		put(x);
 	}
 	bool failed = rc != 0 || x->failed || fflush(x->f) != 0 || ferror(x->f);
@@ -308,10 +342,11 @@ do_export(struct ctl *c, const char *path)
 	if (failed && path != NULL)
 		unlink(path); /* never leave half an export behind */
 	else if (path != NULL)
-		fprintf(stderr,
-			"exported %lld audit records, %zu suspensions, %lld counter rows, "
-			"%lld use counts, %zu waivers, %lld sending paths to %s\n",
-			x->n_audit, n, x->n_cnt, x->n_use, nw, x->n_path, path);
+		fprintf(
+		    stderr,
+		    "exported %lld audit records, %zu suspensions, %lld counter rows, "
+		    "%lld use counts, %zu waivers, %lld sending paths, %lld suppressions to %s\n",
+		    x->n_audit, n, x->n_cnt, x->n_use, nw, x->n_path, x->n_supp, path);
 	free(x);
 	return failed ? CTL_FAIL : CTL_OK;
 }
@@ -496,13 +531,33 @@ parse_path(json_t *o, struct state_path *p)
 	       get_str(o, "ticket", p->ticket, sizeof(p->ticket), false);
 }
 
+static bool
+parse_supp(json_t *o, struct supp_row *r)
+{
+	char hex[2 * STATE_SUPP_BYTES + 1];
+	memset(r, 0, sizeof(*r));
+	if (!get_str(o, "id", r->id, sizeof(r->id), true) ||
+	    !get_str(o, "hmac", hex, sizeof(hex), true) || strlen(hex) != 2 * STATE_SUPP_BYTES ||
+	    !get_int(o, "since", 0, INT64_MAX, &r->since))
+		return false;
+	for (int i = 0; i < STATE_SUPP_BYTES; i++) {
+		unsigned v;
+		if (!isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]) || sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return false;
+		r->h[i] = (unsigned char)v;
+	}
+	return true;
+}
+
 /* Check the trailer's counts against what was read. */
 static bool
 check_end(json_t *o, const struct dump *d)
 {
 	long long a, s, c, u;
 	if (!end_count(o, "feedback", d->n_fb) || !end_count(o, "feedback_keys", d->n_fbk) ||
-	    !end_count(o, "waivers", d->n_wvr) || !end_count(o, "paths", d->n_path))
+	    !end_count(o, "waivers", d->n_wvr) || !end_count(o, "paths", d->n_path) ||
+	    !end_count(o, "suppressions", d->n_supp))
 		return false;
 	return get_int(o, "audit", 0, INT64_MAX, &a) &&
 	       get_int(o, "suspensions", 0, INT64_MAX, &s) &&
@@ -575,6 +630,10 @@ read_dump(FILE *f, const char *name, struct dump *d)
 			ok = grow((void **)&d->wvr, &d->n_wvr, &d->cap_wvr, sizeof(*d->wvr)) &&
 			     parse_waiver(o, &d->wvr[d->n_wvr]);
 			d->n_wvr += ok;
+		} else if (strcmp(kind, "suppression") == 0) {
+			ok = grow((void **)&d->supp, &d->n_supp, &d->cap_supp, sizeof(*d->supp)) &&
+			     parse_supp(o, &d->supp[d->n_supp]);
+			d->n_supp += ok;
 		} else if (strcmp(kind, "path") == 0) {
 			ok = grow((void **)&d->path, &d->n_path, &d->cap_path, sizeof(*d->path)) &&
 			     parse_path(o, &d->path[d->n_path]);
@@ -649,6 +708,16 @@ write_dump(struct state *st, const struct dump *d)
 	for (size_t i = 0; i < d->n_path; i++)
 		if (state_import_path(st, &d->path[i]) != 0)
 			return -1;
+	for (size_t i = 0; i < d->n_supp; i++) {
+		struct state_supp e;
+		memset(&e, 0, sizeof(e));
+		bw_strlcpy(e.id, d->supp[i].id, sizeof(e.id));
+		memcpy(e.h, d->supp[i].h, STATE_SUPP_BYTES);
+		e.since = d->supp[i].since;
+		e.live = true;
+		if (state_import_supp(st, &e) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -693,8 +762,8 @@ do_import(struct ctl *c, const char *path)
 	}
 	printf("imported %zu audit records (chain verified), %zu suspensions, %zu counter rows, "
 	       "%zu use counts, %zu feedback rows, %zu feedback report keys, %zu waivers, "
-	       "%zu sending paths into %s\n",
-	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_fb, d.n_fbk, d.n_wvr, d.n_path,
+	       "%zu sending paths, %zu suppressions into %s\n",
+	       d.n_audit, d.n_susp, d.n_cnt, d.n_use, d.n_fb, d.n_fbk, d.n_wvr, d.n_path, d.n_supp,
 	       state_backend_name(st));
 	rc = CTL_OK;
 out:
@@ -708,6 +777,7 @@ out:
 	free(d.fbk);
 	free(d.wvr);
 	free(d.path);
+	free(d.supp);
 	return rc;
 }
 

@@ -45,11 +45,17 @@ int ctl_waivers(struct ctl *c, int argc, char **argv);
  * as the array "waivers" inside j's open object; a store error is printed
  * and shown as none. */
 void ctl_waivers_show(struct ctl *c, const char *id, long long now, struct jbuf *j);
-/* Write the audit event of a record the store appended (a failure is a
- * warning: the record is in the store). */
-void ctl_change_emit(struct ctl *c, const struct state_audit *rec);
 /* ctl/paths.c: paths [ID] | paths approve ID PATH --by WHO [--ticket T] */
 int ctl_paths(struct ctl *c, int argc, char **argv);
+/* ctl/suppress.c */
+int ctl_suppress(struct ctl *c, int argc, char **argv);
+int ctl_unsuppress(struct ctl *c, int argc, char **argv);
+int ctl_suppressions(struct ctl *c, int argc, char **argv);
+/* Put a complaint's recipient on id's list for ingest (actor bulkwarden):
+ * 0 added, 1 already listed, -1 failed (why filled); the audit event is
+ * written. */
+int ctl_suppress_complaint(struct ctl *c, const char *id, const char *addr, const char *reason,
+			   char *why, size_t whylen);
 /* ctl/ingest.c: exit 0, 65 unusable report, 75 retry later */
 int ctl_ingest(struct ctl *c, int argc, char **argv);
 /* ctl/audit.c */

@@ -109,6 +109,28 @@ dkim_tags(struct ingest_report *rep, const char *sig)
 	}
 }
 
+/* The original's To when it names exactly one address ("a@b", "<a@b>" or
+ * "Name <a@b>"): a complaint without Original-Rcpt-To names its recipient
+ * there (the suppression list, SPEC §9). A list is ambiguous: left out. */
+static void
+original_to(struct ingest_report *rep, const char *v)
+{
+	char tmp[INGEST_ADDR_MAX];
+	copy_trim(tmp, sizeof(tmp), v);
+	char *lt = strchr(tmp, '<'), *p = tmp;
+	if (lt != NULL) {
+		char *gt = strchr(lt, '>');
+		if (gt == NULL || strchr(gt + 1, '<') != NULL || strchr(gt + 1, ',') != NULL)
+			return;
+		*gt = '\0';
+		p = lt + 1;
+	} else if (strchr(tmp, ',') != NULL || strchr(tmp, '@') != strrchr(tmp, '@')) {
+		return;
+	}
+	if (strchr(p, '@') != NULL)
+		bw_strlcpy(rep->original_to, p, sizeof(rep->original_to));
+}
+
 /* The identifying headers of the original message. */
 static void
 original_headers(struct ingest_report *rep, GMimeObject *o)
@@ -122,6 +144,8 @@ original_headers(struct ingest_report *rep, GMimeObject *o)
 		addr_domain(rep->mail_from_domain, sizeof(rep->mail_from_domain), v);
 	if ((v = g_mime_object_get_header(o, "From")) != NULL && rep->from_domain[0] == '\0')
 		addr_domain(rep->from_domain, sizeof(rep->from_domain), v);
+	if ((v = g_mime_object_get_header(o, "To")) != NULL && rep->original_to[0] == '\0')
+		original_to(rep, v);
 }
 
 /* A part's decoded content, NUL-terminated (caller frees), NULL if none. */

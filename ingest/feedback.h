@@ -41,6 +41,7 @@ struct ingest_report {
 	char mail_from_domain[INGEST_FIELD_MAX]; /* the original's envelope sender */
 	char from_domain[INGEST_FIELD_MAX];      /* the original's header From */
 	char original_rcpt[INGEST_ADDR_MAX];     /* ARF: the complaining recipient */
+	char original_to[INGEST_ADDR_MAX];       /* the original's To, when one address */
 	char source_ip[64];
 	struct ingest_rcpt rcpt[INGEST_RCPT_MAX];
 	size_t n_rcpt;		/* kept */

@@ -67,6 +67,7 @@
 #include "milter/paths.h"
 #include "milter/surge.h"
 #include "milter/statesync.h"
+#include "milter/suppress_set.h"
 
 #define MILTER_TIMEOUT 300  /* seconds libmilter waits on the MTA */
 #define MAX_FD_SCAN 1024
@@ -575,6 +576,8 @@ main(int argc, char **argv)
 	struct surge *surge = surge_new(r, err, sizeof(err));
 	if (surge == NULL)
 		fatal("%s", err);
+	if (suppress_set_start(set, st, err, sizeof(err)) != 0)
+		fatal("state store (%s): %s", set->state_backend, err);
 	struct state *watch = NULL;
 	if (state_has_notify(st) && (watch = state_open(set, err, sizeof(err))) == NULL)
 		diag(LOG_WARNING, "state store: no change subscription (%s): polling only", err);

@@ -41,6 +41,7 @@
 #include "milter/preflight.h"
 #include "milter/runtime.h"
 #include "milter/seam.h"
+#include "milter/suppress_set.h"
 #include "milter/mta.h"
 #include "policy/event.h"
 #include "policy/policy.h"
@@ -494,13 +495,60 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * A recipient on the attributed identity's suppression list (SPEC §9) is
+ * refused alone, 550 5.7.1 [suppressed]; when the list cannot be consulted
+ * (a key missing or not the fleet's) it is tempfailed as a state error.
+ * Returns SMFIS_CONTINUE to go on with the recipient checks.
+ */
 static sfsistat
-mlfi_envrcpt(SMFICTX *ctx, char **argv BW_UNUSED)
+rcpt_suppressed(SMFICTX *ctx, struct msgctx *m, const char *rcpt)
+{
+	const char *rcode, *xcode;
+	char text[REPLY_MAX];
+	if (m->v.identity == NULL)
+		return SMFIS_CONTINUE;
+	int sp = suppress_set_check(m->v.identity->id, rcpt);
+	if (sp == 0)
+		return SMFIS_CONTINUE;
+	if (sp < 0 && m->v.monitor)
+		return SMFIS_CONTINUE; /* monitor mode would accept a listed one too */
+	if (sp < 0 && m->v.non_smtp) {
+		/* no recipient of a local submission is refused (SPEC §7): the
+		 * whole message is tempfailed at the end of its headers */
+		for (size_t i = 0; i < m->v.n_checks; i++)
+			if (m->v.checks[i].id == BW_CHK_STATE_ERROR)
+				return SMFIS_CONTINUE; /* recorded once */
+		policy_fail_as(m->rt->reg, &m->v, BW_CHK_STATE_ERROR, BW_ACT_TEMPFAIL,
+			       "suppression list unusable (no or wrong key)");
+		return SMFIS_CONTINUE;
+	}
+	if (sp < 0) {
+		diag(LOG_ERR, "%s: suppression list unusable (no or wrong key): recipient tempfailed",
+		     m->queue_id);
+		policy_reply(&m->v, BW_CHK_STATE_ERROR, BW_ACT_TEMPFAIL, m->event_id, &rcode, &xcode,
+			     text, sizeof(text));
+		seam_setreply(ctx, rcode, xcode, text);
+		return SMFIS_TEMPFAIL;
+	}
+	enum bw_action a = policy_rcpt_suppressed(m->rt->reg, &m->v);
+	if (!policy_refuses(a))
+		return SMFIS_CONTINUE;
+	policy_reply(&m->v, BW_CHK_SUPPRESSED, a, m->event_id, &rcode, &xcode, text, sizeof(text));
+	seam_setreply(ctx, rcode, xcode, text);
+	return rcode[0] == '4' ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+}
+
+static sfsistat
+mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct msgctx *m = msg_of(ctx);
 	if (m == NULL)
 		return SMFIS_CONTINUE;
 	update_queue_id(ctx, m);
+	sfsistat sr = rcpt_suppressed(ctx, m, argv && argv[0] ? argv[0] : "");
+	if (sr != SMFIS_CONTINUE)
+		return sr;
 	enum bw_action a = policy_rcpt(m->rt->reg, &m->v);
 	if (policy_refuses(a)) {
 		const char *rcode, *xcode;

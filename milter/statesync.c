@@ -38,6 +38,7 @@
 #include "milter/limits.h"
 #include "metrics/metrics.h"
 #include "milter/statesync.h"
+#include "milter/suppress_set.h"
 #include "base/util.h"
 #include "registry/settings.h"
 
@@ -325,6 +326,7 @@ run(void *arg)
 			drain_audit(s);
 		}
 		poll_suspensions(s, now);
+		suppress_set_poll(s->st);
 		if (stop || ms - last_counters >= (long long)interval * 1000) {
 			emit_counters(s, now);
 			last_counters = ms;

@@ -94,6 +94,8 @@ event_decision(struct jbuf *j, const struct registry *r, const struct verdict *v
 	jbuf_num(j, "bulkwarden.envelope.rcpt_count", v->rcpt_accepted);
 	if (v->rcpt_refused)
 		jbuf_num(j, "bulkwarden.envelope.rcpt_refused", v->rcpt_refused);
+	if (v->rcpt_suppressed)
+		jbuf_num(j, "bulkwarden.envelope.rcpt_suppressed", v->rcpt_suppressed);
 	jbuf_num(j, "bulkwarden.size", m->size);
 	if (v->spf_done && v->spf_result[0] != '\0') {
 		jbuf_str(j, "bulkwarden.spf.result", v->spf_result);

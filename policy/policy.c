@@ -496,6 +496,42 @@ policy_rcpt(const struct registry *r, struct verdict *v)
 	return a;
 }
 
+enum bw_action
+policy_rcpt_suppressed(const struct registry *r, struct verdict *v)
+{
+	enum bw_action a = action_of(r, v, BW_CHK_SUPPRESSED);
+	bool refuse = !v->monitor && !v->non_smtp && policy_refuses(a);
+	struct verdict_check *k = NULL;
+	v->rcpt_suppressed++;
+	for (size_t i = 0; i < v->n_checks; i++)
+		if (v->checks[i].id == BW_CHK_SUPPRESSED)
+			k = &v->checks[i];
+	if (k == NULL && v->n_checks < VERDICT_MAX_CHECKS) {
+		/* per recipient, like the recipients check: the message goes on,
+		 * its event names the refusal unless a stronger check decides */
+		k = &v->checks[v->n_checks++];
+		k->id = BW_CHK_SUPPRESSED;
+		k->failed = true;
+		k->action = a;
+		if (v->decider == BW_CHK__COUNT)
+			v->decider = BW_CHK_SUPPRESSED;
+	}
+	if (k != NULL) {
+		if (refuse)
+			snprintf(k->detail, sizeof(k->detail),
+				 "%u recipient(s) refused: on the identity's suppression list",
+				 v->rcpt_suppressed);
+		else
+			snprintf(k->detail, sizeof(k->detail),
+				 "%u recipient(s) on the identity's suppression list, not refused (%s)",
+				 v->rcpt_suppressed,
+				 v->monitor	? "monitor mode"
+				 : v->non_smtp ? "local submission"
+					       : "action is not a refusal");
+	}
+	return refuse ? a : BW_ACT_ACCEPT;
+}
+
 /* Bounded copy of a header value, flagging truncation. */
 static void
 keep(char *dst, size_t cap, const char *src, bool *over)
@@ -711,6 +747,10 @@ policy_reply(const struct verdict *v, enum bw_check c, enum bw_action a, const c
 		break;
 	case BW_CHK_RATE_LIMIT:
 		snprintf(what, sizeof(what), "sender identity \"%s\" is over its sending limit", idn);
+		break;
+	case BW_CHK_SUPPRESSED:
+		snprintf(what, sizeof(what),
+			 "recipient is on the suppression list of sender identity \"%s\"", idn);
 		break;
 	case BW_CHK_STATE_ERROR:
 		snprintf(what, sizeof(what), "sender state unavailable, try again later");

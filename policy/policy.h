@@ -154,6 +154,7 @@ struct verdict {
 	long long now;           /* MAIL FROM time (policy_mail) */
 	long long reserved_at;	 /* when (the limit windows it counts in) */
 	unsigned rcpt_accepted, rcpt_refused;
+	unsigned rcpt_suppressed; /* on the identity's suppression list (refused or not) */
 	bool non_smtp;
 	bool spf_done, spf_pass;  /* every egress address passes */
 	bool dmarc_done;
@@ -203,6 +204,14 @@ enum bw_action policy_mail(const struct registry *r, const struct policy_env *en
 			   const struct mail_facts *f, struct verdict *v);
 /* One RCPT TO: returns REJECT/TEMPFAIL to refuse this recipient alone. */
 enum bw_action policy_rcpt(const struct registry *r, struct verdict *v);
+/* One RCPT TO found on the identity's suppression list (SPEC §9): counts
+ * it and records the `suppressed` check (one entry, its detail the count,
+ * never the address). Returns REJECT/TEMPFAIL to refuse this recipient
+ * alone (550 5.7.1 [suppressed] by default); ACCEPT in monitor mode, for a
+ * local submission (SPEC §7: no recipient refused there) or when the
+ * check's action is accept or quarantine (nothing to quarantine per
+ * recipient): then call policy_rcpt() as for any recipient. */
+enum bw_action policy_rcpt_suppressed(const struct registry *r, struct verdict *v);
 /* Feed one header; returns -1 on allocation failure (message fails). */
 int policy_header(struct verdict *v, const char *name, const char *value);
 /* Header checks at end of headers. Returns the action to apply now. */

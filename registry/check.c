@@ -25,6 +25,7 @@ static const struct check_info checks[BW_CHK__COUNT] = {
 	/* accept by default: the governance settings choose what they do */
 	[BW_CHK_NEW_SENDING_PATH] = {"new-sending-path", BW_ACT_ACCEPT, "550", "5.7.1", "451", "4.7.1"},
 	[BW_CHK_VOLUME_SURGE] = {"volume-surge", BW_ACT_ACCEPT, "550", "5.7.28", "451", "4.7.28"},
+	[BW_CHK_SUPPRESSED] = {"suppressed", BW_ACT_REJECT, "550", "5.7.1", "451", "4.7.1"},
 };
 
 static const char *const action_names[] = {"accept", "quarantine", "tempfail", "reject"};

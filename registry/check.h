@@ -36,6 +36,7 @@ enum bw_check {
 	BW_CHK_INTERNAL_ERROR,
 	BW_CHK_NEW_SENDING_PATH, /* SPEC §9; action from policy.governance.new_sending_path */
 	BW_CHK_VOLUME_SURGE,	 /* SPEC §9; action from policy.governance.volume_surge */
+	BW_CHK_SUPPRESSED, /* a recipient on the identity's suppression list (RCPT) */
 	BW_CHK__COUNT
 };
 

@@ -418,5 +418,42 @@ int state_path_approve(struct state *s, const char *id, const char *path, const 
 		       const char *ticket, long long now, struct state_audit *rec);
 /* Store a path as it is, without an audit record (state import). */
 int state_import_path(struct state *s, const struct state_path *p);
+/*
+ * The suppression list (SPEC §9; state/suppress.h says what the 16-byte
+ * entries are: keyed hashes, never addresses). Each change takes the next
+ * number of a sequence the store keeps; a removed entry stays as a
+ * tombstone with its removal's number, so a reader that knows the last
+ * number it applied fetches only what changed since (the milter's set).
+ */
+#define STATE_SUPP_BYTES 16
+struct state_supp {
+	char id[STATE_ID_MAX + 1];
+	unsigned char h[STATE_SUPP_BYTES];
+	long long seq;	 /* number of the entry's last change */
+	long long since; /* when it was (last) added or removed */
+	bool live;	 /* false: removed */
+};
+/* Add (add true) or remove h on id's list and append its audit record
+ * (action "suppress" or "unsuppress", actor by, the detail names the first
+ * SUPPRESS_SHOW_HEX hex digits of h, never the address), atomically.
+ * 0 done, 1 nothing to do (already listed / not listed: nothing written),
+ * -1 error. */
+int state_suppress(struct state *s, const char *id, const unsigned char h[STATE_SUPP_BYTES],
+		   bool add, const char *reason, const char *by, const char *ticket, long long now,
+		   struct state_audit *rec);
+/* Entries changed after number since, removed ones included, in change
+ * order; since 0: every listed entry, in any order (one pass over the
+ * store). fn returns non-zero to stop. -1 error. */
+int state_supp_changes(struct state *s, long long since,
+		       int (*fn)(const struct state_supp *e, void *arg), void *arg);
+/* Listed entries of id (NULL: of every identity). */
+int state_supp_count(struct state *s, const char *id, uint64_t *n);
+/* The site key's check value (suppress_key_check): stored when the store
+ * has none; 0 it matches (or was stored), 1 the store holds another key's
+ * value (this host's key file differs from the fleet's), -1 error. */
+int state_supp_keycheck(struct state *s, const unsigned char check[STATE_SUPP_BYTES]);
+/* state import: list e->h for e->id as of e->since, without an audit
+ * record (the imported log holds the ones it had). */
+int state_import_supp(struct state *s, const struct state_supp *e);
 
 #endif

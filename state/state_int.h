@@ -118,6 +118,16 @@ struct state_ops {
 	int (*path_approve)(struct state *s, const char *id, const char *path, const char *by,
 			    const char *ticket, long long now, struct state_audit *rec);
 	int (*import_path)(struct state *s, const struct state_path *p);
+	/* the suppression list (NULL: the backend has none; state.c says so).
+	 * rec arrives filled but for seq/ts/hashes; append it in the same
+	 * transaction as the change. */
+	int (*supp_change)(struct state *s, const char *id, const unsigned char *h, bool add,
+			   long long now, struct state_audit *rec);
+	int (*supp_changes)(struct state *s, long long since,
+			    int (*fn)(const struct state_supp *e, void *arg), void *arg);
+	int (*supp_count)(struct state *s, const char *id, uint64_t *n);
+	int (*supp_keycheck)(struct state *s, const unsigned char *check);
+	int (*supp_import)(struct state *s, const struct state_supp *e);
 };
 
 /* The head of every backend handle. */

@@ -24,6 +24,12 @@
  *   P wvr:old          hash  WID -> encoded waiver that ended (for waivers --all)
  *   P wvr:seq          string  the last waiver number given (INCR)
  * Later kinds (suppressions) take their own P KIND hash and bump
+ *   P supp             hash  "ID:HEX32" -> "LIVE:SINCE:SEQ" (the suppression list)
+ *   P supp:log         zset  "ID:HEX32" scored by the SEQ of its last change
+ *   P supp:seq         string  the suppression change counter
+ *   P supp:count       hash  id -> listed entries
+ *   P supp:check       string  hex of the site key's check value
+ * Later kinds (waivers) take their own P KIND hash and bump
  * P ver the same way, so the milter's one version poll covers them.
  */
 #ifndef BW_STATE_REDIS_H
@@ -106,7 +112,7 @@ int state_redis_wait(struct redis_state *rs);
 redisReply *state_redis_eval(struct redis_state *rs, int script, int nkeys, const char **keys,
 			     int nargs, const char **args, const size_t *arglens);
 
-enum { LUA_COMMIT, LUA_RESERVE, LUA_COUNTERS, LUA__COUNT };
+enum { LUA_COMMIT, LUA_RESERVE, LUA_COUNTERS, LUA_SUPPRESS, LUA__COUNT };
 extern const char *const state_redis_lua[LUA__COUNT];
 
 /* The audit head (seq, hash) and, id != NULL, id's raw suspension value
@@ -176,6 +182,14 @@ int state_redis_paths(struct state *s, const char *id, struct state_path **out, 
 int state_redis_path_approve(struct state *s, const char *id, const char *path, const char *by,
 			     const char *ticket, long long now, struct state_audit *rec);
 int state_redis_import_path(struct state *s, const struct state_path *p);
+/* The suppression list (state_redis_suppress.c), as in struct state_ops. */
+int state_redis_supp_change(struct state *s, const char *id, const unsigned char *h, bool add,
+			    long long now, struct state_audit *rec);
+int state_redis_supp_changes(struct state *s, long long since,
+			     int (*fn)(const struct state_supp *e, void *arg), void *arg);
+int state_redis_supp_count(struct state *s, const char *id, uint64_t *n);
+int state_redis_supp_keycheck(struct state *s, const unsigned char *check);
+int state_redis_supp_import(struct state *s, const struct state_supp *e);
 
 void state_redis_close(struct state *s);
 

@@ -34,6 +34,15 @@
  *         index member, the seven counts
  *   returns 1 applied, 0 already applied
  *
+ * SUPPRESS: add or remove one suppression entry with its audit record,
+ * like COMMIT (the same head check and chain), numbering the change from
+ * the list's own counter so readers follow changes by number.
+ *   KEYS: head, record, supp, supp:log, supp:seq, supp:count, ver
+ *   ARGV: head seq, head hash, field "ID:HEX", id, add ("1"/"0"), now,
+ *         channel, new seq, new hash, then the record's field/value pairs
+ *   returns 1 written, 0 conflict, 2 nothing to do (already in that
+ *   state), -1 a record already has that seq
+ *
  * Untrusted input: replies (checked by the callers).
  */
 #include "config.h"
@@ -103,6 +112,21 @@ const char *const state_redis_lua[LUA__COUNT] = {
 	"end\n"
 	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])\n"
 	"return 1\n",
+    [LUA_SUPPRESS] = "local h = redis.call('HMGET', KEYS[1], 'seq', 'hash')\n"
+		     "if (h[1] or '0') ~= ARGV[1] or (h[2] or '') ~= ARGV[2] then return 0 end\n"
+		     "local cur = redis.call('HGET', KEYS[3], ARGV[3])\n"
+		     "local live = cur and string.sub(cur, 1, 1) == '1'\n"
+		     "if (ARGV[5] == '1') == (live == true) then return 2 end\n"
+		     "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end\n"
+		     "redis.call('HSET', KEYS[2], unpack(ARGV, 10))\n"
+		     "redis.call('HSET', KEYS[1], 'seq', ARGV[8], 'hash', ARGV[9])\n"
+		     "local s = redis.call('INCR', KEYS[5])\n"
+		     "redis.call('HSET', KEYS[3], ARGV[3], ARGV[5] .. ':' .. ARGV[6] .. ':' .. s)\n"
+		     "redis.call('ZADD', KEYS[4], s, ARGV[3])\n"
+		     "redis.call('HINCRBY', KEYS[6], ARGV[4], ARGV[5] == '1' and 1 or -1)\n"
+		     "local v = redis.call('INCR', KEYS[7])\n"
+		     "redis.call('PUBLISH', ARGV[7], v)\n"
+		     "return 1\n",
 };
 
 /* SHA-1 hex of a script (what EVALSHA names it by). */

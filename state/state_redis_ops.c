@@ -582,4 +582,9 @@ const struct state_ops state_redis_ops = {
     .waivers = state_redis_waivers,
     .waiver_expire = state_redis_waiver_expire,
     .import_waiver = state_redis_import_waiver,
+    .supp_change = state_redis_supp_change,
+    .supp_changes = state_redis_supp_changes,
+    .supp_count = state_redis_supp_count,
+    .supp_keycheck = state_redis_supp_keycheck,
+    .supp_import = state_redis_supp_import,
 };

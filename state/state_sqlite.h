@@ -171,6 +171,17 @@ int state_sqlite_paths(struct state *s, const char *id, struct state_path **out,
 int state_sqlite_path_approve(struct state *s, const char *id, const char *path, const char *by,
 			      const char *ticket, long long now, struct state_audit *rec);
 int state_sqlite_import_path(struct state *s, const struct state_path *p);
+/* Append an audit record inside an open write transaction. */
+int state_sqlite_append_locked(struct sqlite_state *ss, struct state_audit *rec);
+
+/* The suppression list (state_sqlite_suppress.c). */
+int state_sqlite_supp_change(struct state *s, const char *id, const unsigned char *h, bool add,
+			     long long now, struct state_audit *rec);
+int state_sqlite_supp_changes(struct state *s, long long since,
+			      int (*fn)(const struct state_supp *e, void *arg), void *arg);
+int state_sqlite_supp_count(struct state *s, const char *id, uint64_t *n);
+int state_sqlite_supp_keycheck(struct state *s, const unsigned char *check);
+int state_sqlite_supp_import(struct state *s, const struct state_supp *e);
 
 extern const struct state_ops state_sqlite_ops;
 

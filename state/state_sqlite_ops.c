@@ -621,6 +621,8 @@ sq_counters_each_bucket(struct state *s, long long from, long long to,
 }
 
 /* append_locked() for the other files of the backend (state_sqlite_paths.c). */
+/* append_locked() for the other files of the backend (the suppression
+ * list appends its records inside its own transactions). */
 int
 state_sqlite_append_locked(struct sqlite_state *ss, struct state_audit *rec)
 {
@@ -666,6 +668,11 @@ const struct state_ops state_sqlite_ops = {
     .paths = state_sqlite_paths,
     .path_approve = state_sqlite_path_approve,
     .import_path = state_sqlite_import_path,
+    .supp_change = state_sqlite_supp_change,
+    .supp_changes = state_sqlite_supp_changes,
+    .supp_count = state_sqlite_supp_count,
+    .supp_keycheck = state_sqlite_supp_keycheck,
+    .supp_import = state_sqlite_supp_import,
 };
 
 /* append_locked() for the other files of the backend (waivers). */

@@ -38,7 +38,10 @@ mkdir -p "$dir/state" "$dir/keys"
 chmod 700 "$dir/keys"
 install -m 600 "$top_srcdir/tests/dkim/news-rsa.pem" "$dir/keys/news-rsa.pem"
 sed "s|@DIR@|$dir|g" "$top_srcdir/tests/feedback/registry.conf.in" >"$dir/sqlite.conf"
-sed "s|^state = .*|state = { backend = \"redis\"; redis = { host = \"127.0.0.1\"; port = $port; prefix = \"fbtest:\"; }; };|" \
+# state.path on Redis: the directory of the suppression site key (an ARF
+# complaint puts its recipient on the list)
+mkdir -p "$dir/rstate"
+sed "s|^state = .*|state = { backend = \"redis\"; path = \"$dir/rstate/state.db\"; redis = { host = \"127.0.0.1\"; port = $port; prefix = \"fbtest:\"; }; };|" \
 	"$dir/sqlite.conf" >"$dir/redis.conf"
 ctl() { "$CTL" -c "$dir/redis.conf" "$@"; }
 signal() {
