@@ -5,7 +5,8 @@
 # messages to smtp-sink instances standing in for remote servers: one refuses
 # every RCPT with a 5xx (-f rcpt: "500 5.3.0"), one with a 4xx (-r rcpt:
 # "450 4.3.0"; maximal_queue_lifetime = 0 makes Postfix give up after that
-# first try, a DSN with Action failed and Status 4.3.0: counted soft). Postfix's bounce daemon
+# first try, a DSN with Action failed and Status 4.3.0: counted soft; with
+# delay_warning_time = 1s and a lifetime of 1h, a delay warning instead). Postfix's bounce daemon
 # writes the DSNs to the senders, whose domains are routed to a third,
 # accepting smtp-sink that stores them; each stored DSN is then ingested with
 # `bulkwardenctl ingest --kind dsn` (on standard input, as a pipe(8)
@@ -190,6 +191,27 @@ if timeout 30 sendmail -C "$PF/etc" -R hdrs -f "$VERP" gone3@reject.test <"$T/m3
 else
 	ko "sendmail -C for the VERP sender: $(cat "$T/sendmail.err")"
 fi
+
+# 3b. a delay warning: the 4xx recipient kept in the queue (lifetime 1h)
+#     with delay_warning_time 1s, Postfix writes an Action: delayed DSN
+postconf -c "$PF/etc" -e "maximal_queue_lifetime = 1h" "bounce_queue_lifetime = 1h" "delay_warning_time = 1s"
+postfix -c "$PF/etc" reload >/dev/null 2>&1
+sleep 1
+if send bounce-4@news.example.com --to slow@soft.test --header "Feedback-ID: $FID" \
+	--header "Subject: pf-dsn-delayed" && f=$(dsn_for "pf-dsn-delayed"); then
+	if grep -q "^Action: delayed" "$f" && grep -q "^Status: 4\." "$f"; then
+		ok "Postfix wrote a delay warning (Action: delayed, Status 4.x.x)"
+	else
+		ko "delay warning: $(grep -E '^(Action|Status|Subject):' "$f")"
+	fi
+	check "Postfix delay warning, Feedback-ID" "$f" "0 dsn newsletter feedback-id 0 1"
+else
+	ko "no delay warning $(pf_log_tail "$PF" 10 2>&1)"
+fi
+timeout 10 postsuper -c "$PF/etc" -d ALL >/dev/null 2>&1
+postconf -c "$PF/etc" -e "maximal_queue_lifetime = 0" "bounce_queue_lifetime = 0" "delay_warning_time = 0"
+postfix -c "$PF/etc" reload >/dev/null 2>&1
+sleep 1
 
 # the same DSN again (delivered twice): counted once
 if [ -f "$T/dsn-one.eml" ]; then
