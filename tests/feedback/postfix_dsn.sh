@@ -39,10 +39,10 @@ id postfix >/dev/null 2>&1 || skip "no postfix user"
 T=$(mktemp -d "${TMPDIR:-/tmp}/bw-pfdsn.XXXXXX")
 chmod 755 "$T"
 PF=$T/pf
-SINKS=
 cleanup() {
 	pf_stop "$PF"
-	for p in $SINKS; do kill "$p" 2>/dev/null; done
+	# the sinks started here (sink() runs in $(...): pids go to a file)
+	for p in $(cat "$T/sinks.pids" 2>/dev/null); do kill "$p" 2>/dev/null; done
 	[ -n "${KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
@@ -63,7 +63,7 @@ sink() {
 	local port
 	port=$(pf_free_port "$PF_PORT") || return 1
 	smtp-sink -u postfix "$@" "127.0.0.1:$port" 100 >>"$T/sinks.log" 2>&1 &
-	SINKS="$SINKS $!"
+	echo $! >>"$T/sinks.pids"
 	pf__wait_banner "$PF" "$port" "smtp-sink $*" >&2 || return 1
 	echo "$port"
 }
