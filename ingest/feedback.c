@@ -235,6 +235,7 @@ dsn_fields(struct ingest_report *rep, const char *text, size_t len)
 		if (rcpt != NULL || status != NULL) {
 			char st[16];
 			copy_trim(st, sizeof(st), status ? status : "");
+			st[strcspn(st, " \t(")] = '\0'; /* "5.0.0 (permanent failure)" */
 			bool hard = st[0] == '5' || (action && strncasecmp(action + strspn(action, " "), "failed", 6) == 0 && st[0] != '4');
 			bool soft = !hard && (st[0] == '4' || (action && strcasestr(action, "delayed")));
 			if (hard)
@@ -332,6 +333,17 @@ ingest_parse(const char *buf, size_t len, enum ingest_kind want, struct ingest_r
 		return -1;
 	}
 	walk(rep, g_mime_message_get_mime_part(m), 0);
+	/* A DSN is addressed to the original's envelope sender: when the
+	 * original came back without its Return-Path (or not at all), that
+	 * address (a VERP one) gives the envelope domain. X-Original-To is the
+	 * recipient Postfix's local delivery saw, before aliases. */
+	if (rep->kind == INGEST_DSN && rep->mail_from_domain[0] == '\0') {
+		const char *v = g_mime_object_get_header(GMIME_OBJECT(m), "X-Original-To");
+		if (v == NULL)
+			v = g_mime_object_get_header(GMIME_OBJECT(m), "To");
+		if (v != NULL)
+			addr_domain(rep->mail_from_domain, sizeof(rep->mail_from_domain), v);
+	}
 	g_object_unref(m);
 	if (rep->kind == INGEST_UNKNOWN) {
 		snprintf(why, whylen, "not an ARF or DSN report (no multipart/report with a "

@@ -38,7 +38,9 @@ struct ingest_report {
 	char feedback_type[32];		/* ARF: abuse, fraud, ... */
 	char feedback_id[INGEST_FIELD_MAX]; /* of the original message */
 	char dkim_d[INGEST_FIELD_MAX], dkim_s[64];
-	char mail_from_domain[INGEST_FIELD_MAX]; /* the original's envelope sender */
+	/* the original's envelope sender; a DSN without it: the domain the
+	 * DSN was sent to (X-Original-To, else To), a VERP address */
+	char mail_from_domain[INGEST_FIELD_MAX];
 	char from_domain[INGEST_FIELD_MAX];      /* the original's header From */
 	char original_rcpt[INGEST_ADDR_MAX];     /* ARF: the complaining recipient */
 	char original_to[INGEST_ADDR_MAX];       /* the original's To, when one address */
@@ -56,7 +58,8 @@ int ingest_parse(const char *buf, size_t len, enum ingest_kind want, struct inge
 		 char *why, size_t whylen);
 
 /* Attribute a parsed report to an identity: the Feedback-ID bulkwarden
- * added, else the DKIM d=/s= of the original, else its envelope domain,
+ * added, else the DKIM d=/s= of the original, else its envelope domain
+ * (of a DSN with no Return-Path of the original: where the DSN went),
  * else its From domain. NULL (and INGEST_BY_NONE) when nothing matches. */
 const struct bw_identity *ingest_attribute(const struct registry *r,
 					   const struct ingest_report *rep, enum ingest_by *by);

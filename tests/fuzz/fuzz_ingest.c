@@ -3,8 +3,14 @@
  * one report as an MTA would hand it to `bulkwardenctl ingest`. Checks the
  * parse's invariants: every copied field NUL-terminated within its bound,
  * recipient counts consistent, a usable report is ARF or DSN. Built with
- * gcc and tests/fuzz/seeds_main.c it replays the seed corpus
- * (tests/feedback/corpus) in make check.
+ * gcc and tests/fuzz/seeds_main.c it replays the seed corpora
+ * (tests/feedback/corpus and tests/fuzz/corpus/ingest) in make check.
+ * libFuzzer build (registry_by_id, used only by ingest_attribute, stubbed):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DBW_FUZZ_STUB_REGISTRY \
+ *     -I. -I_build tests/fuzz/fuzz_ingest.c ingest/feedback.c registry/domain.c \
+ *     base/util.c $(pkg-config --cflags --libs gmime-3.0 libpsl libidn2) -o fuzz_ingest
+ *   ./fuzz_ingest -max_len=65536 -rss_limit_mb=2048 WORKDIR tests/feedback/corpus \
+ *     tests/fuzz/corpus/ingest
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +20,16 @@
 #include "ingest/feedback.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#ifdef BW_FUZZ_STUB_REGISTRY /* the libFuzzer build links no registry */
+const struct bw_identity *
+registry_by_id(const struct registry *r, const char *id)
+{
+	(void)r;
+	(void)id;
+	return NULL;
+}
+#endif
 
 static void
 die(const char *what)
