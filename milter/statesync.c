@@ -402,19 +402,19 @@ identity_pass(struct statesync *s, long long now)
 {
 	if (s->n_dpend > 0)
 		dormant_flush(s);
+	if (!s->pass_running && now_ms() < s->next_pass_ms)
+		return;
+	/* none before the first registry is published (the thread starts
+	 * before it): the pass waits for it, tick by tick */
+	struct runtime *rt = runtime_current();
+	if (rt == NULL)
+		return;
 	if (!s->pass_running) {
-		if (now_ms() < s->next_pass_ms)
-			return;
 		s->pass_running = true;
 		s->pass_pos = 0;
 		s->n_sig = 0;
 		s->pass_rev[0] = '\0';
 		s->next_pass_ms = now_ms() + STATESYNC_PASS_MS;
-	}
-	struct runtime *rt = runtime_current();
-	if (rt == NULL) {
-		pass_end(s);
-		return;
 	}
 	const struct registry *r = rt->reg;
 	if (strcmp(s->pass_rev, r->revision) != 0) {
