@@ -64,6 +64,14 @@ static long long reg_loaded_at;
 static uint64_t reg_loads;
 static long n_suspended = -1;
 static struct MHD_Daemon *daemon_;
+/* The suspended ids and the signal table: replaced whole by the state
+ * thread (at most every tick and every signal pass), read per scrape. */
+static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
+static char (*susp_ids)[BW_ID_MAX + 1];
+static size_t n_susp_ids;
+static struct metrics_signal *sigs;
+static size_t n_sigs;
+static long long sigs_at;
 
 /* FNV-1a over the id, for the slot probe start. */
 static uint32_t
@@ -182,6 +190,65 @@ metrics_suspended(long n)
 	__atomic_store_n(&n_suspended, n, __ATOMIC_RELAXED);
 }
 
+/* Whether a label value is safe to print unescaped ([a-z0-9._-], as the
+ * registry's ids); the store's ids are checked again here. */
+static bool
+label_ok(const char *v)
+{
+	if (*v == '\0')
+		return false;
+	for (; *v != '\0'; v++)
+		if (!((*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9') || *v == '.' ||
+		      *v == '_' || *v == '-'))
+			return false;
+	return true;
+}
+
+/* Note the suspended identities (see metrics.h). */
+int
+metrics_suspended_ids(const char *const *ids, size_t n)
+{
+	char(*copy)[BW_ID_MAX + 1] = n ? malloc(n * sizeof(*copy)) : NULL;
+	if (n && copy == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		bw_strlcpy(copy[i], ids[i], sizeof(copy[i]));
+	pthread_mutex_lock(&tab_lock);
+	free(susp_ids);
+	susp_ids = copy;
+	n_susp_ids = n;
+	pthread_mutex_unlock(&tab_lock);
+	metrics_suspended((long)n);
+	return 0;
+}
+
+/* Replace the signal table (see metrics.h). */
+int
+metrics_signals(const struct metrics_signal *v, size_t n, long long at)
+{
+	struct metrics_signal *copy = n ? malloc(n * sizeof(*copy)) : NULL;
+	if (n && copy == NULL)
+		return -1;
+	if (n)
+		memcpy(copy, v, n * sizeof(*copy));
+	for (size_t i = 0; i < n; i++) {
+		copy[i].identity[BW_ID_MAX] = '\0';
+		if (!label_ok(copy[i].identity))
+			bw_strlcpy(copy[i].identity, "_invalid", sizeof(copy[i].identity));
+		if (copy[i].signal < 0 || copy[i].signal >= BW_SIG__COUNT)
+			copy[i].signal = 0;
+		if (copy[i].state < 0 || copy[i].state >= METRICS_SIGNAL_STATES)
+			copy[i].state = METRICS_SIGNAL_STATES - 1;
+	}
+	pthread_mutex_lock(&tab_lock);
+	free(sigs);
+	sigs = copy;
+	n_sigs = n;
+	sigs_at = at;
+	pthread_mutex_unlock(&tab_lock);
+	return 0;
+}
+
 /* Zero every counter and slot. */
 void
 metrics_reset(void)
@@ -194,6 +261,15 @@ metrics_reset(void)
 	h_dns = (struct health){-1, 0, 0};
 	per_identity = 1;
 	n_suspended = -1;
+	pthread_mutex_lock(&tab_lock);
+	free(susp_ids);
+	susp_ids = NULL;
+	n_susp_ids = 0;
+	free(sigs);
+	sigs = NULL;
+	n_sigs = 0;
+	sigs_at = 0;
+	pthread_mutex_unlock(&tab_lock);
 }
 
 /* The name of a slot as a label value. */
@@ -295,6 +371,119 @@ render_health(FILE *f, const char *what, const char *help, struct health *h)
 		what, help, what, what, __atomic_load_n(&h->last_success, __ATOMIC_RELAXED));
 }
 
+/* v as the shortest of %.15g / %.17g that reads back as v (0.003, not
+ * 0.0030000000000000001). */
+static const char *
+num(double v, char buf[32])
+{
+	snprintf(buf, 32, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, 32, "%.17g", v);
+	return buf;
+}
+
+/* Whether id is in the suspended list (tab_lock held). */
+static bool
+is_suspended(const char *id)
+{
+	for (size_t i = 0; i < n_susp_ids; i++)
+		if (strcmp(susp_ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+/* The suspended-identity and signal lines (tab_lock taken here). Per
+ * identity (per_identity = true) for at most METRICS_ID_SLOTS identities;
+ * the counts per signal and state always, over every identity. */
+static void
+render_signals(FILE *f, bool per_id)
+{
+	static const char *const st_names[METRICS_SIGNAL_STATES] = {"ok", "warn", "suspend",
+								    "insufficient-data"};
+	static const char *const levels[2] = {"warn", "suspend"};
+	uint64_t cnt[BW_SIG__COUNT][METRICS_SIGNAL_STATES] = {{0}}, waived[BW_SIG__COUNT] = {0};
+	char nb[32];
+	pthread_mutex_lock(&tab_lock);
+	size_t n_show = 0; /* signal entries of the first METRICS_ID_SLOTS identities */
+	size_t ids = 0;
+	for (size_t i = 0; i < n_sigs; i++) {
+		if (i == 0 || strcmp(sigs[i].identity, sigs[i - 1].identity) != 0)
+			ids++;
+		if (ids <= METRICS_ID_SLOTS)
+			n_show = i + 1;
+		cnt[sigs[i].signal][sigs[i].state]++;
+		waived[sigs[i].signal] += sigs[i].waived;
+	}
+	if (per_id) {
+		fputs("# HELP bulkwarden_identity_suspended 1 while the identity is suspended in "
+		      "the state store, else 0.\n"
+		      "# TYPE bulkwarden_identity_suspended gauge\n",
+		      f);
+		size_t shown = 0;
+		for (size_t i = 0; i < n_susp_ids && shown < METRICS_ID_SLOTS; i++)
+			if (label_ok(susp_ids[i])) {
+				fprintf(f, "bulkwarden_identity_suspended{identity=\"%s\"} 1\n",
+					susp_ids[i]);
+				shown++;
+			}
+		for (size_t i = 0; i < n_show && shown < METRICS_ID_SLOTS; i++)
+			if ((i == 0 || strcmp(sigs[i].identity, sigs[i - 1].identity) != 0) &&
+			    !is_suspended(sigs[i].identity)) {
+				fprintf(f, "bulkwarden_identity_suspended{identity=\"%s\"} 0\n",
+					sigs[i].identity);
+				shown++;
+			}
+		fputs("# HELP bulkwarden_signal_value Feedback signal of the identity over its "
+		      "window (rate, 0 to 1), as last computed.\n"
+		      "# TYPE bulkwarden_signal_value gauge\n",
+		      f);
+		for (size_t i = 0; i < n_show; i++)
+			fprintf(f, "bulkwarden_signal_value{identity=\"%s\",signal=\"%s\"} %s\n",
+				sigs[i].identity,
+				registry_signal_name((enum bw_signal)sigs[i].signal),
+				num(sigs[i].value, nb));
+		fputs("# HELP bulkwarden_signal_threshold The identity's threshold of a signal, "
+		      "by level (warn, suspend).\n"
+		      "# TYPE bulkwarden_signal_threshold gauge\n",
+		      f);
+		for (size_t i = 0; i < n_show; i++)
+			for (int l = 0; l < 2; l++)
+				fprintf(f,
+					"bulkwarden_signal_threshold{identity=\"%s\",signal=\"%s\","
+					"level=\"%s\"} %s\n",
+					sigs[i].identity,
+					registry_signal_name((enum bw_signal)sigs[i].signal),
+					levels[l], num(l == 0 ? sigs[i].warn : sigs[i].suspend, nb));
+	}
+	fputs("# HELP bulkwarden_signal_identities Identities by signal and signal state "
+	      "(ok, warn, suspend, insufficient-data), as last computed.\n"
+	      "# TYPE bulkwarden_signal_identities gauge\n",
+	      f);
+	if (sigs_at > 0)
+		for (int g = 0; g < BW_SIG__COUNT; g++)
+			for (int k = 0; k < METRICS_SIGNAL_STATES; k++)
+				fprintf(f,
+					"bulkwarden_signal_identities{signal=\"%s\",state=\"%s\"} "
+					"%llu\n",
+					registry_signal_name((enum bw_signal)g), st_names[k],
+					(unsigned long long)cnt[g][k]);
+	fputs("# HELP bulkwarden_signal_waived_identities Identities whose signal a waiver "
+	      "covers.\n# TYPE bulkwarden_signal_waived_identities gauge\n",
+	      f);
+	if (sigs_at > 0)
+		for (int g = 0; g < BW_SIG__COUNT; g++)
+			fprintf(f, "bulkwarden_signal_waived_identities{signal=\"%s\"} %llu\n",
+				registry_signal_name((enum bw_signal)g),
+				(unsigned long long)waived[g]);
+	fprintf(f,
+		"# HELP bulkwarden_signals_timestamp_seconds Unix time the signals were last "
+		"computed (0: not yet).\n"
+		"# TYPE bulkwarden_signals_timestamp_seconds gauge\n"
+		"bulkwarden_signals_timestamp_seconds %lld\n",
+		sigs_at);
+	pthread_mutex_unlock(&tab_lock);
+}
+
 /* Build the whole exposition text. */
 char *
 metrics_render(size_t *len)
@@ -314,6 +503,7 @@ metrics_render(size_t *len)
 	      f);
 	if (susp >= 0)
 		fprintf(f, "bulkwarden_suspended_identities %ld\n", susp);
+	render_signals(f, __atomic_load_n(&per_identity, __ATOMIC_RELAXED) != 0);
 	pthread_mutex_lock(&reg_lock);
 	fprintf(f,
 		"# HELP bulkwarden_registry_info The registry revision in use (value 1).\n"

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "registry/check.h"
+#include "registry/registry.h"
 
 #define METRICS_ID_SLOTS 1024 /* identity label values kept; then "_other" */
 #define METRICS_OUTCOMES 5    /* accept quarantine tempfail reject abort */
@@ -38,6 +39,27 @@ void metrics_registry(const char *revision, long long loaded_at, bool per_identi
 
 /* Identities suspended in the store, as last read (-1: unknown). */
 void metrics_suspended(long n);
+
+/* The ids of the identities suspended in the store, as last read (copied;
+ * also sets the count). From the state thread, never per message. 0, or -1
+ * out of memory (the previous list stays). */
+int metrics_suspended_ids(const char *const *ids, size_t n);
+
+/* One signal of one identity as the state thread last computed it. */
+struct metrics_signal {
+	char identity[BW_ID_MAX + 1];
+	int signal;		     /* enum bw_signal */
+	int state;		     /* 0 ok, 1 warn, 2 suspend, 3 insufficient-data */
+	bool waived;		     /* a waiver covers it */
+	double value, warn, suspend; /* the rate and the identity's thresholds */
+};
+#define METRICS_SIGNAL_STATES 4
+
+/* Replace the signal table with n entries computed at unix time at (copied).
+ * Per-identity lines are rendered for the first METRICS_ID_SLOTS identities
+ * only; the counts per signal and state cover all n. 0, or -1 out of memory
+ * (the previous table stays). */
+int metrics_signals(const struct metrics_signal *v, size_t n, long long at);
 
 /* The text exposition (format 0.0.4) into a malloc'ed buffer the caller
  * frees; NULL on allocation failure. */

@@ -279,16 +279,17 @@ sent(struct state *st, const char *id, long long from, long long to)
 }
 
 /*
- * Whether identity id is dormant at now (st_lock held): it sent before,
+ * Whether identity id is dormant at now (paths_dormancy, paths.h; here
+ * with st_lock held): it sent before,
  * but nothing in the last dormant_days. path receives its dormant: path,
  * named after the day of its last message (found by halving the range:
  * about 20 counter sums, once per identity and day), or "" when it is not
  * dormant (an identity that never sent is new: its paths are). 0, or -1
  * with why.
  */
-static int
-dormancy(struct state *st, const char *id, long long now, unsigned days, char *path, size_t len,
-	 char *why, size_t whylen)
+int
+paths_dormancy(struct state *st, const char *id, long long now, unsigned days, char *path,
+	       size_t len, char *why, size_t whylen)
 {
 	long long hour = now - now % 3600, from = hour - (long long)days * 86400, lo = 0, hi;
 	long long n = sent(st, id, from, hour + 3600);
@@ -360,8 +361,8 @@ dormant_path(struct paths *p, const struct registry *r, const struct verdict *v,
 			state_set_origin(p->st, "bulkwarden");
 	}
 	if (p->st != NULL)
-		rc = dormancy(p->st, id->id, now, (unsigned)days, found, sizeof(found), why,
-			      sizeof(why));
+		rc = paths_dormancy(p->st, id->id, now, (unsigned)days, found, sizeof(found), why,
+				    sizeof(why));
 	pthread_mutex_unlock(&p->st_lock);
 	if (rc != 0) { /* asked again with the next message */
 		diag(LOG_WARNING, "dormancy of %s not judged: %s", id->id,

@@ -47,4 +47,14 @@ void paths_dkim(struct paths *p, const struct registry *r, struct verdict *v, co
 /* Whether identity id counts as a vendor (platform set, not in-house). */
 bool paths_vendor(const struct bw_identity *id);
 
+struct state;
+/* Whether identity id is dormant at now in store st: it sent before (the
+ * accepted and quarantined counters), but nothing in the last days days.
+ * path receives "dormant:YYYY-MM-DD" (the UTC day of its last message,
+ * found by halving: about 20 counter sums) or "" (not dormant; an identity
+ * that never sent is not dormant). 0, or -1 with why. Not per message:
+ * the callers judge an identity once a day. */
+int paths_dormancy(struct state *st, const char *id, long long now, unsigned days, char *path,
+		   size_t len, char *why, size_t whylen);
+
 #endif

@@ -37,12 +37,17 @@
 #include "log/eventlog.h"
 #include "milter/limits.h"
 #include "metrics/metrics.h"
+#include "milter/paths.h"
+#include "milter/runtime.h"
 #include "milter/statesync.h"
 #include "milter/suppress_set.h"
+#include "state/signals.h"
 #include "base/util.h"
 #include "registry/settings.h"
 
-#define AUDIT_QUEUE_MAX 16 /* callers waiting at once; more wait for room */
+#define AUDIT_QUEUE_MAX 16     /* callers waiting at once; more wait for room */
+#define DORMANT_RECHECK_S 3600 /* an identity found awake is asked again an hour later */
+#define DORMANT_PENDING_MAX 64 /* claimed dormant records waiting for the store */
 
 /* One caller's record, on the caller's stack until it is done. */
 struct audit_req {
@@ -77,6 +82,20 @@ struct statesync {
 	struct overlay_delta *retry; /* a counter batch to try again, as it is */
 	size_t n_retry;
 	char retry_id[32];
+	/* the identity pass: signal gauges for /metrics and the daily dormant
+	 * records, STATESYNC_SLICE identities per tick, a pass at most every
+	 * STATESYNC_PASS_MS */
+	bool pass_running;
+	size_t pass_pos;
+	long long next_pass_ms;
+	char pass_rev[65]; /* the registry the pass walks (revision) */
+	struct metrics_signal *sig;
+	size_t n_sig, cap_sig;
+	char dorm_rev[65];    /* the registry dorm_next is indexed by */
+	long long *dorm_next; /* per identity: unix time to judge it again */
+	size_t n_dorm;
+	struct state_audit dpend[DORMANT_PENDING_MAX]; /* claimed, not yet appended */
+	size_t n_dpend;
 };
 
 static long long
@@ -127,7 +146,16 @@ poll_suspensions(struct statesync *s, long long now)
 		goto fail;
 	}
 	metrics_store(true, now);
-	metrics_suspended((long)n);
+	const char **ids = n ? malloc(n * sizeof(*ids)) : NULL;
+	if (ids != NULL || n == 0) {
+		for (size_t i = 0; i < n; i++)
+			ids[i] = list[i].id;
+		if (metrics_suspended_ids(ids, n) != 0)
+			metrics_suspended((long)n);
+		free(ids);
+	} else {
+		metrics_suspended((long)n);
+	}
 	/* both sets read at one version: it counts as seen only when both
 	 * are in the overlay (else the next tick reads again) */
 	if (overlay_set_suspensions(s->ov, list, n) == 0 &&
@@ -264,6 +292,195 @@ emit_counters(struct statesync *s, long long now)
 	s->interval_start = now;
 }
 
+/* Append the dormant records whose key this relay claimed (oldest
+ * first); one the store refuses stays for the next tick. */
+static void
+dormant_flush(struct statesync *s)
+{
+	size_t done = 0;
+	while (done < s->n_dpend) {
+		if (state_audit_append(s->st, &s->dpend[done]) != 0) {
+			diag(LOG_ERR, "dormant record of %s not written yet: %s (retrying)",
+			     s->dpend[done].identity, state_error(s->st));
+			break;
+		}
+		log_audit(&s->dpend[done], NULL);
+		done++;
+	}
+	memmove(s->dpend, s->dpend + done, (s->n_dpend - done) * sizeof(s->dpend[0]));
+	s->n_dpend -= done;
+}
+
+/*
+ * The daily dormant record of id (issue 15): an active identity, approved
+ * or activated dormant_days ago, that sent before but nothing in the last
+ * dormant_days (paths_dormancy, as the relay's dormant: path) gets one
+ * audit record "dormant" by bulkwarden per UTC day, fleet-wide: the key
+ * dormant:ID:YYYY-MM-DD is claimed first with state_feedback_record (an
+ * atomic insert-if-new on SQLite and Redis); only the relay that claimed it
+ * writes the record, retried from memory until the store takes it. *next:
+ * when to judge id again (tomorrow, or in an hour when it is awake).
+ */
+static void
+dormant_check(struct statesync *s, const struct registry *r, const struct bw_identity *id,
+	      long long now, long long *next)
+{
+	long long days = r->set.dormant_days, day = now - now % 86400;
+	long long since = id->activate > id->approval_date ? id->activate : id->approval_date;
+	char path[STATE_PATH_MAX], why[STATE_TEXT_MAX] = "", key[STATE_FEEDBACK_KEY_MAX + 1];
+	char dayname[16];
+	*next = now + DORMANT_RECHECK_S;
+	if (days <= 0 || registry_lifecycle(id, now, NULL) != BW_LIFE_ACTIVE ||
+	    since > now - days * 86400)
+		return;
+	if (s->n_dpend >= DORMANT_PENDING_MAX) {
+		*next = 0; /* the store is away: judged again once it takes records */
+		return;
+	}
+	if (paths_dormancy(s->st, id->id, now, (unsigned)days, path, sizeof(path), why,
+			   sizeof(why)) != 0) {
+		metrics_store(false, now);
+		diag(LOG_WARNING, "dormancy of %s not judged: %s", id->id, why);
+		*next = 0;
+		return;
+	}
+	if (path[0] == '\0')
+		return;
+	struct tm tm;
+	time_t t = (time_t)day;
+	gmtime_r(&t, &tm);
+	strftime(dayname, sizeof(dayname), "%Y-%m-%d", &tm);
+	snprintf(key, sizeof(key), "dormant:%s:%s", id->id, dayname);
+	int rc = state_feedback_record(s->st, key, now, NULL, 0);
+	if (rc < 0) {
+		metrics_store(false, now);
+		diag(LOG_WARNING, "dormant record of %s: %s (asked again)", id->id,
+		     state_error(s->st));
+		*next = 0;
+		return;
+	}
+	*next = day + 86400;
+	if (rc == 1) /* this relay or another wrote today's record */
+		return;
+	struct state_audit *rec = &s->dpend[s->n_dpend++];
+	memset(rec, 0, sizeof(*rec));
+	rec->ts = now;
+	bw_strlcpy(rec->action, "dormant", sizeof(rec->action));
+	bw_strlcpy(rec->actor, "bulkwarden", sizeof(rec->actor));
+	bw_strlcpy(rec->identity, id->id, sizeof(rec->identity));
+	const char *last = strchr(path, ':') + 1;
+	if (strcmp(last, "never") == 0)
+		snprintf(rec->reason, sizeof(rec->reason), "no message in %lld days", days);
+	else
+		snprintf(rec->reason, sizeof(rec->reason),
+			 "no message in %lld days (last on %s); its next message is the new "
+			 "sending path %s",
+			 days, last, path);
+	snprintf(rec->detail, sizeof(rec->detail), "dormant_days=%lld path=%s day=%s", days, path,
+		 dayname);
+	dormant_flush(s);
+}
+
+/* Stop the identity pass; the next starts after STATESYNC_PASS_MS. */
+static void
+pass_end(struct statesync *s)
+{
+	s->pass_running = false;
+	s->n_sig = 0;
+}
+
+/*
+ * One slice of the identity pass (never on the message path: the state
+ * thread, STATESYNC_SLICE identities per tick, at most one pass every
+ * STATESYNC_PASS_MS): with metrics.listen set, the signals of each
+ * identity (signals_compute, the figures `bulkwardenctl signals` shows)
+ * for /metrics, published whole at the end of the pass; and the daily
+ * dormant record. A reload during a pass starts it over on the new
+ * registry. A store error ends the pass (the gauges keep the last one).
+ */
+static void
+identity_pass(struct statesync *s, long long now)
+{
+	if (s->n_dpend > 0)
+		dormant_flush(s);
+	if (!s->pass_running && now_ms() < s->next_pass_ms)
+		return;
+	/* none before the first registry is published (the thread starts
+	 * before it): the pass waits for it, tick by tick */
+	struct runtime *rt = runtime_current();
+	if (rt == NULL)
+		return;
+	if (!s->pass_running) {
+		s->pass_running = true;
+		s->pass_pos = 0;
+		s->n_sig = 0;
+		s->pass_rev[0] = '\0';
+		s->next_pass_ms = now_ms() + STATESYNC_PASS_MS;
+	}
+	const struct registry *r = rt->reg;
+	if (strcmp(s->pass_rev, r->revision) != 0) {
+		bw_strlcpy(s->pass_rev, r->revision, sizeof(s->pass_rev));
+		s->pass_pos = 0;
+		s->n_sig = 0;
+	}
+	if (strcmp(s->dorm_rev, r->revision) != 0) {
+		long long *d = r->n_ids ? calloc(r->n_ids, sizeof(*d)) : NULL;
+		if (d != NULL || r->n_ids == 0) {
+			free(s->dorm_next);
+			s->dorm_next = d;
+			s->n_dorm = r->n_ids;
+			bw_strlcpy(s->dorm_rev, r->revision, sizeof(s->dorm_rev));
+		}
+	}
+	bool want_sig = r->set.metrics_listen != NULL;
+	if (want_sig && s->cap_sig < r->n_ids * BW_SIG__COUNT) {
+		struct metrics_signal *g = realloc(s->sig, r->n_ids * BW_SIG__COUNT * sizeof(*g));
+		if (g == NULL) { /* no partial table: this pass ends, the next tries again */
+			diag(LOG_WARNING, "signal gauges: out of memory");
+			pass_end(s);
+			runtime_release(rt);
+			return;
+		} else {
+			s->sig = g;
+			s->cap_sig = r->n_ids * BW_SIG__COUNT;
+		}
+	}
+	for (unsigned k = 0; k < STATESYNC_SLICE && s->pass_pos < r->n_ids; k++, s->pass_pos++) {
+		const struct bw_identity *id = &r->ids[s->pass_pos];
+		if (want_sig) {
+			struct signal_value v[BW_SIG__COUNT];
+			if (signals_compute(s->st, id, now, v) != 0) {
+				metrics_store(false, now);
+				diag(LOG_WARNING, "signal gauges of %s: %s", id->id,
+				     state_error(s->st));
+				pass_end(s);
+				runtime_release(rt);
+				return;
+			}
+			for (int i = 0; i < BW_SIG__COUNT; i++) {
+				struct metrics_signal *m = &s->sig[s->n_sig++];
+				memset(m, 0, sizeof(*m));
+				bw_strlcpy(m->identity, id->id, sizeof(m->identity));
+				m->signal = (int)v[i].sig;
+				m->state = (int)v[i].state;
+				m->waived = v[i].waived;
+				m->value = v[i].value;
+				m->warn = v[i].thr.warn;
+				m->suspend = v[i].thr.suspend;
+			}
+		}
+		if (s->dorm_next != NULL && s->n_dorm == r->n_ids &&
+		    s->dorm_next[s->pass_pos] <= now)
+			dormant_check(s, r, id, now, &s->dorm_next[s->pass_pos]);
+	}
+	if (s->pass_pos >= r->n_ids) {
+		if (want_sig && metrics_signals(s->sig, s->n_sig, now) != 0)
+			diag(LOG_WARNING, "signal gauges: out of memory");
+		pass_end(s);
+	}
+	runtime_release(rt);
+}
+
 /* The watcher: wake the state thread as soon as a change is announced
  * (pub/sub); polling the version every tick stays as the fallback. */
 static void *
@@ -327,6 +544,8 @@ run(void *arg)
 		}
 		poll_suspensions(s, now);
 		suppress_set_poll(s->st);
+		if (!stop)
+			identity_pass(s, now);
 		if (stop || ms - last_counters >= (long long)interval * 1000) {
 			emit_counters(s, now);
 			last_counters = ms;
@@ -436,7 +655,14 @@ statesync_stop(struct statesync *s)
 		pthread_join(s->watch_tid, NULL);
 	if (s->retry != NULL)
 		diag(LOG_ERR, "exiting with %zu counter rows the store did not take", s->n_retry);
+	if (s->n_dpend > 0)
+		dormant_flush(s);
+	if (s->n_dpend > 0)
+		diag(LOG_ERR, "exiting with %zu dormant records the store did not take",
+		     s->n_dpend);
 	free(s->retry);
+	free(s->sig);
+	free(s->dorm_next);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);

@@ -3,7 +3,8 @@
  * the in-memory overlay: picks up suspensions within a second, lifts
  * expired ones, flushes counters every second and at shutdown, appends
  * audit records other threads hand in, and writes counter and audit
- * events.
+ * events. Once a minute, a few identities per tick: the feedback signals
+ * for /metrics (metrics.listen set) and the daily dormant audit record.
  */
 #ifndef BW_STATESYNC_H
 #define BW_STATESYNC_H
@@ -14,6 +15,8 @@
 
 #define STATESYNC_TICK_MS 250     /* suspension poll period */
 #define STATESYNC_FLUSH_MS 1000   /* counter flush and expiry period */
+#define STATESYNC_PASS_MS 60000   /* identity pass (signal gauges, dormancy): at most this often */
+#define STATESYNC_SLICE 16        /* identities of the pass per tick */
 
 struct statesync;
 

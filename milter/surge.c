@@ -178,10 +178,23 @@ int
 surge_count(struct surge *s, const struct bw_settings *set, const char *id, long long now,
 	    struct surge_result *out)
 {
+	return surge_count_with(s, set, set->surge_factor, set->surge_min_messages, id, now, out);
+}
+
+int
+surge_count_with(struct surge *s, const struct bw_settings *set, double factor,
+		 unsigned min_messages, const char *id, long long now, struct surge_result *out)
+{
+	if (factor <= 0)
+		factor = set->surge_factor;
+	if (min_messages == 0)
+		min_messages = set->surge_min_messages;
 	long long hour = now - now % 3600;
 	char why[STATE_TEXT_MAX] = "";
 	memset(out, 0, sizeof(*out));
 	out->hour = hour;
+	out->factor = factor;
+	out->min_messages = min_messages;
 	pthread_mutex_lock(&s->lock);
 	struct entry *e = entry_of(s, id);
 	if (e == NULL) {
@@ -212,7 +225,7 @@ surge_count(struct surge *s, const struct bw_settings *set, const char *id, long
 	e->local++;
 	out->count = e->base_count + e->local;
 	out->baseline = e->baseline;
-	out->threshold = e->baseline * set->surge_factor;
+	out->threshold = e->baseline * factor;
 	if (e->failed) {
 		out->verdict = SURGE_ERROR;
 		snprintf(out->detail, sizeof(out->detail), "baseline not read: %.120s", why);
@@ -221,20 +234,20 @@ surge_count(struct surge *s, const struct bw_settings *set, const char *id, long
 		snprintf(out->detail, sizeof(out->detail),
 			 "no baseline yet (history shorter than %u days): no surge verdict",
 			 set->surge_baseline_days);
-	} else if (out->count >= set->surge_min_messages && (double)out->count > out->threshold) {
+	} else if (out->count >= min_messages && (double)out->count > out->threshold) {
 		out->verdict = SURGE_OVER;
 		out->first = !e->surged;
 		e->surged = true;
 		snprintf(out->detail, sizeof(out->detail),
 			 "%llu messages this hour, baseline %.1f (x%.1f = %.1f, min %u): surge",
-			 (unsigned long long)out->count, out->baseline, set->surge_factor,
-			 out->threshold, set->surge_min_messages);
+			 (unsigned long long)out->count, out->baseline, factor,
+			 out->threshold, min_messages);
 	} else {
 		out->verdict = SURGE_BELOW;
 		snprintf(out->detail, sizeof(out->detail),
 			 "%llu messages this hour, baseline %.1f (x%.1f = %.1f, min %u)",
-			 (unsigned long long)out->count, out->baseline, set->surge_factor,
-			 out->threshold, set->surge_min_messages);
+			 (unsigned long long)out->count, out->baseline, factor,
+			 out->threshold, min_messages);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -284,14 +297,14 @@ act(struct surge *s, const struct registry *r, const struct verdict *v,
 	snprintf(rec.reason, sizeof(rec.reason),
 		 "volume surge: %llu messages in the hour from %s, baseline %.1f per hour "
 		 "(factor %.1f: %.1f, min_messages %u); action %s%s",
-		 (unsigned long long)res->count, t, res->baseline, r->set.surge_factor,
-		 res->threshold, r->set.surge_min_messages, action_words[a],
+		 (unsigned long long)res->count, t, res->baseline, res->factor,
+		 res->threshold, res->min_messages, action_words[a],
 		 v->monitor && a == BW_SURGE_SUSPEND ? " (monitor mode: not suspended)" : "");
 	snprintf(rec.detail, sizeof(rec.detail),
 		 "count=%llu baseline=%.1f factor=%.1f min_messages=%u baseline_days=%u hour=%lld "
 		 "queue=%.64s",
-		 (unsigned long long)res->count, res->baseline, r->set.surge_factor,
-		 r->set.surge_min_messages, r->set.surge_baseline_days, res->hour, queue_id);
+		 (unsigned long long)res->count, res->baseline, res->factor,
+		 res->min_messages, r->set.surge_baseline_days, res->hour, queue_id);
 	pthread_mutex_lock(&s->st_lock);
 	struct state *st = handle(s, why, sizeof(why));
 	if (st != NULL && state_audit_append(st, &rec) == 0)
@@ -318,7 +331,8 @@ surge_mail(struct surge *s, const struct registry *r, struct verdict *v, const c
 	struct surge_result res;
 	if (s == NULL || v->identity == NULL || r->set.surge_action == BW_SURGE_OFF)
 		return;
-	if (surge_count(s, &r->set, v->identity->id, now, &res) != 0) {
+	if (surge_count_with(s, &r->set, v->identity->surge_factor,
+			     v->identity->surge_min_messages, v->identity->id, now, &res) != 0) {
 		policy_pass(r, v, BW_CHK_VOLUME_SURGE, "not judged: out of memory");
 		return;
 	}

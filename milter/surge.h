@@ -48,6 +48,8 @@ struct surge_result {
 	uint64_t count;	  /* messages of the hour, this one included */
 	double baseline;  /* mean messages in the same hour of the week */
 	double threshold; /* factor x baseline */
+	double factor;	  /* the factor and min_messages judged with */
+	unsigned min_messages;
 	bool first;	  /* the first surge verdict of this identity-hour */
 	long long hour;	  /* the UTC hour */
 	char detail[SURGE_DETAIL_MAX];
@@ -62,6 +64,11 @@ void surge_free(struct surge *s);
  * settings of set (the message's snapshot). 0, or -1 out of memory. */
 int surge_count(struct surge *s, const struct bw_settings *set, const char *id, long long now,
 		struct surge_result *out);
+/* The same with the identity's own factor and min_messages (its
+ * identity.governance.volume_surge, at most the baseline's; 0: set's). */
+int surge_count_with(struct surge *s, const struct bw_settings *set, double factor,
+		     unsigned min_messages, const char *id, long long now,
+		     struct surge_result *out);
 
 /* The baseline of id for the hour starting at hour (pure store reads):
  * *have false when the history does not cover the window. 0 or -1 (the

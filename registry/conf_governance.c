@@ -4,7 +4,9 @@
  * { warn; suspend; min_messages; window_hours; } and each identity's
  * identity.governance.<signal> = { warn; suspend; min_messages; }, which
  * may only tighten the baseline (a larger value is refused at its
- * file:line). Defaults come from the settings table's rows.
+ * file:line); likewise identity.governance.volume_surge = { factor;
+ * min_messages; } against policy.governance.volume_surge. Defaults come
+ * from the settings table's rows.
  * Untrusted input: config values (typed and bounded here).
  */
 #include "config.h"
@@ -125,14 +127,49 @@ conf_governance(struct conf_ctx *c, const config_setting_t *gov)
 	}
 }
 
+/* identity.governance.volume_surge: a factor or min_messages above the
+ * baseline's would let a surge pass unseen: refused at file:line. */
+static void
+conf_identity_surge(struct conf_ctx *c, const config_setting_t *gov, struct bw_identity *id)
+{
+	const struct bw_settings *base = &c->r->set;
+	const config_setting_t *g = NULL;
+	double v;
+	long long n;
+	if (conf_group(c, gov, S_ID_GOVERNANCE_VOLUME_SURGE, &g) <= 0 ||
+	    !conf_keys(c, g, S_ID_GOVERNANCE_VOLUME_SURGE))
+		return;
+	if (conf_float(c, g, S_ID_GOVERNANCE_VOLUME_SURGE_FACTOR, &v) > 0) {
+		if (v > base->surge_factor)
+			conf_err(c, conf_at(g, S_ID_GOVERNANCE_VOLUME_SURGE_FACTOR),
+				 "%g loosens the baseline (policy.governance.volume_surge.factor "
+				 "is %g)",
+				 v, base->surge_factor);
+		else
+			id->surge_factor = v;
+	}
+	if (conf_int(c, g, S_ID_GOVERNANCE_VOLUME_SURGE_MIN_MESSAGES, &n) > 0) {
+		if (n > (long long)base->surge_min_messages)
+			conf_err(c, conf_at(g, S_ID_GOVERNANCE_VOLUME_SURGE_MIN_MESSAGES),
+				 "%lld loosens the baseline (policy.governance.volume_surge."
+				 "min_messages is %u)",
+				 n, base->surge_min_messages);
+		else
+			id->surge_min_messages = (unsigned)n;
+	}
+}
+
 void
 conf_identity_governance(struct conf_ctx *c, const config_setting_t *idg, struct bw_identity *id)
 {
 	const struct bw_settings *base = &c->r->set;
 	const config_setting_t *gov = NULL;
 	memcpy(id->thresholds, base->thresholds, sizeof(id->thresholds));
+	id->surge_factor = base->surge_factor;
+	id->surge_min_messages = base->surge_min_messages;
 	if (conf_group(c, idg, S_ID_GOVERNANCE, &gov) <= 0 || !conf_keys(c, gov, S_ID_GOVERNANCE))
 		return;
+	conf_identity_surge(c, gov, id);
 	for (int i = 0; i < BW_SIG__COUNT; i++) {
 		const config_setting_t *g = NULL;
 		const struct bw_threshold *b = &base->thresholds[i];

@@ -117,6 +117,10 @@ struct bw_identity {
 	enum bw_action actions[BW_CHK__COUNT]; /* effective per-check actions */
 	/* effective signal thresholds (the baseline's or tighter) */
 	struct bw_threshold thresholds[BW_SIG__COUNT];
+	/* effective volume_surge factor and min_messages (the baseline's or
+	 * lower; 0: the baseline's) */
+	double surge_factor;
+	unsigned surge_min_messages;
 };
 
 struct bw_settings {

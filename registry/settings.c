@@ -739,7 +739,8 @@ const struct setting settings[S__COUNT] = {
     [S_ID_GOVERNANCE] = {.name = "identity.governance",
 			 .type = SETTING_GROUP,
 			 .flags = SETTING_CUSTOM,
-			 .doc = "Signal thresholds tighter than policy.governance's."},
+			 .doc = "Signal thresholds and volume surge tighter than "
+				"policy.governance's."},
     [S_ID_GOVERNANCE_COMPLAINT_RATE] = {.name = "identity.governance.complaint_rate",
 			.type = SETTING_GROUP,
 			.flags = SETTING_CUSTOM,
@@ -814,6 +815,24 @@ const struct setting settings[S__COUNT] = {
 			.def = "policy.governance.dmarc_fail_rate.min_messages",
 			.min = 1,
 			.max = 1000000000,
+			.doc = "At most the baseline's."},
+    [S_ID_GOVERNANCE_VOLUME_SURGE] = {.name = "identity.governance.volume_surge",
+			.type = SETTING_GROUP,
+			.flags = SETTING_CUSTOM,
+			.doc = "Tightens policy.governance.volume_surge (factor, min_messages)."},
+    [S_ID_GOVERNANCE_VOLUME_SURGE_FACTOR] = {.name = "identity.governance.volume_surge.factor",
+			.type = SETTING_FLOAT,
+			.flags = SETTING_CUSTOM,
+			.def = "policy.governance.volume_surge.factor",
+			.min = 1000000, /* 1 */
+			.max = 1000000000, /* 1000 */
+			.doc = "At most the baseline's."},
+    [S_ID_GOVERNANCE_VOLUME_SURGE_MIN_MESSAGES] = {.name = "identity.governance.volume_surge.min_messages",
+			.type = SETTING_INT,
+			.flags = SETTING_CUSTOM,
+			.def = "policy.governance.volume_surge.min_messages",
+			.min = 1,
+			.max = 100000000,
 			.doc = "At most the baseline's."},
 };
 

@@ -7,6 +7,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 BULKWARDEN=${BULKWARDEN:-$here/../../bulkwarden}
+BULKWARDENCTL=${BULKWARDENCTL:-$(dirname "$BULKWARDEN")/bulkwardenctl}
 MILTERTEST=${MILTERTEST:-miltertest}
 PY=/usr/bin/python3
 for t in "$MILTERTEST" promtool prometheus; do
@@ -50,6 +51,9 @@ start() {
 	echo "FAIL: milter did not start:"; cat "$dir/milter.err"; return 1
 }
 stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=; }
+ctl() { "$BULKWARDENCTL" -c "$dir/bulkwarden.conf" "$@"; }
+# metric LINE-PREFIX: the value of the first sample starting with it
+metric() { get "http://127.0.0.1:$mport/metrics" | grep -F "$1" | head -1 | awk '{print $NF}'; }
 start || exit 1
 
 # a bad metrics.listen is refused by the loader with file:line
@@ -140,14 +144,87 @@ PYEOF
 then ok "Prometheus scraped /metrics and answered a query: $(cat "$dir/query.out")"; else ko "Prometheus query: $(cat "$dir/query.out"; tail -5 "$dir/prom.log")"; fi
 kill "$prompid"; wait "$prompid" 2>/dev/null; prompid=
 
-# per_identity = false: no identity label at all
+# signals against thresholds, suspended identities, daily dormant record:
+# a fresh store seeded with counters and feedback (state import), dormant
+# after 1 day. newsletter: 2000 accepted in the last hour, 4 complaints
+# (0.002: warn), 20 hard bounces (0.01: ok), 120 of 600 DMARC failures
+# (0.2: suspend); receipts: 5 messages three days ago, nothing since
+# (dormant); the others never sent.
+stop
+sed -i "s|$dir/state.db|$dir/state4.db|; s|mode = \"enforce\";|mode = \"enforce\"; governance = { dormant_days = 1; };|" "$dir/bulkwarden.conf"
+now=$(date +%s)
+hr=$(( now / 3600 * 3600 - 3600 )) old=$(( (now - 3 * 86400) / 3600 * 3600 ))
+oldday=$(date -u -d "@$old" +%Y-%m-%d) today=$(date -u +%Y-%m-%d)
+{
+	echo '{"kind":"bulkwarden-state","format":1,"backend":"sqlite","exported":"2026-01-01T00:00:00Z"}'
+	echo "{\"kind\":\"counter\",\"id\":\"newsletter\",\"hour\":$hr,\"counts\":{\"messages\":2000,\"recipients\":2000,\"bytes\":200000,\"accepted\":2000,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0}}"
+	echo "{\"kind\":\"counter\",\"id\":\"receipts\",\"hour\":$old,\"counts\":{\"messages\":5,\"recipients\":5,\"bytes\":500,\"accepted\":5,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0}}"
+	echo "{\"kind\":\"feedback\",\"id\":\"newsletter\",\"hour\":$hr,\"counts\":{\"complaints\":4,\"hard_bounces\":20,\"soft_bounces\":0,\"dmarc_messages\":600,\"dmarc_failures\":120}}"
+	echo '{"kind":"end","audit":0,"suspensions":0,"counters":2,"usage":0,"feedback":1,"feedback_keys":0}'
+} >"$dir/seed.jsonl"
+out=$(ctl state import "$dir/seed.jsonl" 2>&1) || ko "import the seed: $out"
+start || exit 1
+for _ in $(seq 40); do [ "$(metric bulkwarden_signals_timestamp_seconds)" != 0 ] && break; sleep 0.25; done
+get "http://127.0.0.1:$mport/metrics" >"$dir/m3.txt"
+if promtool check metrics <"$dir/m3.txt" >"$dir/promtool3.out" 2>&1; then ok "promtool check metrics: with signals and suspensions"; else ko "promtool (signals): $(cat "$dir/promtool3.out")"; fi
+sv() { sed -n "s/^bulkwarden_signal_value{identity=\"$1\",signal=\"$2\"} //p" "$dir/m3.txt"; }
+st() { sed -n "s/^bulkwarden_signal_threshold{identity=\"$1\",signal=\"$2\",level=\"$3\"} //p" "$dir/m3.txt"; }
+got="$(sv newsletter complaint_rate) $(sv newsletter hard_bounce_rate) $(sv newsletter dmarc_fail_rate) $(sv receipts complaint_rate)"
+if [ "$got" = "0.002 0.01 0.2 0" ]; then ok "signal values of the seeded store ($got)"; else ko "signal values: got '$got'"; fi
+got="$(st newsletter complaint_rate warn) $(st newsletter complaint_rate suspend) $(st newsletter hard_bounce_rate suspend) $(st newsletter dmarc_fail_rate warn)"
+if [ "$got" = "0.001 0.003 0.05 0.02" ]; then ok "signal thresholds per identity and level ($got)"; else ko "signal thresholds: got '$got'"; fi
+ids=$(grep -c '^bulkwarden_identity_suspended{' "$dir/m3.txt")
+if grep -q '^bulkwarden_signal_identities{signal="complaint_rate",state="warn"} 1$' "$dir/m3.txt" &&
+   grep -q '^bulkwarden_signal_identities{signal="dmarc_fail_rate",state="suspend"} 1$' "$dir/m3.txt" &&
+   grep -q "^bulkwarden_signal_identities{signal=\"complaint_rate\",state=\"insufficient-data\"} $((ids - 1))\$" "$dir/m3.txt" &&
+   grep -q '^bulkwarden_suspended_identities 0$' "$dir/m3.txt" && grep -q '^bulkwarden_identity_suspended{identity="newsletter"} 0$' "$dir/m3.txt"; then
+	ok "identities per signal state, none suspended yet ($ids identities)"
+else
+	ko "signal states: $(grep -E 'signal_identities|suspended' "$dir/m3.txt")"
+fi
+t0=$(date +%s%N)
+ctl suspend receipts --reason "metrics test INC-9" --by soc@example.com >/dev/null || ko "suspend receipts"
+for _ in $(seq 100); do [ "$(metric 'bulkwarden_identity_suspended{identity="receipts"}')" = 1 ] && break; sleep 0.05; done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+get "http://127.0.0.1:$mport/metrics" >"$dir/m4.txt"
+if grep -q '^bulkwarden_identity_suspended{identity="receipts"} 1$' "$dir/m4.txt" && grep -q '^bulkwarden_suspended_identities 1$' "$dir/m4.txt" &&
+   grep -q '^bulkwarden_identity_suspended{identity="newsletter"} 0$' "$dir/m4.txt" && [ "$ms" -le 5000 ]; then
+	ok "a suspension shows in /metrics after ${ms} ms"
+else
+	ko "suspension in /metrics after ${ms} ms: $(grep suspended "$dir/m4.txt")"
+fi
+# the daily dormant record: receipts only, once per UTC day, also after a restart
+dorm() { ctl audit --json | $PY -c 'import json,sys; print(" ".join(r["identity"] + "/" + r["actor"] for r in json.load(sys.stdin) if r["action"] == "dormant"))'; }
+got=$(dorm)
+if [ "$got" = "receipts/bulkwarden" ] && grep '"event.action":"dormant"' "$dir/events.jsonl" | tail -n 1 | grep -q "dormant:$oldday"; then
+	ok "one dormant audit record (receipts, by bulkwarden, last message $oldday) and its event"
+else
+	ko "dormant records: '$got' $(grep '"event.action":"dormant"' "$dir/events.jsonl")"
+fi
+stop
+start || exit 1
+for _ in $(seq 40); do [ "$(metric bulkwarden_signals_timestamp_seconds)" != 0 ] && break; sleep 0.25; done
+sleep 0.5
+got=$(dorm)
+if [ "$got" = "receipts/bulkwarden" ] && ctl state export 2>/dev/null | grep -q "\"key\":\"dormant:receipts:$today\""; then
+	ok "after a restart the same day: still one dormant record (key dormant:receipts:$today in the store)"
+else
+	ko "dormant after restart: '$got'"
+fi
+if ctl audit --verify >/dev/null; then ok "the audit chain verifies (signals store)"; else ko "audit chain"; fi
+
+# per_identity = false: no identity label at all (the seeded store: the
+# first message is a new sending path, accepted; counts per signal state)
 stop
 sed -i 's/per_identity = true/per_identity = false/' "$dir/bulkwarden.conf"
 start || exit 1
 "$MILTERTEST" -D sock="unix:$dir/bw.sock" -D events="$dir/events.jsonl" -D libdir="$here" -s "$here/cases/accept.lua" >/dev/null 2>&1
+for _ in $(seq 40); do [ "$(metric bulkwarden_signals_timestamp_seconds)" != 0 ] && break; sleep 0.25; done
 get "http://127.0.0.1:$mport/metrics" >"$dir/m2.txt"
-if grep -q '^bulkwarden_decisions_total{outcome="accept",check="none"} 1$' "$dir/m2.txt" && ! grep -q 'identity=' "$dir/m2.txt" &&
-   promtool check metrics <"$dir/m2.txt" >/dev/null 2>&1; then ok "per_identity = false drops the identity label"; else ko "per_identity = false: $(grep decisions_total "$dir/m2.txt")"; fi
+if grep -q '^bulkwarden_decisions_total{outcome="accept",check="[a-z-]*"} 1$' "$dir/m2.txt" && ! grep -q 'identity=' "$dir/m2.txt" &&
+   grep -q '^bulkwarden_signal_identities{signal="complaint_rate",state="warn"} 1$' "$dir/m2.txt" &&
+   grep -q '^bulkwarden_suspended_identities 1$' "$dir/m2.txt" &&
+   promtool check metrics <"$dir/m2.txt" >/dev/null 2>&1; then ok "per_identity = false drops the identity label"; else ko "per_identity = false: $(grep -E "decisions_total|identity=|signal_identities|suspended_identities" "$dir/m2.txt")"; fi
 stop
 
 echo "metrics: $pass passed, $fail failed"

@@ -6,7 +6,9 @@
 # event); alert accepts and writes one volume-surge audit record for the
 # identity-hour; tempfail defers the rest of the hour with 451 4.7.28
 # [volume-surge]; suspend suspends (actor bulkwarden, the figures in the
-# reason). Prints PASS/FAIL lines and "surge: N passed, N failed".
+# reason). An identity's own governance.volume_surge (a lower factor and
+# min_messages) makes its surge come sooner. Prints PASS/FAIL lines and
+# "surge: N passed, N failed".
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 BULKWARDEN=${BULKWARDEN:-$here/../../bulkwarden}
@@ -36,9 +38,9 @@ dnspid=$!
 for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
 [ -s "$dir/dns.port" ] || { echo "DNS server did not start:"; cat "$dir/dns.err"; exit 1; }
 
-ident() { # ID LOGIN
+ident() { # ID LOGIN [MORE]
 	cat <<ID
-  { id = "$1"; description = "Surge test $1"; class = "transactional";
+  { id = "$1"; description = "Surge test $1"; class = "transactional"; ${3:-}
     owners = { dns = "dns@example.com"; platform = "ops@example.com"; compliance = "privacy@example.com"; };
     approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-1"; };
     credentials = { logins = ["$2"]; };
@@ -59,7 +61,8 @@ identities = (
 $(ident fresh svc-fresh),
 $(ident alerting svc-alert),
 $(ident deferring svc-defer),
-$(ident suspending svc-susp)
+$(ident suspending svc-susp),
+$(ident tight svc-tight "governance = { volume_surge = { factor = 1.5; min_messages = 3; }; };")
 );
 CONF
 }
@@ -96,10 +99,10 @@ conf alert
 hour=$(( $(date +%s) / 3600 * 3600 - 7 * 86400 ))
 {
 	echo '{"kind":"bulkwarden-state","format":1,"backend":"sqlite","exported":"2026-01-01T00:00:00Z"}'
-	for id in alerting deferring suspending; do
+	for id in alerting deferring suspending tight; do
 		echo "{\"kind\":\"counter\",\"id\":\"$id\",\"hour\":$hour,\"counts\":{\"messages\":2,\"recipients\":2,\"bytes\":100,\"accepted\":2,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0}}"
 	done
-	echo '{"kind":"end","audit":0,"suspensions":0,"counters":3,"usage":0}'
+	echo '{"kind":"end","audit":0,"suspensions":0,"counters":4,"usage":0}'
 } >"$dir/history.jsonl"
 out=$(ctl state import "$dir/history.jsonl" 2>&1) || ko "state import of the history: $out"
 start || exit 1
@@ -113,6 +116,11 @@ send svc-alert 7 5 alert
 check "alert: one volume-surge audit record for the identity-hour" '[ "$(surges alerting)" -eq 1 ]'
 check "alert: the record has the figures and actor bulkwarden" \
 	'grep "\"event.action\":\"volume-surge\"" "$dir/events.jsonl" | grep "\"bulkwarden.actor\":\"bulkwarden\"" | grep -q "count=5 baseline=2.0 factor=2.0 min_messages=5"'
+
+# the identity's own factor 1.5 and min_messages 3: its 4th message (4 > 1.5 x 2)
+send svc-tight 6 4 alert
+check "identity.governance.volume_surge: the surge at the 4th message, one record with its own figures" \
+	'[ "$(surges tight)" -eq 1 ] && grep "\"event.action\":\"volume-surge\"" "$dir/events.jsonl" | grep "\"bulkwarden.identity.id\":\"tight\"" | grep -q "count=4 baseline=2.0 factor=1.5 min_messages=3"'
 
 # tempfail: from the 5th message the rest of the hour is deferred
 conf tempfail

@@ -598,6 +598,18 @@ static const struct err_row err_rows[] = {
     {"identity loosens dmarc_fail_rate.min_messages",
      MAIN(ONE_ID("    governance = { dmarc_fail_rate = { min_messages = 600; }; }; " MARK "\n")),
      "identities.[0].governance.dmarc_fail_rate.min_messages", "600 loosens the baseline"},
+    {"identity loosens volume_surge.factor",
+     MAIN(ONE_ID("    governance = { volume_surge = { factor = 6.0; }; }; " MARK "\n")),
+     "identities.[0].governance.volume_surge.factor",
+     "6 loosens the baseline (policy.governance.volume_surge.factor is 5)"},
+    {"identity loosens volume_surge.min_messages under a tighter baseline",
+     MAIN("policy = { governance = { volume_surge = { min_messages = 100; }; }; };\n" ONE_ID(
+	 "    governance = { volume_surge = { min_messages = 101; }; }; " MARK "\n")),
+     "identities.[0].governance.volume_surge.min_messages",
+     "101 loosens the baseline (policy.governance.volume_surge.min_messages is 100)"},
+    {"identity sets the surge action (the baseline's only)",
+     MAIN(ONE_ID("    governance = { volume_surge = { action = \"off\"; }; }; " MARK "\n")),
+     "identities.[0].governance.volume_surge.action", "unknown key"},
     {"identity sets a window (the baseline's only)",
      MAIN(ONE_ID("    governance = { complaint_rate = { window_hours = 1; }; }; " MARK "\n")),
      "identities.[0].governance.complaint_rate.window_hours", "unknown key"},
@@ -849,6 +861,9 @@ test_spec_example(void **state)
 	assert_true(s->thresholds[BW_SIG_HARD_BOUNCE_RATE].suspend == 0.05);
 	assert_true(s->thresholds[BW_SIG_DMARC_FAIL_RATE].suspend == 0.1);
 	assert_int_equal(s->thresholds[BW_SIG_DMARC_FAIL_RATE].min_messages, 500);
+	/* volume surge: the baseline's, inherited by the identity */
+	assert_true(id->surge_factor == 5.0);
+	assert_int_equal(id->surge_min_messages, 2000);
 	assert_memory_equal(id->thresholds, s->thresholds, sizeof(id->thresholds));
 
 	/* the index was built */

@@ -3,7 +3,10 @@
  * outcome and check; the identity table is bounded (ids past
  * METRICS_ID_SLOTS count under "_other"); per_identity = false drops the
  * label; the latency histogram is cumulative with +Inf equal to the count;
- * threads counting at once lose nothing.
+ * threads counting at once lose nothing; the suspension and signal gauges
+ * (per identity bounded to METRICS_ID_SLOTS identities, counts per signal
+ * state over all, no identity label with per_identity = false, hostile
+ * ids from the store left out).
  */
 #include "config.h"
 
@@ -142,6 +145,76 @@ test_threads(void **state)
 	free(txt);
 }
 
+/* Signals of n identities "idN": complaint_rate warn for id0, the rest ok. */
+static struct metrics_signal *
+signals_of(size_t n)
+{
+	struct metrics_signal *v = calloc(n * 3, sizeof(*v));
+	assert_non_null(v);
+	for (size_t i = 0; i < n * 3; i++) {
+		snprintf(v[i].identity, sizeof(v[i].identity), "id%zu", i / 3);
+		v[i].signal = (int)(i % 3);
+		v[i].state = i == 0 ? 1 : 0;
+		v[i].value = i == 0 ? 0.002 : 0.0;
+		v[i].warn = 0.001;
+		v[i].suspend = 0.003;
+	}
+	return v;
+}
+
+static void
+test_signals(void **state)
+{
+	(void)state;
+	metrics_reset();
+	metrics_registry("0123456789abcdef0123", 1700000000, true);
+	struct metrics_signal *v = signals_of(METRICS_ID_SLOTS + 10);
+	assert_int_equal(metrics_signals(v, (METRICS_ID_SLOTS + 10) * 3, 1700000100), 0);
+	const char *susp[] = {"id1", "bad\"id", "gone"};
+	assert_int_equal(metrics_suspended_ids(susp, 3), 0);
+	char *t = render();
+	assert_non_null(strstr(t, "bulkwarden_signal_value{identity=\"id0\",signal=\"complaint_rate\"} "
+				  "0.002\n"));
+	assert_non_null(strstr(t, "bulkwarden_signal_threshold{identity=\"id0\",signal=\"complaint_"
+				  "rate\",level=\"suspend\"} 0.003\n"));
+	assert_non_null(strstr(t, "bulkwarden_identity_suspended{identity=\"id1\"} 1\n"));
+	assert_non_null(strstr(t, "bulkwarden_identity_suspended{identity=\"gone\"} 1\n"));
+	assert_non_null(strstr(t, "bulkwarden_identity_suspended{identity=\"id0\"} 0\n"));
+	assert_null(strstr(t, "bad\"id"));
+	assert_null(strstr(t, "bulkwarden_identity_suspended{identity=\"id1\"} 0\n"));
+	assert_non_null(strstr(t, "bulkwarden_suspended_identities 3\n"));
+	/* per-identity series stop at METRICS_ID_SLOTS identities; counts cover all */
+	char last[96];
+	snprintf(last, sizeof(last), "{identity=\"id%d\",signal=\"complaint_rate\"}",
+		 METRICS_ID_SLOTS - 1);
+	assert_non_null(strstr(t, last));
+	snprintf(last, sizeof(last), "{identity=\"id%d\",signal=\"complaint_rate\"}",
+		 METRICS_ID_SLOTS);
+	assert_null(strstr(t, last));
+	size_t n = 0;
+	for (const char *p = t; (p = strstr(p, "bulkwarden_identity_suspended{")) != NULL; p++)
+		n++;
+	assert_int_equal(n, METRICS_ID_SLOTS);
+	char want[128];
+	snprintf(want, sizeof(want),
+		 "bulkwarden_signal_identities{signal=\"complaint_rate\",state=\"ok\"} %d\n",
+		 METRICS_ID_SLOTS + 9);
+	assert_non_null(strstr(t, want));
+	assert_non_null(strstr(
+	    t, "bulkwarden_signal_identities{signal=\"complaint_rate\",state=\"warn\"} 1\n"));
+	assert_non_null(strstr(t, "bulkwarden_signals_timestamp_seconds 1700000100\n"));
+	free(t);
+	/* per_identity = false: counts only */
+	metrics_registry("0123456789abcdef0123", 1700000000, false);
+	t = render();
+	assert_null(strstr(t, "identity=\""));
+	assert_non_null(strstr(
+	    t, "bulkwarden_signal_identities{signal=\"complaint_rate\",state=\"warn\"} 1\n"));
+	free(t);
+	free(v);
+	metrics_reset();
+}
+
 int
 main(void)
 {
@@ -150,6 +223,7 @@ main(void)
 	    cmocka_unit_test(test_bounded),
 	    cmocka_unit_test(test_no_identity),
 	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_signals),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);

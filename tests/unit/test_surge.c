@@ -195,6 +195,39 @@ test_fleet_count_and_factor(void **unused)
 	surge_free(s);
 }
 
+/* An identity's own factor and min_messages (identity.governance.
+ * volume_surge) judge its hour; 0 falls back on the settings'. */
+static void
+test_identity_factor(void **unused)
+{
+	struct state *st = open_ok();
+	add(st, "news", HOUR - W, 4);
+	add(st, "news", HOUR - 2 * W, 2); /* baseline 3/h */
+	add(st, "tight", HOUR - W, 4);
+	add(st, "tight", HOUR - 2 * W, 2);
+	state_close(st);
+	struct surge *s = new_surge();
+	struct surge_result r;
+	/* factor 2, min 7: threshold 6, the 7th message is a surge */
+	for (int i = 1; i <= 6; i++) {
+		assert_int_equal(surge_count_with(s, &reg->set, 2.0, 7, "tight", NOW + i, &r), 0);
+		assert_int_equal(r.verdict, SURGE_BELOW);
+	}
+	assert_int_equal(surge_count_with(s, &reg->set, 2.0, 7, "tight", NOW + 7, &r), 0);
+	assert_int_equal(r.verdict, SURGE_OVER);
+	assert_true(r.factor == 2.0);
+	assert_int_equal(r.min_messages, 7);
+	assert_true(r.threshold > 5.99 && r.threshold < 6.01);
+	assert_non_null(strstr(r.detail, "x2.0 = 6.0, min 7"));
+	/* 0 and 0: the settings' (factor 5, min 20): 7 messages are below */
+	for (int i = 1; i <= 7; i++)
+		assert_int_equal(surge_count_with(s, &reg->set, 0, 0, "news", NOW + i, &r), 0);
+	assert_int_equal(r.verdict, SURGE_BELOW);
+	assert_true(r.factor == reg->set.surge_factor);
+	assert_int_equal(r.min_messages, reg->set.surge_min_messages);
+	surge_free(s);
+}
+
 int
 main(void)
 {
@@ -203,6 +236,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_no_baseline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_surge_once_per_hour, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fleet_count_and_factor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_identity_factor, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
