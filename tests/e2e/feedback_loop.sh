@@ -258,6 +258,21 @@ else
     fail "store counters" "accepted $(accepted), signals denominator $(signal denominator)"
 fi
 
+# the first message came through a new network and login (action alert):
+# two records; Postfix has no queue id at MAIL FROM, so the reason names none
+res=$(ctl audit --json | "$PY" -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r["action"] == "new-sending-path":
+        print(r["reason"])')
+if [ "$(printf '%s\n' "$res" | grep -c .)" -eq 2 ] &&
+    printf '%s\n' "$res" | grep -qx 'first message of newsletter through network 10.20.0.0/24; action alert' &&
+    printf '%s\n' "$res" | grep -qx 'first message of newsletter through login svc-news; action alert'; then
+    pass "two new-sending-path records (network, login), no empty queue id in their reasons"
+else
+    fail "new-sending-path records" "$res"
+fi
+
 # ----------------------------------- 2. 8 complaints (0.4 %): auto-suspend --
 states=""
 for k in 1 2 3 4 5 6 7 8; do
