@@ -79,11 +79,11 @@ chown nobody: "$T/var" && chmod 700 "$T/var"
 (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
     -out "$T/keys/nl.rsa" 2>/dev/null) || { echo "FAIL: openssl genpkey"; exit 1; }
 DKIM_P=$(openssl pkey -in "$T/keys/nl.rsa" -pubout -outform DER 2>/dev/null | base64 -w0)
-# installed, the key and the event log are the milter user's (the log as
-# logrotate creates it): bulkwardenctl ingest run as that user reads the
-# configuration and the key and appends its events
+# installed, the key is the milter user's: bulkwardenctl ingest run as that
+# user reads the configuration with it. The event log is made by the milter
+# as root before it drops privileges: it must be given to that user, or
+# the piped ingest could not append its events (exit 75, retried for ever)
 chown nobody: "$T/keys/nl.rsa"
-install -o nobody -g nogroup -m 0640 /dev/null "$T/var/events.jsonl"
 cat >"$T/zone" <<EOF
 news.example.com TXT v=spf1 ip4:192.0.2.25 -all
 _dmarc.news.example.com TXT v=DMARC1; p=reject; adkim=r; aspf=r
@@ -135,6 +135,11 @@ decisions() { grep -c '"event.dataset":"bulkwarden.decision"' "$T/var/events.jso
 MILTER_PID=$!
 for _ in $(seq 1 50); do [ -S "$T/bw.sock" ] && chgrp postfix "$T/bw.sock" && break; sleep 0.2; done
 [ -S "$T/bw.sock" ] || { fail "milter starts" "$(tail -n 20 "$T/milter.log")"; finish; }
+if [ "$(stat -c %U "$T/var/events.jsonl" 2>/dev/null)" = nobody ]; then
+    pass "the event log the milter created as root belongs to its user (nobody)"
+else
+    fail "event log owner" "$(ls -l "$T/var/events.jsonl" 2>&1)"
+fi
 pf_start "$PF" "unix:$T/bw.sock" || { fail "postfix starts"; finish; }
 # the feedback address: Postfix hands each report to bulkwardenctl ingest
 # through pipe(8), run as the milter's user (exit 75 defers, 65 bounces)
