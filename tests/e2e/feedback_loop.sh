@@ -13,8 +13,12 @@
 #   3. reinstate without --ticket fails and changes nothing.
 #   4. reinstated by a person, a waiver of complaint_rate lets mail through
 #      despite a further complaint; once it lapses (waiver-expired) the next
-#      complaint suspends again and mail is refused again.
+#      complaint suspends again and mail is refused again. These two
+#      complaints are mailed to the feedback address and reach ingest
+#      through Postfix's pipe(8) (transport_maps), as the milter's user;
+#      a message that is no report bounces there (65).
 #   5. the audit chain verifies; one decision event per message sent.
+# The milter runs as milter.user = nobody (as installed: its own user).
 # Prints PASS:/FAIL: per case and "e2e-feedback: N passed, N failed"; exit 77
 # (SKIP) without root, postfix, swaks, openssl, dnspython.
 
@@ -425,6 +429,16 @@ if [[ $r == "550 5.7.1 [suspended]"* ]]; then
     pass "and the next message gets 550 5.7.1 [suspended] again ($(since "$t_susp")s)"
 else
     fail "suspended again at the relay" "last reply after 2 s: ${r:-none}"
+fi
+
+# an unusable report at the feedback address: 65, bounced, never counted
+printf 'From: <someone@mailbox.example.net>\nTo: <fbl@feedback.bulkwarden.test>\nSubject: hello\nDate: %s\nMessage-ID: <plain.%s@mailbox.example.net>\n\nnot a report\n' \
+    "$(date -R)" "$TAG" >"$T/arf/plain.eml"
+line=$(fbl_mail "$T/arf/plain.eml")
+if [[ $line == *dsn=5.6.0*status=bounced*"data format error"*"unusable report"* ]] && [ "$(signal numerator)" = 10 ]; then
+    pass "a message that is no report, piped to ingest: exit 65, bounced 5.6.0 (not retried), nothing counted"
+else
+    fail "unusable report through the pipe" "pipe: ${line:-none}" "numerator $(signal numerator)"
 fi
 
 # ------------------------------------------ 5. the chain, one event per message
