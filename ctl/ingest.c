@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,11 @@ ctl_ingest(struct ctl *c, int argc, char **argv)
 	}
 	const struct registry *r = ctl_registry(c);
 	const struct bw_settings *set = &r->set;
+	/* installed, the event log is the milter's user's (it or logrotate
+	 * created it): root running ingest appends to it as change.c does */
+	struct passwd *pw = set->user ? getpwnam(set->user) : NULL;
+	if (pw != NULL)
+		eventlog_trust_uid(pw->pw_uid);
 	if (strcmp(set->log_target, "stdout") != 0 &&
 	    eventlog_open(set->log_target, set->log_path, set->log_facility) != 0) {
 		ctl_err("ingest: cannot open the event log %s: %s",

@@ -88,14 +88,25 @@ eventlog_trust_uid(uid_t uid)
 }
 
 /* Open the log file without following a symlink; the descriptor must be a
- * regular file with one link owned by root, us or the trusted user. */
+ * regular file with one link owned by root, us or the trusted user. A file
+ * root creates here is given to the trusted user (the milter's, which
+ * opens it as root before dropping privileges; bulkwardenctl run as root):
+ * as logrotate creates it, so bulkwardenctl ingest run by the MTA as that
+ * user can append to it. */
 static int
 open_file(const char *p)
 {
 	struct stat st;
-	int d =
-	    open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
-		 0640);
+	const int fl = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK;
+	bool created = false;
+	int d = open(p, fl);
+	if (d < 0 && errno == ENOENT) {
+		d = open(p, fl | O_CREAT | O_EXCL, 0640);
+		if (d >= 0)
+			created = true;
+		else if (errno == EEXIST) /* made meanwhile, or a symlink (ELOOP below) */
+			d = open(p, fl);
+	}
 	if (d < 0) {
 		if (errno == ELOOP)
 			diag(LOG_ERR, "event log %s is a symbolic link: refused", p);
@@ -118,9 +129,13 @@ open_file(const char *p)
 		errno = bad;
 		return -1;
 	}
-	int fl = fcntl(d, F_GETFL);
-	if (fl >= 0)
-		fcntl(d, F_SETFL, fl & ~O_NONBLOCK);
+	if (created && geteuid() == 0 && trusted_uid != (uid_t)-1 && trusted_uid != 0 &&
+	    fchown(d, trusted_uid, (gid_t)-1) != 0)
+		diag(LOG_WARNING, "event log %s: cannot give it to uid %ld: %s", p,
+		     (long)trusted_uid, strerror(errno));
+	int f = fcntl(d, F_GETFL);
+	if (f >= 0)
+		fcntl(d, F_SETFL, f & ~O_NONBLOCK);
 	return d;
 }
 

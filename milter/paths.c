@@ -225,18 +225,24 @@ judge(struct paths *p, const struct registry *r, struct verdict *v, const char *
 	struct state_audit rec;
 	char why[STATE_TEXT_MAX], detail[VERDICT_DETAIL_MAX];
 
+	/* Postfix has no queue id yet at MAIL FROM (it opens the queue file
+	 * at the first accepted RCPT): then the reason names none, and the
+	 * decision event names this record */
+	char qid[80] = "";
+	if (queue_id[0] != '\0')
+		snprintf(qid, sizeof(qid), "queue id %.64s", queue_id);
 	state_path_kind(path, &kind);
 	memset(&rec, 0, sizeof(rec));
 	if (strcmp(kind, "dormant") == 0)
 		snprintf(rec.reason, sizeof(rec.reason),
-			 "first message of %s after %u days or more without one (last on %s; queue "
-			 "id %.64s); action %s",
-			 id, r->set.dormant_days, strchr(path, ':') + 1, queue_id,
+			 "first message of %s after %u days or more without one (last on %s%s%s); "
+			 "action %s",
+			 id, r->set.dormant_days, strchr(path, ':') + 1, qid[0] ? "; " : "", qid,
 			 a == BW_ACT_ACCEPT ? "alert" : check_action_name(a));
 	else
 		snprintf(rec.reason, sizeof(rec.reason),
-			 "first message of %s through %s %s (queue id %.64s); action %s", id, kind,
-			 strchr(path, ':') + 1, queue_id,
+			 "first message of %s through %s %s%s%s%s; action %s", id, kind,
+			 strchr(path, ':') + 1, qid[0] ? " (" : "", qid, qid[0] ? ")" : "",
 			 a == BW_ACT_ACCEPT ? "alert" : check_action_name(a));
 	snprintf(rec.detail, sizeof(rec.detail), "kind=%s path=%s%s%s action=%s", kind, path,
 		 ip[0] ? " ip=" : "", ip, a == BW_ACT_ACCEPT ? "alert" : check_action_name(a));

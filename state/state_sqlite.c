@@ -123,9 +123,10 @@ static const char *const stmt_sql[ST__COUNT] = {
 		   "tempfailed = tempfailed + excluded.tempfailed",
     [ST_USE_GET] = "SELECT messages, recipients FROM usage WHERE id = ?1 AND win = ?2 AND "
 		   "start = ?3",
-    [ST_USE_ADD] = "INSERT INTO usage (id, win, start, messages, recipients) VALUES "
-		   "(?1, ?2, ?3, max(?4, 0), max(?5, 0)) ON CONFLICT (id, win, start) DO UPDATE SET "
-		   "messages = max(messages + ?4, 0), recipients = max(recipients + ?5, 0)",
+    [ST_USE_ADD] =
+	"INSERT INTO usage (id, win, start, messages, recipients) VALUES "
+	"(?1, ?2, ?3, max(?4, 0), max(?5, 0)) ON CONFLICT (id, win, start) DO UPDATE SET "
+	"messages = max(messages + ?4, 0), recipients = max(recipients + ?5, 0)",
     [ST_USE_PRUNE] = "DELETE FROM usage WHERE start < ?1",
     [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
@@ -449,6 +450,38 @@ check_path(const char *path, char *err, size_t errlen)
  * no one else's to read).
  */
 static void
+fix_file(int dfd, const char *f, const struct passwd *pw, const char *path, const char *sfx)
+{
+	struct stat st;
+#ifdef O_PATH
+	/* an O_PATH descriptor: its close drops no POSIX lock */
+	int fd = openat(dfd, f, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+		char proc[64];
+		if (st.st_uid != pw->pw_uid &&
+		    fchownat(fd, "", pw->pw_uid, pw->pw_gid, AT_EMPTY_PATH) != 0)
+			diag(LOG_ERR, "chown %s%s: %s", path, sfx, strerror(errno));
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if ((st.st_mode & 077) != 0 && chmod(proc, 0600) != 0)
+			diag(LOG_ERR, "chmod %s%s: %s", path, sfx, strerror(errno));
+	}
+#else
+	int fd = openat(dfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+		if (st.st_uid != pw->pw_uid && fchown(fd, pw->pw_uid, pw->pw_gid) != 0)
+			diag(LOG_ERR, "chown %s%s: %s", path, sfx, strerror(errno));
+		if ((st.st_mode & 077) != 0 && fchmod(fd, 0600) != 0)
+			diag(LOG_ERR, "chmod %s%s: %s", path, sfx, strerror(errno));
+	}
+#endif
+	close(fd);
+}
+
+static void
 adopt_files(const char *path, const char *user)
 {
 	static const char *const sfx[] = {"", "-wal", "-shm"};
@@ -471,16 +504,18 @@ adopt_files(const char *path, const char *user)
 		int n = snprintf(f, sizeof(f), "%s%s", name, sfx[i]);
 		if (n < 0 || (size_t)n >= sizeof(f))
 			continue;
-		int fd = openat(dfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-		if (fd < 0)
+		/* Nothing to fix: do not open it. Closing a descriptor of the
+		 * file drops every POSIX lock this process holds on it, those
+		 * of its other connections included (the milter opens several
+		 * before it drops privileges): another process's close then
+		 * finds itself last, checkpoints and deletes the WAL and SHM
+		 * files, and those connections never see a change again
+		 * (tests/e2e/feedback_loop.sh: the milter running as nobody
+		 * missed an auto-suspension). */
+		if (fstatat(dfd, f, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+		    (st.st_uid == pw->pw_uid && (st.st_mode & 077) == 0))
 			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
-			if (st.st_uid != pw->pw_uid && fchown(fd, pw->pw_uid, pw->pw_gid) != 0)
-				diag(LOG_ERR, "chown %s%s: %s", path, sfx[i], strerror(errno));
-			if ((st.st_mode & 077) != 0 && fchmod(fd, 0600) != 0)
-				diag(LOG_ERR, "chmod %s%s: %s", path, sfx[i], strerror(errno));
-		}
-		close(fd);
+		fix_file(dfd, f, pw, path, sfx[i]);
 	}
 	close(dfd);
 }
