@@ -68,6 +68,9 @@ const struct finding_rule finding_rules[] = {
     {"waiver-near-expiry", SEV_LOW,
      "a waiver ends within 7 days: fix what it excuses, or renew it with a new approval", "",
      "ID.RA-07;GV.OV-03", ""},
+    {"domain-dns-posture", SEV_MEDIUM,
+     "a registry domain's SPF, DKIM, DMARC or DNSSEC in the DNS disagrees with the registry",
+     "NHI4:2025", "PR.PS-01;ID.RA-01", ""},
 };
 const size_t finding_n_rules = sizeof(finding_rules) / sizeof(finding_rules[0]);
 
@@ -373,4 +376,13 @@ findings_waivers(struct finding_list *l, const struct state_waiver *w, size_t n,
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof(*l->v), finding_cmp);
 	return rc ? -1 : 0;
+}
+
+int
+findings_domain_posture(struct finding_list *l, const char *domain, const char *detail)
+{
+	int rc = add(l, "domain-dns-posture", "", domain, "%s", detail);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), finding_cmp);
+	return rc;
 }

@@ -318,6 +318,25 @@ store:
 	return -1;
 }
 
+int
+report_dns(struct report *rep, char *err, size_t errlen)
+{
+	struct dnscheck *dc = dnscheck_open(&rep->r->set, err, errlen);
+	int rc = 0;
+	if (dc == NULL)
+		return -1;
+	for (size_t i = 0; i < rep->n_domains; i++) {
+		struct report_domain *d = &rep->domains[i];
+		dnscheck_domain(dc, rep->r, d->name, rep->dom_ids + d->first, d->n, &d->posture);
+		if (d->posture.bad)
+			rc |= findings_domain_posture(&rep->findings, d->name, d->posture.detail);
+	}
+	dnscheck_close(dc);
+	if (rc != 0)
+		snprintf(err, errlen, "out of memory adding findings");
+	return rc ? -1 : 0;
+}
+
 void
 report_free(struct report *rep)
 {
@@ -544,7 +563,23 @@ report_write_json(const struct report *rep, FILE *f)
 			jbuf_str(&j, NULL, rep->r->ids[rep->dom_ids[d->first + k]].id);
 		jbuf_array_end(&j);
 		report_domain_owners(rep, d, &j);
-		jbuf_str(&j, "dns_posture", "not checked (bulkwardenctl dns-check)");
+		if (d->posture.checked) {
+			const struct dns_posture *ps = &d->posture;
+			jbuf_object_begin(&j, "dns_posture");
+			jbuf_bool(&j, "checked", true);
+			jbuf_str(&j, "spf", ps->spf);
+			jbuf_str(&j, "dkim", ps->dkim);
+			jbuf_object_begin(&j, "dmarc");
+			jbuf_str(&j, "status", ps->dmarc);
+			jbuf_str(&j, "policy", ps->dmarc_policy);
+			jbuf_object_end(&j);
+			jbuf_str(&j, "dnssec", ps->dnssec);
+			jbuf_bool(&j, "ok", !ps->bad);
+			jbuf_str(&j, "detail", ps->detail);
+			jbuf_object_end(&j);
+		} else {
+			jbuf_str(&j, "dns_posture", "not checked (bulkwardenctl dns-check)");
+		}
 		jbuf_str(&j, "last_seen", d->last_seen ? out_date(d->last_seen, tb) : "");
 		jbuf_end(&j);
 		fputs(i ? ",\n" : "\n", f);
@@ -593,10 +628,12 @@ ctl_report(struct ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"format", required_argument, NULL, 'f'}, {"out", required_argument, NULL, 'o'},
 	    {"days", required_argument, NULL, 'd'},   {"json", no_argument, NULL, 'j'},
+	    {"dns", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	const char *format = c->json ? "json" : "html", *out = NULL;
 	int days = REPORT_DAYS_DEFAULT, o;
+	bool dns = false;
 	char err[512], *end;
 
 	opterr = 0;
@@ -611,6 +648,9 @@ ctl_report(struct ctl *c, int argc, char **argv)
 			break;
 		case 'j':
 			format = "json";
+			break;
+		case 'n':
+			dns = true;
 			break;
 		case 'd':
 			errno = 0;
@@ -633,7 +673,8 @@ ctl_report(struct ctl *c, int argc, char **argv)
 	struct registry *r = ctl_registry(c);
 	struct state *st = ctl_state(c);
 	struct report rep;
-	if (report_collect(&rep, r, st, c->conf_path, ctl_now(), days, err, sizeof(err)) != 0) {
+	if (report_collect(&rep, r, st, c->conf_path, ctl_now(), days, err, sizeof(err)) != 0 ||
+	    (dns && report_dns(&rep, err, sizeof(err)) != 0)) {
 		ctl_err("report: %s", err);
 		report_free(&rep);
 		return CTL_FAIL;
