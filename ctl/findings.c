@@ -229,18 +229,20 @@ pair_cmp(const void *a, const void *b)
 	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* The owners of an identity as one comparable string ("role=addr,..."). */
-static void
-owner_key(const struct bw_identity *id, char *buf, size_t len)
+/* true when a and b have the same owners (role and address, in order):
+ * compared in place, once per identity of each domain. */
+static bool
+same_owners(const struct bw_identity *a, const struct bw_identity *b)
 {
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < id->n_owners && o < len; i++) {
-		int n = snprintf(buf + o, len - o, "%s=%s,", id->owners[i].role, id->owners[i].addr);
-		if (n < 0)
-			break;
-		o += (size_t)n;
-	}
+	if (a == b)
+		return true;
+	if (a->n_owners != b->n_owners)
+		return false;
+	for (size_t i = 0; i < a->n_owners; i++)
+		if (strcmp(a->owners[i].role, b->owners[i].role) != 0 ||
+		    strcmp(a->owners[i].addr, b->owners[i].addr) != 0)
+			return false;
+	return true;
 }
 
 /* Keys shared by identities; domains with several owner sets or unused. */
@@ -289,14 +291,11 @@ eval_groups(const struct registry *r, const struct finding_activity *act, long l
 						  "key file shared by %zu identities", distinct);
 	}
 	for (size_t a = 0, b; a < id_; a = b) {
-		char o1[1024], o2[1024];
 		bool differ = false, used = act == NULL;
 		for (b = a + 1; b < id_ && strcmp(doms[b].name, doms[a].name) == 0; b++)
 			;
-		owner_key(&r->ids[doms[a].idx], o1, sizeof(o1));
 		for (size_t x = a; x < b; x++) {
-			owner_key(&r->ids[doms[x].idx], o2, sizeof(o2));
-			differ |= strcmp(o1, o2) != 0;
+			differ = differ || !same_owners(&r->ids[doms[a].idx], &r->ids[doms[x].idx]);
 			if (act != NULL && act[doms[x].idx].last_seen > now - dormant * DAY)
 				used = true;
 		}

@@ -93,13 +93,32 @@ struct day_ctx {
 	int day; /* -1: the stretch before the period (activity only) */
 };
 
+/* The last identity name looked up and its identity (NULL: not in the
+ * registry): the store's rows come grouped by identity, so most rows skip
+ * the hash look-up. */
+static char last_name[STATE_ID_MAX + 1];
+static const struct bw_identity *last_id;
+static bool last_ok; /* last_name/last_id hold a look-up of this scan */
+
+static const struct bw_identity *
+by_id_cached(const struct registry *r, const char *name)
+{
+	if (last_ok && strcmp(name, last_name) == 0)
+		return last_id;
+	last_id = registry_by_id(r, name);
+	last_ok = strlen(name) < sizeof(last_name); /* a longer name is never cached */
+	if (last_ok)
+		memcpy(last_name, name, strlen(name) + 1);
+	return last_id;
+}
+
 /* One identity's sum for one day (or for the time before the period). */
 static int
 day_cb(const char *idname, const struct state_counts *sum, void *arg)
 {
 	struct day_ctx *dc = arg;
 	struct report *rep = dc->rep;
-	const struct bw_identity *id = registry_by_id(rep->r, idname);
+	const struct bw_identity *id = by_id_cached(rep->r, idname);
 	if (id == NULL || sum->messages == 0)
 		return 0; /* an identity no longer in the registry: `stats` shows it */
 	size_t i = (size_t)(id - rep->r->ids);
@@ -292,6 +311,7 @@ report_collect(struct report *rep, const struct registry *r, struct state *st,
 	 * back to the dormancy horizon) and the period itself */
 	int dormant = (int)r->set.dormant_days;
 	rep->pre_days = days < dormant ? dormant - days : 0;
+	last_ok = false;
 	if (state_counters_daily(st, rep->from - rep->pre_days * DAY, rep->pre_days + days, daily_cb,
 				 rep) != 0)
 		goto store;
