@@ -517,7 +517,9 @@ static int
 daily_sum(const char *id, const struct state_counts *sum, void *arg)
 {
 	struct daily_ctx *d = arg;
-	return d->fn(id, d->day, sum, d->arg);
+	struct state_counts c = *sum;
+	c.recipients = c.bytes = 0; /* as the one-pass scan: not read */
+	return d->fn(id, d->day, &c, d->arg);
 }
 
 int

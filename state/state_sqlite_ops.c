@@ -550,14 +550,15 @@ read_counts(sqlite3_stmt *q, int first, struct state_counts *c)
 	}
 }
 
-/* The seven raw counters of a bucket row (integers as stored: no total(),
- * no conversion through double), negative ones read as 0. */
+/* The five counters of a bucket row (messages and outcomes, as CNT_BUCKETS_SQL
+ * selects them: integers as stored, no total(), no conversion through
+ * double), negative ones read as 0; recipients and bytes are not read. */
 static void
 read_counts_int(sqlite3_stmt *q, int first, struct state_counts *c)
 {
-	uint64_t *f[] = {&c->messages, &c->recipients,	&c->bytes,     &c->accepted,
-			 &c->rejected, &c->quarantined, &c->tempfailed};
-	for (int i = 0; i < 7; i++) {
+	uint64_t *f[] = {&c->messages, &c->accepted, &c->rejected, &c->quarantined, &c->tempfailed};
+	c->recipients = c->bytes = 0;
+	for (int i = 0; i < 5; i++) {
 		sqlite3_int64 v = sqlite3_column_int64(q, first + i);
 		*f[i] = v > 0 ? (uint64_t)v : 0;
 	}
