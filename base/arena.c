@@ -49,8 +49,9 @@ arena_free(struct arena *a)
 	free(a);
 }
 
-void *
-arena_alloc(struct arena *a, size_t n)
+/* n bytes (rounded up to 16), not cleared. */
+static void *
+alloc_raw(struct arena *a, size_t n)
 {
 	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
@@ -71,14 +72,22 @@ arena_alloc(struct arena *a, size_t n)
 	void *p = c->data + c->used;
 	c->used += n;
 	a->total += n;
-	memset(p, 0, n);
+	return p;
+}
+
+void *
+arena_alloc(struct arena *a, size_t n)
+{
+	size_t r = (n + 15) & ~(size_t)15;
+	void *p = alloc_raw(a, n);
+	memset(p, 0, r ? r : 16);
 	return p;
 }
 
 char *
 arena_strndup(struct arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, n + 1);
+	char *p = alloc_raw(a, n + 1); /* every byte written below: no clearing */
 	memcpy(p, s, n);
 	p[n] = '\0';
 	return p;

@@ -233,6 +233,16 @@ jbuf_num(struct jbuf *j, const char *key, long long val)
 }
 
 void
+jbuf_raw(struct jbuf *j, const char *key, const char *val, size_t n)
+{
+	size_t mark;
+	if (!begin_member(j, key, &mark))
+		return;
+	put(j, val, n);
+	end_member(j, mark);
+}
+
+void
 jbuf_double(struct jbuf *j, const char *key, double val)
 {
 	char b[32];

@@ -35,6 +35,10 @@ void jbuf_str(struct jbuf *j, const char *key, const char *val);
 void jbuf_strn(struct jbuf *j, const char *key, const char *val, size_t n);
 void jbuf_num(struct jbuf *j, const char *key, long long val);
 void jbuf_bool(struct jbuf *j, const char *key, bool val);
+/* Member key with the value val[0..n) copied as it is: val must already be
+ * valid JSON built by the caller from numbers and fixed keys, never from
+ * input (nothing is escaped). Cut whole like any member. */
+void jbuf_raw(struct jbuf *j, const char *key, const char *val, size_t n);
 /* A finite number with 6 significant digits (NaN and infinities: 0). */
 void jbuf_double(struct jbuf *j, const char *key, double val);
 void jbuf_array_begin(struct jbuf *j, const char *key);

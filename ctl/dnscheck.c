@@ -38,6 +38,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "ctl/dnscheck.h"
 #include "ctl/verbs.h"
 #include "dns/dmarc.h"
 #include "dns/resolver.h"
@@ -67,14 +68,27 @@ struct row {
 	int policy, required; /* dmarc: effective and required, -1 unset */
 	int aligned;	      /* alignment: 0/1, -1 unset */
 	const char *dnssec;   /* with dns.dnssec: signed, unsigned, bogus */
+	bool missing;	      /* dkim: no key record published (not another key) */
 };
+
+/* Where rows go: printed (dns-check), or to sink (report --dns). */
+typedef void (*row_sink_fn)(void *ctx, const struct row *r);
 
 struct run {
 	struct ctl *c;
 	struct resolver *res;
 	struct spf_checker *spf;
+	const struct resolver_budget *budget; /* NULL: each lookup its own timeout */
+	row_sink_fn sink;
+	void *sink_ctx;
 	struct out_array arr;
 	unsigned rows, failed;
+};
+
+/* What dnscheck_open() returns: the lookup machinery of one run. */
+struct dnscheck {
+	struct run run;
+	const struct bw_settings *set;
 };
 
 static void say(char *buf, size_t len, const char *fmt, ...) BW_PRINTF(3, 4);
@@ -114,6 +128,10 @@ emit(struct run *run, const struct row *r)
 	run->rows++;
 	if (r->st == ST_FAIL || r->st == ST_DNS)
 		run->failed++;
+	if (run->sink != NULL) {
+		run->sink(run->sink_ctx, r);
+		return;
+	}
 	if (!run->c->json) {
 		char e1[CTL_ESC_MAX], e2[CTL_ESC_MAX], e3[CTL_ESC_MAX], e4[CTL_ESC_MAX];
 		printf("%-16s  %-9s  %-28s  %-22s  %-9s  %s%s%s%s\n",
@@ -179,53 +197,58 @@ row_new(const struct bw_identity *id, const char *check, const char *domain, con
 
 /* ---- SPF ---------------------------------------------------------------- */
 
+/* The SPF rows of one envelope domain of id: each egress IP must pass.
+ * true when it passes for every one of them (for the alignment row). */
+static bool
+check_spf_domain(struct run *run, const struct bw_identity *id, const struct bw_settings *set,
+		 const char *dom)
+{
+	if (strncmp(dom, "*.", 2) == 0) {
+		struct row r = row_new(id, "spf", dom, "-");
+		r.st = ST_SKIP;
+		say(r.detail, sizeof(r.detail), "wildcard: check each subdomain you send from");
+		emit(run, &r);
+		return false;
+	}
+	/* the identity's own egress addresses override the relay's */
+	const char *const *ips = id->n_egress_ips ? id->egress_ips : set->egress_ips;
+	size_t n_ips = id->n_egress_ips ? id->n_egress_ips : set->n_egress_ips;
+	if (n_ips == 0) {
+		struct row r = row_new(id, "spf", dom, "-");
+		r.st = ST_FAIL;
+		say(r.detail, sizeof(r.detail),
+		    "relay.egress_ips is empty: SPF cannot be predicted");
+		emit(run, &r);
+		return false;
+	}
+	bool all_pass = true;
+	for (size_t i = 0; i < n_ips; i++) {
+		struct spf_result res;
+		struct row r = row_new(id, "spf", dom, ips[i]);
+		spf_check_within(run->spf, run->budget, dom, ips[i], &res);
+		r.spf = &res;
+		if (resolver_dnssec(run->res))
+			r.dnssec = spf_dnssec_name(res.dnssec);
+		r.st = res.result == SPF_RES_PASS   ? ST_OK
+		       : res.class == SPF_CLASS_DNS ? ST_DNS
+						    : ST_FAIL;
+		if (res.result != SPF_RES_PASS)
+			all_pass = false;
+		say(r.detail, sizeof(r.detail), "%s (%u/%d DNS lookups): %s",
+		    spf_res_name(res.result), res.lookups, SPF_LOOKUP_LIMIT, res.explanation);
+		emit(run, &r);
+	}
+	return all_pass;
+}
+
 /* SPF rows for one identity; *all_pass[d] tells which envelope domains
  * pass for every egress IP (for the alignment row). */
 static void
 check_spf(struct run *run, const struct bw_identity *id, const struct bw_settings *set,
 	  bool *all_pass)
 {
-	for (size_t d = 0; d < id->n_envelope_domains; d++) {
-		const char *dom = id->envelope_domains[d];
-		all_pass[d] = false;
-		if (strncmp(dom, "*.", 2) == 0) {
-			struct row r = row_new(id, "spf", dom, "-");
-			r.st = ST_SKIP;
-			say(r.detail, sizeof(r.detail),
-			    "wildcard: check each subdomain you send from");
-			emit(run, &r);
-			continue;
-		}
-		/* the identity's own egress addresses override the relay's */
-		const char *const *ips = id->n_egress_ips ? id->egress_ips : set->egress_ips;
-		size_t n_ips = id->n_egress_ips ? id->n_egress_ips : set->n_egress_ips;
-		if (n_ips == 0) {
-			struct row r = row_new(id, "spf", dom, "-");
-			r.st = ST_FAIL;
-			say(r.detail, sizeof(r.detail),
-			    "relay.egress_ips is empty: SPF cannot be predicted");
-			emit(run, &r);
-			continue;
-		}
-		all_pass[d] = true;
-		for (size_t i = 0; i < n_ips; i++) {
-			struct spf_result res;
-			struct row r = row_new(id, "spf", dom, ips[i]);
-			spf_check(run->spf, dom, ips[i], &res);
-			r.spf = &res;
-			if (resolver_dnssec(run->res))
-				r.dnssec = spf_dnssec_name(res.dnssec);
-			r.st = res.result == SPF_RES_PASS   ? ST_OK
-			       : res.class == SPF_CLASS_DNS ? ST_DNS
-							    : ST_FAIL;
-			if (res.result != SPF_RES_PASS)
-				all_pass[d] = false;
-			say(r.detail, sizeof(r.detail), "%s (%u/%d DNS lookups): %s",
-			    spf_res_name(res.result), res.lookups, SPF_LOOKUP_LIMIT,
-			    res.explanation);
-			emit(run, &r);
-		}
-	}
+	for (size_t d = 0; d < id->n_envelope_domains; d++)
+		all_pass[d] = check_spf_domain(run, id, set, id->envelope_domains[d]);
 }
 
 /* ---- DKIM --------------------------------------------------------------- */
@@ -349,7 +372,7 @@ check_dkim_key(struct run *run, const struct bw_identity *id, const struct bw_dk
 
 	r.st = ST_FAIL;
 	say(qname, sizeof(qname), "%s._domainkey.%s", key->selector, key->domain);
-	enum resolver_status st = resolver_txt(run->res, qname, &a);
+	enum resolver_status st = resolver_txt_within(run->res, run->budget, qname, &a);
 	if (resolver_dnssec(run->res))
 		r.dnssec = st == RESOLVER_BOGUS ? "bogus" : a.secure ? "signed" : "unsigned";
 	if (resolver_status_temporary(st)) {
@@ -359,6 +382,7 @@ check_dkim_key(struct run *run, const struct bw_identity *id, const struct bw_dk
 		goto out;
 	}
 	if (st != RESOLVER_OK) {
+		r.missing = true;
 		say(r.detail, sizeof(r.detail), "no key record at %s (%s)", qname,
 		    resolver_status_name(st));
 		goto out;
@@ -380,6 +404,7 @@ check_dkim_key(struct run *run, const struct bw_identity *id, const struct bw_dk
 		}
 	}
 	if (nkeys == 0) {
+		r.missing = true;
 		say(r.detail, sizeof(r.detail), "%s has no DKIM key record (no p= tag)", qname);
 		goto out;
 	}
@@ -449,13 +474,14 @@ check_dmarc(struct run *run, const struct bw_identity *id, const char *from, con
 		emit(run, &r);
 		return;
 	}
-	dmarc_lookup(run->res, from, &rec);
+	dmarc_lookup_within(run->res, run->budget, from, &rec);
 	r.dmarc = &rec;
 	if (resolver_dnssec(run->res))
-		r.dnssec = rec.bogus ? "bogus"
-			   : rec.status == DMARC_FOUND
-			       ? (rec.record_secure ? "signed" : "unsigned")
-			       : (rec.queries > 0 && rec.secure == rec.queries ? "signed" : "unsigned");
+		r.dnssec =
+		    rec.bogus ? "bogus"
+		    : rec.status == DMARC_FOUND
+			? (rec.record_secure ? "signed" : "unsigned")
+			: (rec.queries > 0 && rec.secure == rec.queries ? "signed" : "unsigned");
 	r.required = (int)id->min_dmarc_policy;
 	if (rec.status == DMARC_DNS_ERROR) {
 		r.st = ST_DNS;
@@ -560,30 +586,13 @@ ctl_dns_check(struct ctl *c, int argc, char **argv)
 			c->conf_path);
 		return CTL_FAIL;
 	}
-	const struct resolver_conf rconf = {
-	    .nameservers = set->nameservers,
-	    .n_nameservers = set->n_nameservers,
-	    .timeout_s = set->dns_timeout,
-	    .cache_ttl = set->dns_cache_ttl,
-	    .dnssec = set->dns_dnssec,
-	    .trust_anchor = set->dns_trust_anchor,
-	};
-	run.res = resolver_new(&rconf, err, sizeof(err));
-	if (run.res == NULL) {
+	struct dnscheck *dc = dnscheck_open(set, err, sizeof(err));
+	if (dc == NULL) {
 		ctl_err("%s", err);
 		return CTL_FAIL;
 	}
-	run.spf = spf_new(run.res);
-	if (run.spf == NULL) {
-		ctl_err("cannot create the SPF checker");
-		resolver_free(run.res);
-		return CTL_FAIL;
-	}
-	if (dmarc_psl_load(NULL, err, sizeof(err)) != 0)
-		fprintf(stderr,
-			"bulkwardenctl: Public Suffix List unavailable (%s): "
-			"organizational domains by the DNS tree walk only\n",
-			err);
+	run.res = dc->run.res;
+	run.spf = dc->run.spf;
 
 	if (c->json)
 		out_array_begin(&run.arr);
@@ -598,8 +607,219 @@ ctl_dns_check(struct ctl *c, int argc, char **argv)
 	else
 		printf("%u checks, %u failed\n", run.rows, run.failed);
 
-	spf_free(run.spf);
-	resolver_free(run.res);
-	dmarc_psl_free();
+	dnscheck_close(dc);
 	return run.failed ? CTL_FAIL : CTL_OK;
+}
+
+/* ---- shared with report --dns -------------------------------------------- */
+
+struct dnscheck *
+dnscheck_open(const struct bw_settings *set, char *err, size_t errlen)
+{
+	struct dnscheck *dc = calloc(1, sizeof(*dc));
+	if (dc == NULL) {
+		say(err, errlen, "out of memory");
+		return NULL;
+	}
+	const struct resolver_conf rconf = {
+	    .nameservers = set->nameservers,
+	    .n_nameservers = set->n_nameservers,
+	    .timeout_s = set->dns_timeout,
+	    .cache_ttl = set->dns_cache_ttl,
+	    .dnssec = set->dns_dnssec,
+	    .trust_anchor = set->dns_trust_anchor,
+	};
+	dc->set = set;
+	dc->run.res = resolver_new(&rconf, err, errlen);
+	if (dc->run.res == NULL) {
+		free(dc);
+		return NULL;
+	}
+	dc->run.spf = spf_new(dc->run.res);
+	if (dc->run.spf == NULL) {
+		say(err, errlen, "cannot create the SPF checker");
+		resolver_free(dc->run.res);
+		free(dc);
+		return NULL;
+	}
+	if (dmarc_psl_load(NULL, err, errlen) != 0)
+		fprintf(stderr,
+			"bulkwardenctl: Public Suffix List unavailable (%s): "
+			"organizational domains by the DNS tree walk only\n",
+			err);
+	err[0] = '\0';
+	return dc;
+}
+
+void
+dnscheck_close(struct dnscheck *dc)
+{
+	if (dc == NULL)
+		return;
+	spf_free(dc->run.spf);
+	resolver_free(dc->run.res);
+	dmarc_psl_free();
+	free(dc);
+}
+
+/* Rank of a word in a worst-first list (index; the first is the worst). */
+static int
+rank(const char *w, const char *const *worst_first)
+{
+	for (int i = 0; worst_first[i] != NULL; i++)
+		if (strcmp(w, worst_first[i]) == 0)
+			return i;
+	return 99;
+}
+
+/* Keep the worse of *cur and w. */
+static void
+worse(const char **cur, const char *w, const char *const *worst_first)
+{
+	if (*cur == NULL || rank(w, worst_first) < rank(*cur, worst_first))
+		*cur = w;
+}
+
+static const char *const spf_order[] = {"error", "fail", "none", "pass", NULL};
+static const char *const dkim_order[] = {"error", "mismatch", "missing", "ok", NULL};
+
+struct posture_acc {
+	struct dns_posture *p;
+	bool dnssec_on;
+	int dmarc_ok; /* the dmarc row met the required policy: -1 not seen */
+	unsigned n_signed, n_unsigned, n_bogus;
+	char why[3][DNS_POSTURE_DETAIL_MAX]; /* first problem: spf, dkim, dmarc */
+};
+
+/* report --dns: fold each row into the domain's posture. */
+static void
+posture_sink(void *ctx, const struct row *r)
+{
+	struct posture_acc *acc = ctx;
+	struct dns_posture *p = acc->p;
+	if (strcmp(r->check, "spf") == 0) {
+		const char *w = r->st == ST_DNS					   ? "error"
+				: r->spf != NULL && r->spf->result == SPF_RES_PASS ? "pass"
+				: r->spf != NULL && r->spf->result == SPF_RES_NONE ? "none"
+										   : "fail";
+		worse(&p->spf, w, spf_order);
+	} else if (strcmp(r->check, "dkim") == 0) {
+		const char *w = r->st == ST_OK	  ? "ok"
+				: r->st == ST_DNS ? "error"
+				: r->missing	  ? "missing"
+						  : "mismatch";
+		worse(&p->dkim, w, dkim_order);
+	} else if (strcmp(r->check, "dmarc") == 0) {
+		if (r->st == ST_DNS) {
+			p->dmarc = "error";
+		} else if (r->dmarc != NULL && r->dmarc->status == DMARC_FOUND) {
+			p->dmarc = "found";
+			if (r->policy >= 0)
+				p->dmarc_policy = dmarc_policy_name((enum dmarc_policy)r->policy);
+		} else {
+			p->dmarc = "none";
+		}
+		acc->dmarc_ok = r->st == ST_OK;
+	} else {
+		return; /* dmarc-rua, alignment: dns-check's business */
+	}
+	if (r->dnssec != NULL) {
+		if (strcmp(r->dnssec, "bogus") == 0)
+			acc->n_bogus++;
+		else if (r->st != ST_DNS && strcmp(r->dnssec, "signed") == 0)
+			acc->n_signed++;
+		else if (r->st != ST_DNS)
+			acc->n_unsigned++;
+	}
+	char *why = acc->why[r->check[1] == 'p' ? 0 : r->check[1] == 'k' ? 1 : 2];
+	if (why[0] == '\0' && (r->st == ST_FAIL || r->st == ST_DNS))
+		say(why, DNS_POSTURE_DETAIL_MAX, "%s %s: %s", r->check, r->subject, r->detail);
+}
+
+void
+dnscheck_domain(struct dnscheck *dc, const struct registry *r, const char *domain,
+		const size_t *ids, size_t n_ids, struct dns_posture *out)
+{
+	struct resolver_budget budget;
+	struct posture_acc acc = {
+	    .p = out, .dnssec_on = resolver_dnssec(dc->run.res), .dmarc_ok = -1};
+	const struct bw_identity *env = NULL, *from = NULL;
+	memset(out, 0, sizeof(*out));
+	if (n_ids == 0 || strncmp(domain, "*.", 2) == 0)
+		return; /* a wildcard cannot be asked */
+	for (size_t k = 0; k < n_ids; k++) {
+		const struct bw_identity *id = &r->ids[ids[k]];
+		for (size_t d = 0; env == NULL && d < id->n_envelope_domains; d++)
+			if (strcasecmp(id->envelope_domains[d], domain) == 0)
+				env = id;
+		for (size_t d = 0; from == NULL && d < id->n_from_domains; d++)
+			if (strcasecmp(id->from_domains[d], domain) == 0)
+				from = id;
+	}
+	const struct bw_identity *first = &r->ids[ids[0]];
+	bool *no_pass =
+	    calloc(first->n_envelope_domains + (from ? from->n_envelope_domains : 0) + 1,
+		   sizeof(*no_pass));
+	if (no_pass == NULL) {
+		out->checked = true;
+		out->spf = out->dkim = out->dmarc = "error";
+		out->dmarc_policy = "";
+		out->dnssec = "unknown";
+		out->bad = true;
+		say(out->detail, sizeof(out->detail), "out of memory");
+		return;
+	}
+	resolver_budget_start(&budget, dc->run.res);
+	dc->run.budget = &budget;
+	dc->run.sink = posture_sink;
+	dc->run.sink_ctx = &acc;
+	out->checked = true;
+	check_spf_domain(&dc->run, env ? env : first, dc->set, domain);
+	for (size_t k = 0; k < n_ids; k++) {
+		const struct bw_identity *id = &r->ids[ids[k]];
+		for (size_t i = 0; i < id->n_dkim; i++)
+			if (strcasecmp(id->dkim[i].domain, domain) == 0)
+				check_dkim_key(&dc->run, id, &id->dkim[i]);
+	}
+	check_dmarc(&dc->run, from ? from : first, domain, NULL, 0, no_pass);
+	dc->run.budget = NULL;
+	dc->run.sink = NULL;
+	free(no_pass);
+
+	if (out->spf == NULL)
+		out->spf = "fail"; /* no row: cannot happen past the wildcard test */
+	if (out->dkim == NULL)
+		out->dkim = "none";
+	if (out->dmarc == NULL)
+		out->dmarc = "none";
+	if (out->dmarc_policy == NULL)
+		out->dmarc_policy = "";
+	out->dnssec = !acc.dnssec_on   ? "unknown"
+		      : acc.n_bogus    ? "bogus"
+		      : acc.n_unsigned ? "unsigned"
+		      : acc.n_signed   ? "signed"
+				       : "unknown";
+	bool bad_spf = env != NULL && strcmp(out->spf, "pass") != 0;
+	bool bad_dkim = strcmp(out->dkim, "ok") != 0 && strcmp(out->dkim, "none") != 0;
+	bool bad_dmarc = from != NULL && acc.dmarc_ok != 1;
+	out->bad = bad_spf || bad_dkim || bad_dmarc || strcmp(out->dnssec, "bogus") == 0;
+	const char *why = bad_spf     ? acc.why[0]
+			  : bad_dkim  ? acc.why[1]
+			  : bad_dmarc ? acc.why[2]
+				      : "";
+	say(out->detail, sizeof(out->detail), "%s",
+	    why[0] || !out->bad ? why : "DNSSEC validation failed (bogus)");
+}
+
+const char *
+dns_posture_text(const struct dns_posture *p, char *buf, size_t len)
+{
+	if (!p->checked) {
+		say(buf, len, "not checked");
+		return buf;
+	}
+	bool found = strcmp(p->dmarc, "found") == 0;
+	say(buf, len, "SPF %s, DKIM %s, DMARC %s%s, DNSSEC %s", p->spf, p->dkim, found ? "p=" : "",
+	    found ? p->dmarc_policy : p->dmarc, p->dnssec);
+	return buf;
 }

@@ -68,6 +68,9 @@ const struct finding_rule finding_rules[] = {
     {"waiver-near-expiry", SEV_LOW,
      "a waiver ends within 7 days: fix what it excuses, or renew it with a new approval", "",
      "ID.RA-07;GV.OV-03", ""},
+    {"domain-dns-posture", SEV_MEDIUM,
+     "a registry domain's SPF, DKIM, DMARC or DNSSEC in the DNS disagrees with the registry",
+     "NHI4:2025", "PR.PS-01;ID.RA-01", ""},
 };
 const size_t finding_n_rules = sizeof(finding_rules) / sizeof(finding_rules[0]);
 
@@ -226,18 +229,20 @@ pair_cmp(const void *a, const void *b)
 	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* The owners of an identity as one comparable string ("role=addr,..."). */
-static void
-owner_key(const struct bw_identity *id, char *buf, size_t len)
+/* true when a and b have the same owners (role and address, in order):
+ * compared in place, once per identity of each domain. */
+static bool
+same_owners(const struct bw_identity *a, const struct bw_identity *b)
 {
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < id->n_owners && o < len; i++) {
-		int n = snprintf(buf + o, len - o, "%s=%s,", id->owners[i].role, id->owners[i].addr);
-		if (n < 0)
-			break;
-		o += (size_t)n;
-	}
+	if (a == b)
+		return true;
+	if (a->n_owners != b->n_owners)
+		return false;
+	for (size_t i = 0; i < a->n_owners; i++)
+		if (strcmp(a->owners[i].role, b->owners[i].role) != 0 ||
+		    strcmp(a->owners[i].addr, b->owners[i].addr) != 0)
+			return false;
+	return true;
 }
 
 /* Keys shared by identities; domains with several owner sets or unused. */
@@ -286,14 +291,11 @@ eval_groups(const struct registry *r, const struct finding_activity *act, long l
 						  "key file shared by %zu identities", distinct);
 	}
 	for (size_t a = 0, b; a < id_; a = b) {
-		char o1[1024], o2[1024];
 		bool differ = false, used = act == NULL;
 		for (b = a + 1; b < id_ && strcmp(doms[b].name, doms[a].name) == 0; b++)
 			;
-		owner_key(&r->ids[doms[a].idx], o1, sizeof(o1));
 		for (size_t x = a; x < b; x++) {
-			owner_key(&r->ids[doms[x].idx], o2, sizeof(o2));
-			differ |= strcmp(o1, o2) != 0;
+			differ = differ || !same_owners(&r->ids[doms[a].idx], &r->ids[doms[x].idx]);
 			if (act != NULL && act[doms[x].idx].last_seen > now - dormant * DAY)
 				used = true;
 		}
@@ -373,4 +375,13 @@ findings_waivers(struct finding_list *l, const struct state_waiver *w, size_t n,
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof(*l->v), finding_cmp);
 	return rc ? -1 : 0;
+}
+
+int
+findings_domain_posture(struct finding_list *l, const char *domain, const char *detail)
+{
+	int rc = add(l, "domain-dns-posture", "", domain, "%s", detail);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), finding_cmp);
+	return rc;
 }

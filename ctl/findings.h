@@ -72,4 +72,8 @@ void findings_free(struct finding_list *l);
  * w at now, keeping the list sorted. 0, -1 out of memory. */
 int findings_waivers(struct finding_list *l, const struct state_waiver *w, size_t n, long long now);
 
+/* Add a domain-dns-posture finding (report --dns) for domain, whose
+ * published records disagree with the registry as detail says. */
+int findings_domain_posture(struct finding_list *l, const char *domain, const char *detail);
+
 #endif

@@ -69,7 +69,7 @@ static const struct verb verbs[] = {
      "read complaints, bounces, DMARC aggregate reports (stdin without FILE): one event each"},
     {"signals", ctl_signals, "signals [ID] [--json]",
      "feedback signals per identity: window, numerator/denominator, value, thresholds, state"},
-    {"report", ctl_report, "report [--format html|json|md] [--out FILE] [--days N]",
+    {"report", ctl_report, "report [--format html|json|md] [--out FILE] [--days N] [--dns]",
      "the auditor's report: inventory, traffic, suspensions, findings and their controls"},
     {"paths", ctl_paths, "paths [ID] [--json] | paths approve ID PATH --by WHO [--ticket T] [--json]",
      "sending paths (networks, logins, vendor DKIM keys) each identity used; approve a pending one"},

@@ -93,13 +93,32 @@ struct day_ctx {
 	int day; /* -1: the stretch before the period (activity only) */
 };
 
+/* The last identity name looked up and its identity (NULL: not in the
+ * registry): the store's rows come grouped by identity, so most rows skip
+ * the hash look-up. */
+static char last_name[STATE_ID_MAX + 1];
+static const struct bw_identity *last_id;
+static bool last_ok; /* last_name/last_id hold a look-up of this scan */
+
+static const struct bw_identity *
+by_id_cached(const struct registry *r, const char *name)
+{
+	if (last_ok && strcmp(name, last_name) == 0)
+		return last_id;
+	last_id = registry_by_id(r, name);
+	last_ok = strlen(name) < sizeof(last_name); /* a longer name is never cached */
+	if (last_ok)
+		memcpy(last_name, name, strlen(name) + 1);
+	return last_id;
+}
+
 /* One identity's sum for one day (or for the time before the period). */
 static int
 day_cb(const char *idname, const struct state_counts *sum, void *arg)
 {
 	struct day_ctx *dc = arg;
 	struct report *rep = dc->rep;
-	const struct bw_identity *id = registry_by_id(rep->r, idname);
+	const struct bw_identity *id = by_id_cached(rep->r, idname);
 	if (id == NULL || sum->messages == 0)
 		return 0; /* an identity no longer in the registry: `stats` shows it */
 	size_t i = (size_t)(id - rep->r->ids);
@@ -292,6 +311,7 @@ report_collect(struct report *rep, const struct registry *r, struct state *st,
 	 * back to the dormancy horizon) and the period itself */
 	int dormant = (int)r->set.dormant_days;
 	rep->pre_days = days < dormant ? dormant - days : 0;
+	last_ok = false;
 	if (state_counters_daily(st, rep->from - rep->pre_days * DAY, rep->pre_days + days, daily_cb,
 				 rep) != 0)
 		goto store;
@@ -316,6 +336,25 @@ report_collect(struct report *rep, const struct registry *r, struct state *st,
 store:
 	snprintf(err, errlen, "state store: %s", state_error(st));
 	return -1;
+}
+
+int
+report_dns(struct report *rep, char *err, size_t errlen)
+{
+	struct dnscheck *dc = dnscheck_open(&rep->r->set, err, errlen);
+	int rc = 0;
+	if (dc == NULL)
+		return -1;
+	for (size_t i = 0; i < rep->n_domains; i++) {
+		struct report_domain *d = &rep->domains[i];
+		dnscheck_domain(dc, rep->r, d->name, rep->dom_ids + d->first, d->n, &d->posture);
+		if (d->posture.bad)
+			rc |= findings_domain_posture(&rep->findings, d->name, d->posture.detail);
+	}
+	dnscheck_close(dc);
+	if (rc != 0)
+		snprintf(err, errlen, "out of memory adding findings");
+	return rc ? -1 : 0;
 }
 
 void
@@ -347,16 +386,46 @@ put(FILE *f, const struct jbuf *j)
 	fwrite(j->buf, 1, len, f);
 }
 
+/* Decimal digits of v at o; returns the end. */
+static char *
+put_u32(char *o, uint32_t v)
+{
+	char t[10];
+	int k = 0;
+	do
+		t[k++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (k > 0)
+		*o++ = t[--k];
+	return o;
+}
+
+/* {"messages":N,"accepted":N,"rejected":N,"quarantined":N,"tempfailed":N}
+ * built in one buffer and added as one member (30 of them per identity). */
 static void
 day_json(struct jbuf *j, const char *key, const struct report_day *d)
 {
-	jbuf_object_begin(j, key);
-	jbuf_num(j, "messages", d->messages);
-	jbuf_num(j, "accepted", d->accepted);
-	jbuf_num(j, "rejected", d->rejected);
-	jbuf_num(j, "quarantined", d->quarantined);
-	jbuf_num(j, "tempfailed", d->tempfailed);
-	jbuf_object_end(j);
+	static const char zero[] =
+	    "{\"messages\":0,\"accepted\":0,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0}";
+	char b[128], *o = b;
+	if ((d->messages | d->accepted | d->rejected | d->quarantined | d->tempfailed) == 0) {
+		jbuf_raw(j, key, zero, sizeof(zero) - 1);
+		return;
+	}
+#define LIT(s) (memcpy(o, s, sizeof(s) - 1), o += sizeof(s) - 1)
+	LIT("{\"messages\":");
+	o = put_u32(o, d->messages);
+	LIT(",\"accepted\":");
+	o = put_u32(o, d->accepted);
+	LIT(",\"rejected\":");
+	o = put_u32(o, d->rejected);
+	LIT(",\"quarantined\":");
+	o = put_u32(o, d->quarantined);
+	LIT(",\"tempfailed\":");
+	o = put_u32(o, d->tempfailed);
+	LIT("}");
+#undef LIT
+	jbuf_raw(j, key, b, (size_t)(o - b));
 }
 
 static void
@@ -544,7 +613,23 @@ report_write_json(const struct report *rep, FILE *f)
 			jbuf_str(&j, NULL, rep->r->ids[rep->dom_ids[d->first + k]].id);
 		jbuf_array_end(&j);
 		report_domain_owners(rep, d, &j);
-		jbuf_str(&j, "dns_posture", "not checked (bulkwardenctl dns-check)");
+		if (d->posture.checked) {
+			const struct dns_posture *ps = &d->posture;
+			jbuf_object_begin(&j, "dns_posture");
+			jbuf_bool(&j, "checked", true);
+			jbuf_str(&j, "spf", ps->spf);
+			jbuf_str(&j, "dkim", ps->dkim);
+			jbuf_object_begin(&j, "dmarc");
+			jbuf_str(&j, "status", ps->dmarc);
+			jbuf_str(&j, "policy", ps->dmarc_policy);
+			jbuf_object_end(&j);
+			jbuf_str(&j, "dnssec", ps->dnssec);
+			jbuf_bool(&j, "ok", !ps->bad);
+			jbuf_str(&j, "detail", ps->detail);
+			jbuf_object_end(&j);
+		} else {
+			jbuf_str(&j, "dns_posture", "not checked (bulkwardenctl dns-check)");
+		}
 		jbuf_str(&j, "last_seen", d->last_seen ? out_date(d->last_seen, tb) : "");
 		jbuf_end(&j);
 		fputs(i ? ",\n" : "\n", f);
@@ -593,10 +678,12 @@ ctl_report(struct ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 	    {"format", required_argument, NULL, 'f'}, {"out", required_argument, NULL, 'o'},
 	    {"days", required_argument, NULL, 'd'},   {"json", no_argument, NULL, 'j'},
+	    {"dns", no_argument, NULL, 'n'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	const char *format = c->json ? "json" : "html", *out = NULL;
 	int days = REPORT_DAYS_DEFAULT, o;
+	bool dns = false;
 	char err[512], *end;
 
 	opterr = 0;
@@ -611,6 +698,9 @@ ctl_report(struct ctl *c, int argc, char **argv)
 			break;
 		case 'j':
 			format = "json";
+			break;
+		case 'n':
+			dns = true;
 			break;
 		case 'd':
 			errno = 0;
@@ -633,7 +723,8 @@ ctl_report(struct ctl *c, int argc, char **argv)
 	struct registry *r = ctl_registry(c);
 	struct state *st = ctl_state(c);
 	struct report rep;
-	if (report_collect(&rep, r, st, c->conf_path, ctl_now(), days, err, sizeof(err)) != 0) {
+	if (report_collect(&rep, r, st, c->conf_path, ctl_now(), days, err, sizeof(err)) != 0 ||
+	    (dns && report_dns(&rep, err, sizeof(err)) != 0)) {
 		ctl_err("report: %s", err);
 		report_free(&rep);
 		return CTL_FAIL;

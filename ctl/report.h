@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ctl/dnscheck.h"
 #include "ctl/findings.h"
 #include "state/state.h"
 
@@ -36,6 +37,7 @@ struct report_domain {
 	unsigned uses;	 /* REPORT_USE_* */
 	size_t first, n; /* its identities: report.dom_ids[first .. first + n) */
 	long long last_seen;
+	struct dns_posture posture; /* report --dns; .checked false otherwise */
 };
 
 struct report {
@@ -70,6 +72,10 @@ struct report {
 int report_collect(struct report *rep, const struct registry *r, struct state *st,
 		   const char *conf_path, long long now, int days, char *err, size_t errlen);
 void report_free(struct report *rep);
+/* report --dns: the DNS posture of every domain (dnscheck_domain(), one
+ * dns.timeout budget each), and a domain-dns-posture finding for each bad
+ * one. 0, or -1 with err (the resolver cannot be made, out of memory). */
+int report_dns(struct report *rep, char *err, size_t errlen);
 
 void report_write_json(const struct report *rep, FILE *f);
 void report_write_md(const struct report *rep, FILE *f);
@@ -90,7 +96,7 @@ void report_domain_owners(const struct report *rep, const struct report_domain *
 /* "10.20.0.0/24" */
 const char *report_net(const struct cidr *c, char *buf, size_t len);
 
-/* The verb: report [--format html|json|md] [--out FILE] [--days N]. */
+/* The verb: report [--format html|json|md] [--out FILE] [--days N] [--dns]. */
 struct ctl;
 int ctl_report(struct ctl *c, int argc, char **argv);
 

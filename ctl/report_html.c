@@ -305,8 +305,20 @@ report_write_html(const struct report *rep, FILE *f)
 			fputs(k ? ", " : "", f);
 			h(f, r->ids[rep->dom_ids[d->first + k]].id);
 		}
-		fprintf(f, "</td><td>%s</td><td>not checked (dns-check)</td></tr>\n",
-			d->last_seen ? out_date(d->last_seen, tb) : "-");
+		fprintf(f, "</td><td>%s</td>", d->last_seen ? out_date(d->last_seen, tb) : "-");
+		if (d->posture.checked) {
+			char pt[160];
+			fputs(d->posture.bad ? "<td class='sev-medium'>" : "<td>", f);
+			h(f, dns_posture_text(&d->posture, pt, sizeof(pt)));
+			if (d->posture.detail[0]) {
+				fputs("<br><small>", f);
+				h(f, d->posture.detail);
+				fputs("</small>", f);
+			}
+			fputs("</td></tr>\n", f);
+		} else {
+			fputs("<td>not checked (dns-check)</td></tr>\n", f);
+		}
 	}
 	fputs("</table>\n<h2>Suspensions in force</h2><table id='suspensions'><tr><th>identity</th>"
 	      "<th>since</th><th>until</th><th>by</th><th>ticket</th><th>reason</th></tr>\n", f);

@@ -150,7 +150,18 @@ report_write_md(const struct report *rep, FILE *f)
 			fputs(k ? ", " : "", f);
 			md_cell(f, r->ids[rep->dom_ids[d->first + k]].id);
 		}
-		fprintf(f, " | %s | not checked |\n", d->last_seen ? out_date(d->last_seen, tb) : "-");
+		fprintf(f, " | %s | ", d->last_seen ? out_date(d->last_seen, tb) : "-");
+		if (d->posture.checked) {
+			char pt[160];
+			md_cell(f, dns_posture_text(&d->posture, pt, sizeof(pt)));
+			if (d->posture.detail[0]) {
+				fputs(": ", f);
+				md_cell(f, d->posture.detail);
+			}
+			fputs(" |\n", f);
+		} else {
+			fputs("not checked |\n", f);
+		}
 	}
 
 	fprintf(f, "\n## Traffic per day\n\n| day | messages | accepted | rejected | quarantined | "

@@ -464,9 +464,26 @@ struct daily_ctx {
 	int days, day;
 	int (*fn)(const char *id, int day, const struct state_counts *c, void *arg);
 	void *arg;
+	/* the one-pass scan: buckets of one id and day summed before fn */
+	bool pending;
+	int pday;
+	char pid[STATE_ID_MAX + 1];
+	struct state_counts psum;
 };
 
-/* A bucket of the one-pass scan: to its day. */
+/* Hand the pending (id, day) sum to fn. */
+static int
+daily_flush(struct daily_ctx *d)
+{
+	if (!d->pending)
+		return 0;
+	d->pending = false;
+	return d->fn(d->pid, d->pday, &d->psum, d->arg);
+}
+
+/* A bucket of the one-pass scan: added to its (id, day) sum. The backend
+ * gives an id's buckets together in hour order, so a sum is complete when
+ * the id or the day changes (another order only means more, smaller sums). */
 static int
 daily_bucket(const char *id, long long hour, const struct state_counts *c, void *arg)
 {
@@ -474,7 +491,25 @@ daily_bucket(const char *id, long long hour, const struct state_counts *c, void 
 	long long day = (hour - d->from) / 86400;
 	if (hour < d->from || day >= d->days)
 		return 0;
-	return d->fn(id, (int)day, c, d->arg);
+	if (!d->pending || d->pday != (int)day || strcmp(d->pid, id) != 0) {
+		int rc = daily_flush(d);
+		if (rc != 0)
+			return rc;
+		if (strlen(id) >= sizeof(d->pid)) /* cannot be held: as it is */
+			return d->fn(id, (int)day, c, d->arg);
+		memcpy(d->pid, id, strlen(id) + 1);
+		d->pday = (int)day;
+		memset(&d->psum, 0, sizeof(d->psum));
+		d->pending = true;
+	}
+	d->psum.messages += c->messages;
+	d->psum.recipients += c->recipients;
+	d->psum.bytes += c->bytes;
+	d->psum.accepted += c->accepted;
+	d->psum.rejected += c->rejected;
+	d->psum.quarantined += c->quarantined;
+	d->psum.tempfailed += c->tempfailed;
+	return 0;
 }
 
 /* A sum of the per-day fallback. */
@@ -482,7 +517,9 @@ static int
 daily_sum(const char *id, const struct state_counts *sum, void *arg)
 {
 	struct daily_ctx *d = arg;
-	return d->fn(id, d->day, sum, d->arg);
+	struct state_counts c = *sum;
+	c.recipients = c.bytes = 0; /* as the one-pass scan: not read */
+	return d->fn(id, d->day, &c, d->arg);
 }
 
 int
@@ -490,10 +527,14 @@ state_counters_daily(struct state *s, long long from, int days,
 		     int (*fn)(const char *id, int day, const struct state_counts *c, void *arg),
 		     void *arg)
 {
-	struct daily_ctx d = {from, days, 0, fn, arg};
+	struct daily_ctx d = {.from = from, .days = days, .fn = fn, .arg = arg};
 	long long to = from + (long long)days * 86400;
-	if (s->ops->counters_each_bucket != NULL)
-		return s->ops->counters_each_bucket(s, from, to, daily_bucket, &d);
+	if (s->ops->counters_each_bucket != NULL) {
+		if (s->ops->counters_each_bucket(s, from, to, daily_bucket, &d) != 0)
+			return -1;
+		daily_flush(&d); /* fn's non-zero only stops: nothing after the last */
+		return 0;
+	}
 	for (d.day = 0; d.day < days; d.day++)
 		if (s->ops->counters_foreach(s, from + d.day * 86400LL,
 					     from + (d.day + 1) * 86400LL, daily_sum, &d) != 0)

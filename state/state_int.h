@@ -63,7 +63,8 @@ struct state_ops {
 	int (*last_changes)(struct state *s, int (*fn)(const char *id, long long ts, void *arg),
 			    void *arg);
 	/* Optional: every bucket with from <= hour < to, in one pass, any
-	 * order (state_counters_daily falls back to a foreach per day). */
+	 * order (state_counters_daily falls back to a foreach per day); the
+	 * messages and outcome counters only (recipients and bytes 0). */
 	int (*counters_each_bucket)(struct state *s, long long from, long long to,
 				    int (*fn)(const char *id, long long hour,
 					      const struct state_counts *c, void *arg),

@@ -49,7 +49,7 @@ enum stmt_id {
  * random lookups into the table cost 3-5 times a scan for a report's
  * month of buckets (bench/report). */
 #define CNT_BUCKETS_SQL                                                                            \
-	"SELECT id, hour, messages, recipients, bytes, accepted, rejected, quarantined, tempfailed " \
+	"SELECT id, hour, messages, accepted, rejected, quarantined, tempfailed "                  \
 	"FROM counters WHERE +hour >= ?1 AND +hour < ?2"
 #define CNT_EACH_SQL                                                                               \
 	"SELECT id, total(messages), total(recipients), total(bytes), total(accepted), "           \

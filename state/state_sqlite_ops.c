@@ -550,6 +550,20 @@ read_counts(sqlite3_stmt *q, int first, struct state_counts *c)
 	}
 }
 
+/* The five counters of a bucket row (messages and outcomes, as CNT_BUCKETS_SQL
+ * selects them: integers as stored, no total(), no conversion through
+ * double), negative ones read as 0; recipients and bytes are not read. */
+static void
+read_counts_int(sqlite3_stmt *q, int first, struct state_counts *c)
+{
+	uint64_t *f[] = {&c->messages, &c->accepted, &c->rejected, &c->quarantined, &c->tempfailed};
+	c->recipients = c->bytes = 0;
+	for (int i = 0; i < 5; i++) {
+		sqlite3_int64 v = sqlite3_column_int64(q, first + i);
+		*f[i] = v > 0 ? (uint64_t)v : 0;
+	}
+}
+
 static int
 sq_counters_sum(struct state *s, const char *id, long long from, long long to,
 		struct state_counts *sum)
@@ -608,9 +622,19 @@ sq_counters_each_bucket(struct state *s, long long from, long long to,
 		return -1;
 	sqlite3_bind_int64(q, 1, from);
 	sqlite3_bind_int64(q, 2, to);
+	id[0] = '\0';
+	size_t idlen = 0;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		state_sqlite_col_copy(q, 0, id, sizeof(id));
-		read_counts(q, 2, &c);
+		/* rows come by (id, hour): copy the id only when it changes */
+		const unsigned char *t = sqlite3_column_text(q, 0);
+		size_t n = (size_t)sqlite3_column_bytes(q, 0);
+		if (t == NULL)
+			t = (const unsigned char *)"", n = 0;
+		if (n != idlen || memcmp(t, id, n) != 0) {
+			bw_strlcpy(id, (const char *)t, sizeof(id));
+			idlen = strlen(id);
+		}
+		read_counts_int(q, 2, &c);
 		if (fn(id, sqlite3_column_int64(q, 1), &c, arg) != 0) {
 			rc = SQLITE_DONE;
 			break;

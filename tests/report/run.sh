@@ -15,7 +15,7 @@ CTL=$(cd "$(dirname "$CTL")" && pwd)/$(basename "$CTL")
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bw-report.XXXXXX")
 BULKWARDEN=${BULKWARDEN:-$(dirname "$CTL")/bulkwarden}
 mpid=
-trap '[ -n "$mpid" ] && kill "$mpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$mpid" ] && kill "$mpid" 2>/dev/null; [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 pass=0 fail=0
 ok() { echo "PASS: $1"; pass=$((pass + 1)); }
 ko() { echo "FAIL: $1"; fail=$((fail + 1)); }
@@ -85,7 +85,7 @@ f = rep["findings"]
 rules = {c["finding"] for c in rep["controls"]}
 found = {x["id"] for x in f}
 print("rules", len(rules), "found", len(found))
-missing = sorted(rules - found)
+missing = sorted(rules - found - {"domain-dns-posture"})  # needs --dns: its own section below
 print("missing", ",".join(missing) or "none")
 for x in f:
     assert x["csf"], x
@@ -220,6 +220,106 @@ print("bad", bad)
 PY
 )
 check "bulkwardenctl(8) maps every finding to its controls ($out)" '[ "$out" = "bad []" ]'
+
+# ---- report --dns: the DNS posture of each domain ----------------------------
+# a loopback DNS server (tests/dns/dns_server.py, as tests/dns/dnscheck.sh):
+# good.test publishes SPF, its DKIM key and DMARC p=reject; nodmarc.test
+# SPF and its key but no DMARC; dead.test never answers; then the server
+# dies and every lookup fails. dns.timeout = 1: each domain within 1 s.
+if ! $PY -c 'import dns.message' 2>/dev/null || ! command -v openssl >/dev/null; then
+	echo "SKIP: report --dns needs python3-dnspython and openssl"
+else
+	dd=$dir/dns
+	mkdir -p "$dd/state" && mkdir -m 700 "$dd/keys"
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dd/keys/g.rsa" 2>/dev/null
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dd/keys/n.rsa" 2>/dev/null
+	chmod 600 "$dd/keys/"*.rsa
+	gpub=$(openssl pkey -in "$dd/keys/g.rsa" -pubout -outform DER 2>/dev/null | base64 -w0)
+	npub=$(openssl pkey -in "$dd/keys/n.rsa" -pubout -outform DER 2>/dev/null | base64 -w0)
+	cat >"$dd/zone" <<ZONE
+good.test TXT v=spf1 ip4:203.0.113.7 -all
+_dmarc.good.test TXT v=DMARC1; p=reject; rua=mailto:dmarc@good.test
+s1._domainkey.good.test TXT v=DKIM1; k=rsa; p=$gpub
+nodmarc.test TXT v=spf1 ip4:203.0.113.0/24 -all
+s2._domainkey.nodmarc.test TXT v=DKIM1; k=rsa; p=$npub
+dead.test TIMEOUT
+_dmarc.dead.test TIMEOUT
+s3._domainkey.dead.test TIMEOUT
+ZONE
+	$PY "$top_srcdir/tests/dns/dns_server.py" "$dd/zone" "$dd/port" "$dd/queries.log" 2>"$dd/server.log" &
+	dpid=$!
+	for _ in $(seq 100); do [ -s "$dd/port" ] && break; sleep 0.1; done
+	port=$(cat "$dd/port" 2>/dev/null)
+	common='owners = { dns = "dns@example.com"; platform = "p@example.com"; compliance = "c@example.com"; };
+    approval = { by = "ciso@example.com"; date = "2026-01-15"; ticket = "SEC-1"; };
+    lifecycle = { decommission = "2030-01-01"; };'
+	cat >"$dd/bulkwarden.conf" <<CONF
+milter = { socket = "unix:$dd/bw.sock"; pidfile = "$dd/bw.pid"; };
+relay = { egress_ips = ["203.0.113.7"]; };
+state = { backend = "sqlite"; path = "$dd/state/state.db"; };
+log = { target = "file"; path = "$dd/events.jsonl"; };
+dns = { nameservers = ["127.0.0.1:${port:-1}"]; timeout = 1; };
+policy = { mode = "enforce"; min_dmarc_policy = "quarantine"; };
+identities = (
+  { id = "good"; description = "every record right"; class = "transactional"; $common
+    credentials = { logins = ["svc-good"]; networks = ["10.1.0.0/24"]; };
+    envelope_domains = ["good.test"]; from_domains = ["good.test"];
+    dkim = ( { domain = "good.test"; selector = "s1"; key = "$dd/keys/g.rsa"; } ); },
+  { id = "nodmarc"; description = "no DMARC record"; class = "transactional"; $common
+    credentials = { logins = ["svc-nodmarc"]; networks = ["10.2.0.0/24"]; };
+    envelope_domains = ["nodmarc.test"]; from_domains = ["nodmarc.test"];
+    dkim = ( { domain = "nodmarc.test"; selector = "s2"; key = "$dd/keys/n.rsa"; } ); },
+  { id = "dead"; description = "its DNS never answers"; class = "transactional"; $common
+    credentials = { logins = ["svc-dead"]; networks = ["10.3.0.0/24"]; };
+    envelope_domains = ["dead.test"]; from_domains = ["dead.test"];
+    dkim = ( { domain = "dead.test"; selector = "s3"; key = "$dd/keys/g.rsa"; } ); }
+);
+CONF
+	dctl() { "$CTL" -c "$dd/bulkwarden.conf" "$@"; }
+	dctl stats >/dev/null 2>&1
+	# dnsq FILE EXPR: a python expression over the report (dom(name): its posture)
+	dnsq() {
+		$PY - "$1" "$2" "$top_srcdir/man/bulkwarden-report.schema.json" <<'PY' 2>>"$dir/q.err"
+import json, sys, jsonschema
+rep = json.load(open(sys.argv[1]))
+jsonschema.validate(rep, json.load(open(sys.argv[3])))
+def dom(n):
+    return [d for d in rep["domains"] if d["domain"] == n][0]["dns_posture"]
+def finding(n):
+    return [f for f in rep["findings"] if f["id"] == "domain-dns-posture" and f["subject"] == n]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+	}
+	dctl report --format json --out "$dd/off.json"
+	check "without --dns no lookup is made and dns_posture stays a string" \
+		'[ ! -s "$dd/queries.log" ] && dnsq "$dd/off.json" "dom(\"good.test\")==\"not checked (bulkwardenctl dns-check)\" and not finding(\"nodmarc.test\")"'
+	t0=$(date +%s%N)
+	dctl report --dns --format json --out "$dd/on.json"; rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	check "report --dns exits 0 and validates against the schema" '[ $rc -eq 0 ] && dnsq "$dd/on.json" True'
+	check "good.test: SPF pass, DKIM ok, DMARC found p=reject, no finding" \
+		'dnsq "$dd/on.json" "dom(\"good.test\")==dict(checked=True, spf=\"pass\", dkim=\"ok\", dmarc=dict(status=\"found\", policy=\"reject\"), dnssec=\"unknown\", ok=True, detail=\"\") and not finding(\"good.test\")"'
+	check "nodmarc.test: SPF pass, DKIM ok, DMARC none, a domain-dns-posture finding with its mapping" \
+		'dnsq "$dd/on.json" "(lambda p, f: p[\"spf\"]==\"pass\" and p[\"dkim\"]==\"ok\" and p[\"dmarc\"]==dict(status=\"none\", policy=\"\") and not p[\"ok\"] and len(f)==1 and f[0][\"severity\"]==\"medium\" and \"NHI4:2025\" in f[0][\"nhi\"] and \"PR.PS-01\" in f[0][\"csf\"])(dom(\"nodmarc.test\"), finding(\"nodmarc.test\"))"'
+	check "dead.test (never answers): error everywhere, a finding" \
+		'dnsq "$dd/on.json" "(lambda p: p[\"spf\"]==\"error\" and p[\"dkim\"]==\"error\" and p[\"dmarc\"][\"status\"]==\"error\" and not p[\"ok\"])(dom(\"dead.test\")) and len(finding(\"dead.test\"))==1"'
+	check "the unanswered domain costs one dns.timeout, not one per lookup ($ms ms)" '[ "$ms" -lt 3000 ]'
+	check "controls list domain-dns-posture with its count" \
+		'dnsq "$dd/on.json" "[c[\"count\"] for c in rep[\"controls\"] if c[\"finding\"]==\"domain-dns-posture\"]==[2]"'
+	dctl report --dns --format md --out "$dd/on.md"
+	check "Markdown shows the posture text" \
+		'grep -q "| SPF pass, DKIM ok, DMARC p=reject, DNSSEC unknown |" "$dd/on.md" && grep -q "DMARC none, DNSSEC unknown: dmarc" "$dd/on.md"'
+	dctl report --dns --format html --out "$dd/on.html"
+	check "HTML shows the posture text" \
+		'grep -q "<td>SPF pass, DKIM ok, DMARC p=reject, DNSSEC unknown</td>" "$dd/on.html"'
+	# the server dies: every domain's lookups fail, within the timeout each
+	kill "$dpid"; wait "$dpid" 2>/dev/null
+	t0=$(date +%s%N)
+	dctl report --dns --format json --out "$dd/dead.json"; rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	check "dead DNS server: exit 0, every posture an error, one finding per domain ($ms ms)" \
+		'[ $rc -eq 0 ] && [ "$ms" -lt 6000 ] && dnsq "$dd/dead.json" "all(dom(n)[\"spf\"]==\"error\" and dom(n)[\"dmarc\"][\"status\"]==\"error\" and len(finding(n))==1 for n in (\"good.test\", \"nodmarc.test\", \"dead.test\"))"'
+fi
 
 echo "report: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

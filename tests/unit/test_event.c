@@ -70,6 +70,15 @@ test_types(void **unused)
 	jbuf_str(&j, "s", NULL);
 	jbuf_end(&j);
 	assert_string_equal(j.buf, "{\"n\":-42,\"b\":true,\"a\":[{\"id\":\"x\"},{}],\"s\":\"\"}\n");
+	/* jbuf_raw: a prebuilt value, as a member and as an array element */
+	jbuf_begin(&j);
+	jbuf_raw(&j, "d", "{\"m\":1}", 7);
+	jbuf_array_begin(&j, "a");
+	jbuf_raw(&j, NULL, "2", 1);
+	jbuf_raw(&j, NULL, "{}", 2);
+	jbuf_array_end(&j);
+	jbuf_end(&j);
+	assert_string_equal(j.buf, "{\"d\":{\"m\":1},\"a\":[2,{}]}\n");
 	jbuf_begin(&j);
 	jbuf_timestamp(&j, "@timestamp", 1768435200LL, 7);
 	jbuf_end(&j);

@@ -680,6 +680,65 @@ test_counters(void **unused)
 	state_close(s);
 }
 
+struct daily_ctx {
+	int n, stop_after;
+	char ids[8][STATE_ID_MAX + 1];
+	int day[8];
+	struct state_counts c[8];
+};
+
+static int
+daily_cb(const char *id, int day, const struct state_counts *c, void *arg)
+{
+	struct daily_ctx *x = arg;
+	assert_true(x->n < 8);
+	snprintf(x->ids[x->n], sizeof(x->ids[x->n]), "%s", id);
+	x->day[x->n] = day;
+	x->c[x->n++] = *c;
+	return x->stop_after && x->n == x->stop_after;
+}
+
+/* state_counters_daily: one call per identity and day, the day's buckets
+ * summed (the report's scan); fn's non-zero stops it. */
+static void
+test_counters_daily(void **unused)
+{
+	struct state *s = open_ok();
+	for (size_t i = 0; i < sizeof(cnt_rows) / sizeof(cnt_rows[0]); i++) {
+		struct state_counts d = {.messages = cnt_rows[i].msgs,
+					 .recipients = 2 * cnt_rows[i].msgs,
+					 .accepted = cnt_rows[i].msgs,
+					 .rejected = 1};
+		assert_int_equal(state_counters_add(s, cnt_rows[i].id, cnt_rows[i].hour, &d), 0);
+	}
+	struct daily_ctx x = {0};
+	assert_int_equal(state_counters_daily(s, T0, 2, daily_cb, &x), 0);
+	assert_int_equal(x.n, 3); /* newsletter day 0 and 1, receipts day 0 */
+	int seen = 0;
+	for (int i = 0; i < x.n; i++) {
+		if (strcmp(x.ids[i], "newsletter") == 0 && x.day[i] == 0) {
+			/* buckets T0 (10 + 5) and T0 + 3600 (7 + 1): one sum */
+			assert_int_equal(x.c[i].messages, 23);
+			assert_int_equal(x.c[i].recipients, 0); /* not read */
+			assert_int_equal(x.c[i].rejected, 4);
+			seen |= 1;
+		} else if (strcmp(x.ids[i], "newsletter") == 0 && x.day[i] == 1) {
+			assert_int_equal(x.c[i].messages, 100);
+			seen |= 2;
+		} else if (strcmp(x.ids[i], "receipts") == 0 && x.day[i] == 0) {
+			assert_int_equal(x.c[i].messages, 3); /* not the bucket before T0 */
+			seen |= 4;
+		} else {
+			fail_msg("unexpected call %s day %d", x.ids[i], x.day[i]);
+		}
+	}
+	assert_int_equal(seen, 7);
+	struct daily_ctx y = {.stop_after = 1};
+	assert_int_equal(state_counters_daily(s, T0, 2, daily_cb, &y), 0);
+	assert_int_equal(y.n, 1);
+	state_close(s);
+}
+
 /* Child: WRITES_PER_WRITER rounds of suspend, reinstate and a counter
  * flush on its own handle; exits with the number of failed calls. */
 static int
@@ -1222,6 +1281,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_audit_tamper, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_tamper_then_append, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_daily, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_mid_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
