@@ -49,12 +49,12 @@ enum stmt_id {
  * random lookups into the table cost 3-5 times a scan for a report's
  * month of buckets (bench/report). */
 #define CNT_BUCKETS_SQL                                                                            \
-	"SELECT id, hour, messages, recipients, bytes, accepted, rejected, quarantined, tempfailed " \
-	"FROM counters WHERE +hour >= ?1 AND +hour < ?2"
+	"SELECT id, hour, messages, recipients, bytes, accepted, rejected, quarantined, "          \
+	"tempfailed, auth_failed FROM counters WHERE +hour >= ?1 AND +hour < ?2"
 #define CNT_EACH_SQL                                                                               \
 	"SELECT id, total(messages), total(recipients), total(bytes), total(accepted), "           \
-	"total(rejected), total(quarantined), total(tempfailed) FROM counters "                    \
-	"WHERE hour >= ?1 AND hour < ?2 GROUP BY id ORDER BY id"
+	"total(rejected), total(quarantined), total(tempfailed), total(auth_failed) "              \
+	"FROM counters WHERE hour >= ?1 AND hour < ?2 GROUP BY id ORDER BY id"
 
 struct sqlite_state {
 	struct state base; /* first: the handle is cast to and from struct state */

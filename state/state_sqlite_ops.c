@@ -527,6 +527,7 @@ sq_counters_add(struct state *s, const struct state_counter_delta *d, size_t n)
 		sqlite3_bind_int64(q, 7, clamp(c->rejected));
 		sqlite3_bind_int64(q, 8, clamp(c->quarantined));
 		sqlite3_bind_int64(q, 9, clamp(c->tempfailed));
+		sqlite3_bind_int64(q, 10, clamp(c->auth_failed));
 		int rc = sqlite3_step(q);
 		sqlite3_reset(q);
 		if (rc != SQLITE_DONE) {
@@ -537,14 +538,14 @@ sq_counters_add(struct state *s, const struct state_counter_delta *d, size_t n)
 	return state_sqlite_commit(ss);
 }
 
-/* Read seven counter sums starting at column first. total() is a double:
+/* Read eight counter sums starting at column first. total() is a double:
  * exact up to 2^53, far beyond any hourly count. */
 static void
 read_counts(sqlite3_stmt *q, int first, struct state_counts *c)
 {
-	uint64_t *f[] = {&c->messages, &c->recipients,	&c->bytes,     &c->accepted,
-			 &c->rejected, &c->quarantined, &c->tempfailed};
-	for (int i = 0; i < 7; i++) {
+	uint64_t *f[] = {&c->messages, &c->recipients,	&c->bytes,	&c->accepted,
+			 &c->rejected, &c->quarantined, &c->tempfailed, &c->auth_failed};
+	for (int i = 0; i < 8; i++) {
 		double v = sqlite3_column_double(q, first + i);
 		*f[i] = v > 0 ? (uint64_t)v : 0;
 	}
