@@ -7,7 +7,8 @@
  *   {"kind":"bulkwarden-state","format":1,"backend":B,"exported":T}
  *   {"kind":"audit", seq ts action actor identity reason ticket detail prev_hash hash}
  *   {"kind":"suspension", id reason by ticket since until}
- *   {"kind":"counter", id hour messages recipients bytes accepted rejected quarantined tempfailed}
+ *   {"kind":"counter", id hour counts{messages recipients bytes accepted rejected quarantined
+ *                      tempfailed auth_failed}}   (auth_failed absent, older exports: 0)
  *   {"kind":"usage", id window ("hour"|"day") start messages recipients}
  *   {"kind":"feedback", id hour counts{complaints hard_bounces soft_bounces
  *                       dmarc_messages dmarc_failures}}
@@ -441,6 +442,12 @@ parse_counter(json_t *o, struct counter_row *r)
 			return false;
 		*dst[i] = (uint64_t)v;
 	}
+	/* optional: an export made before the count existed has none */
+	long long af = 0;
+	if (json_object_get(c, "auth_failed") != NULL &&
+	    !get_int(c, "auth_failed", 0, INT64_MAX, &af))
+		return false;
+	r->c.auth_failed = (uint64_t)af;
 	return true;
 }
 

@@ -220,8 +220,8 @@ msg_count(struct msgctx *m, enum policy_outcome o, long long now)
 	if (o == POLICY_OUT_ABORT)
 		return;
 	/* the limits are the store's (milter/limits.c), not the overlay's */
-	overlay_finish(overlay, id->id, false, 0, (enum bw_action)o, m->v.rcpt_accepted,
-		       (uint64_t)m->size, now);
+	overlay_finish_auth(overlay, id->id, false, 0, (enum bw_action)o, m->v.rcpt_accepted,
+			    (uint64_t)m->size, policy_auth_failed(&m->v), now);
 }
 
 /* Emit the message's decision event, count it, and clean up. Returns -1

@@ -215,6 +215,18 @@ policy_pass(const struct registry *r, struct verdict *v, enum bw_check c, const 
 	record(r, v, c, false, "%s", detail);
 }
 
+bool
+policy_auth_failed(const struct verdict *v)
+{
+	for (size_t i = 0; i < v->n_checks; i++) {
+		const struct verdict_check *k = &v->checks[i];
+		if (k->failed &&
+		    (k->id == BW_CHK_SPF || k->id == BW_CHK_DKIM || k->id == BW_CHK_DMARC))
+			return true;
+	}
+	return false;
+}
+
 enum bw_action
 policy_effective(const struct verdict *v)
 {

@@ -230,6 +230,11 @@ void policy_pass(const struct registry *r, struct verdict *v, enum bw_check c, c
 /* The action the milter applies (in monitor mode: accept, unless the
  * identity is suspended or its suspension state is unknown). */
 enum bw_action policy_effective(const struct verdict *v);
+/* Whether the spf, dkim or dmarc check (SPEC §3) of v failed, waived or
+ * not (a waiver changes the action, not what the check found); a check
+ * not run, passed, or a DNS error (its own check) is no failure. Feeds the
+ * auth_failed counter behind dmarc_fail_rate. */
+bool policy_auth_failed(const struct verdict *v);
 /* The check whose reply the client sees for policy_effective(), or the
  * would-be decider in monitor mode; BW_CHK__COUNT when nothing failed. */
 enum bw_check policy_decider(const struct verdict *v);

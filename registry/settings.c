@@ -469,7 +469,7 @@ const struct setting settings[S__COUNT] = {
     [S_POLICY_GOVERNANCE_DMARC_FAIL_RATE] = {.name = "policy.governance.dmarc_fail_rate",
 			.type = SETTING_GROUP,
 			.flags = SETTING_CUSTOM,
-			.doc = "DMARC aggregate-report failures per message those reports counted."},
+			.doc = "DMARC aggregate-report failures plus messages failing spf, dkim or dmarc at submission, per message those reports counted plus the identity's messages."},
     [S_POLICY_GOVERNANCE_DMARC_FAIL_RATE_WARN] = {.name = "policy.governance.dmarc_fail_rate.warn",
 			.type = SETTING_FLOAT,
 			.flags = SETTING_CUSTOM,

@@ -212,9 +212,12 @@ overlay_reserve(struct overlay *o, const char *id, uint64_t per_hour, uint64_t p
 
 /* Add one message's outcome to a counts record. */
 static void
-count(struct state_counts *c, enum bw_action outcome, unsigned rcpts, uint64_t bytes)
+count(struct state_counts *c, enum bw_action outcome, unsigned rcpts, uint64_t bytes,
+      bool auth_failed)
 {
 	c->messages++;
+	if (auth_failed)
+		c->auth_failed++;
 	c->recipients += rcpts;
 	c->bytes += bytes;
 	switch (outcome) {
@@ -248,6 +251,14 @@ void
 overlay_finish(struct overlay *o, const char *id, bool reserved, long long reserved_at,
 	       enum bw_action outcome, unsigned rcpts, uint64_t bytes, long long now)
 {
+	overlay_finish_auth(o, id, reserved, reserved_at, outcome, rcpts, bytes, false, now);
+}
+
+void
+overlay_finish_auth(struct overlay *o, const char *id, bool reserved, long long reserved_at,
+		    enum bw_action outcome, unsigned rcpts, uint64_t bytes, bool auth_failed,
+		    long long now)
+{
 	pthread_mutex_lock(&o->lock);
 	struct entry *e = get(o, id, true);
 	if (e != NULL) {
@@ -255,8 +266,8 @@ overlay_finish(struct overlay *o, const char *id, bool reserved, long long reser
 		bool sent = outcome == BW_ACT_ACCEPT || outcome == BW_ACT_QUARANTINE;
 		if (reserved && !sent)
 			give_back(e, reserved_at);
-		count(&e->pending, outcome, rcpts, bytes);
-		count(&e->interval, outcome, rcpts, bytes);
+		count(&e->pending, outcome, rcpts, bytes, auth_failed);
+		count(&e->interval, outcome, rcpts, bytes, auth_failed);
 	}
 	pthread_mutex_unlock(&o->lock);
 }
@@ -355,6 +366,7 @@ add_counts(struct state_counts *a, const struct state_counts *b)
 	a->rejected += b->rejected;
 	a->quarantined += b->quarantined;
 	a->tempfailed += b->tempfailed;
+	a->auth_failed += b->auth_failed;
 }
 
 void

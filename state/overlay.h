@@ -55,6 +55,11 @@ int overlay_reserve(struct overlay *o, const char *id, uint64_t per_hour, uint64
  * the `now` given to overlay_reserve) and count its outcome. */
 void overlay_finish(struct overlay *o, const char *id, bool reserved, long long reserved_at,
 		    enum bw_action outcome, unsigned rcpts, uint64_t bytes, long long now);
+/* As overlay_finish, also counting the message in auth_failed when its
+ * spf, dkim or dmarc check failed (policy_auth_failed). */
+void overlay_finish_auth(struct overlay *o, const char *id, bool reserved, long long reserved_at,
+			 enum bw_action outcome, unsigned rcpts, uint64_t bytes, bool auth_failed,
+			 long long now);
 /* The transaction was abandoned: drop its reservation (taken at
  * reserved_at), count nothing. */
 void overlay_release(struct overlay *o, const char *id, long long reserved_at, long long now);

@@ -4,10 +4,11 @@
  * Denominators: complaint_rate and hard_bounce_rate divide by the
  * identity's "accepted" counter (messages it sent that the relay let
  * through: only those can be complained about or bounce); dmarc_fail_rate
- * divides the failures of DMARC aggregate reports by the messages those
- * reports counted for the identity. The submission-time spf/dkim/dmarc
- * checks are not counted per check by the store yet, so they are not in
- * dmarc_fail_rate.
+ * adds two sources: the failures of DMARC aggregate reports plus the
+ * identity's messages whose spf, dkim or dmarc check failed at submission
+ * (the auth_failed counter, waived failures included), over the messages
+ * those reports counted plus every message of the identity the relay
+ * judged (the messages counter).
  *
  * Untrusted input: none beyond stored counts (numbers) and identity ids
  * (the registry's).
@@ -60,8 +61,7 @@ signals_compute(struct state *st, const struct bw_identity *id, long long now,
 		v->from = to - (long long)v->thr.window_hours * 3600;
 		if (state_feedback_sum(st, id->id, v->from, v->to, &fb) != 0)
 			return -1;
-		if (i != BW_SIG_DMARC_FAIL_RATE &&
-		    state_counters_sum(st, id->id, v->from, v->to, &cnt) != 0)
+		if (state_counters_sum(st, id->id, v->from, v->to, &cnt) != 0)
 			return -1;
 		switch (v->sig) {
 		case BW_SIG_COMPLAINT_RATE:
@@ -73,8 +73,8 @@ signals_compute(struct state *st, const struct bw_identity *id, long long now,
 			v->den = cnt.accepted;
 			break;
 		default:
-			v->num = fb.dmarc_failures;
-			v->den = fb.dmarc_messages;
+			v->num = fb.dmarc_failures + cnt.auth_failed;
+			v->den = fb.dmarc_messages + cnt.messages;
 			break;
 		}
 		v->value = v->den ? (double)v->num / (double)v->den : 0.0;

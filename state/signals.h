@@ -34,7 +34,9 @@ struct signal_value {
 /* The signals of id at now:
  * complaint_rate   = complaints / accepted messages of the identity,
  * hard_bounce_rate = hard bounces / accepted messages,
- * dmarc_fail_rate  = DMARC aggregate failures / aggregate messages,
+ * dmarc_fail_rate  = (DMARC aggregate failures + messages whose spf, dkim
+ *                    or dmarc check failed at submission) / (aggregate
+ *                    messages + messages of the identity),
  * each over its window_hours; insufficient-data while the denominator is
  * below min_messages. About eight store reads. 0, or -1 (state_error(st)
  * says why). */

@@ -720,6 +720,7 @@ static const struct {
     {"rejected", offsetof(struct state_counts, rejected)},
     {"quarantined", offsetof(struct state_counts, quarantined)},
     {"tempfailed", offsetof(struct state_counts, tempfailed)},
+    {"auth_failed", offsetof(struct state_counts, auth_failed)},
 };
 
 void

@@ -37,6 +37,9 @@
 struct state_counts {
 	uint64_t messages, recipients, bytes;
 	uint64_t accepted, rejected, quarantined, tempfailed;
+	/* of messages, those whose spf, dkim or dmarc check (SPEC §3) failed
+	 * at submission, waived or not (counted once per message) */
+	uint64_t auth_failed;
 };
 
 struct state_suspension {
@@ -201,7 +204,7 @@ int state_counters_foreach(struct state *s, long long from, long long to,
  * messages that day, where day d is [from + d * 86400, from + (d + 1) *
  * 86400). One pass over the store where the backend allows; fn returns
  * non-zero to stop. Used by reports over many identities. Messages and
- * outcomes only: recipients and bytes are 0 (not read, a fifth less work
+ * outcomes only: recipients, bytes and auth_failed are 0 (not read, a fifth less work
  * per bucket); state_counters_sum/foreach have them. */
 int state_counters_daily(struct state *s, long long from, int days,
 			 int (*fn)(const char *id, int day, const struct state_counts *c, void *arg),
@@ -248,9 +251,9 @@ int state_import_usage(struct state *s, const char *id, int win, long long start
 /* 1 when the store holds no audit record, suspension or counter; 0; -1. */
 int state_is_empty(struct state *s);
 
-/* Write the seven counts of c into j as numbers keyed prefix + field name
+/* Write the eight counts of c into j as numbers keyed prefix + field name
  * ("messages", "recipients", "bytes", "accepted", "rejected",
- * "quarantined", "tempfailed"), in that order; prefix is a constant of at
+ * "quarantined", "tempfailed", "auth_failed"), in that order; prefix is a constant of at
  * most STATE_COUNTS_PREFIX_MAX bytes ("" inside an object of its own,
  * "bulkwarden.counters." in the counters event). Pure, no I/O. */
 void state_counts_json(struct jbuf *j, const char *prefix, const struct state_counts *c);

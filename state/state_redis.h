@@ -152,9 +152,13 @@ int state_redis_usage_rows(struct state *s,
 int state_redis_import_audit(struct state *s, const struct state_audit *rec);
 int state_redis_import_usage(struct state *s, const char *id, int win, long long start,
 			     uint64_t msgs, uint64_t rcpts);
-/* The seven counters of a struct in the order of state_redis_cnt_fields. */
+/* The counters of a struct in the order of state_redis_cnt_fields (hash
+ * fields of a "cnt:" key; a hash written before auth_failed lacks it: 0). */
+#define REDIS_CNT_FIELDS 8
+#define REDIS_CNT_HMGET                                                                            \
+	"HMGET %s messages recipients bytes accepted rejected quarantined tempfailed auth_failed"
 uint64_t *state_redis_cnt_field(struct state_counts *c, int i);
-extern const char *const state_redis_cnt_fields[7];
+extern const char *const state_redis_cnt_fields[REDIS_CNT_FIELDS];
 
 /* Feedback counts (state_redis_feedback.c), as in struct state_ops. */
 int state_redis_feedback_record(struct state *s, const char *key, long long now,

@@ -22,15 +22,16 @@
 
 #define CNT_BATCH 256 /* counter hashes per pipelined read */
 
-const char *const state_redis_cnt_fields[7] = {"messages", "recipients",  "bytes",     "accepted",
-					       "rejected", "quarantined", "tempfailed"};
+const char *const state_redis_cnt_fields[REDIS_CNT_FIELDS] = {
+    "messages", "recipients",  "bytes",	     "accepted",
+    "rejected", "quarantined", "tempfailed", "auth_failed"};
 
-/* The seven counters of a struct in field order. */
+/* The counters of a struct in field order. */
 uint64_t *
 state_redis_cnt_field(struct state_counts *c, int i)
 {
-	uint64_t *f[] = {&c->messages, &c->recipients,	&c->bytes,     &c->accepted,
-			 &c->rejected, &c->quarantined, &c->tempfailed};
+	uint64_t *f[] = {&c->messages, &c->recipients,	&c->bytes,	&c->accepted,
+			 &c->rejected, &c->quarantined, &c->tempfailed, &c->auth_failed};
 	return f[i];
 }
 
@@ -54,7 +55,7 @@ state_redis_counters_add(struct state *s, const struct state_counter_delta *d, s
 			state_redis_drop(rs, "key too long"); /* abandons the MULTI */
 			return -1;
 		}
-		for (int f = 0; f < 7; f++) {
+		for (int f = 0; f < REDIS_CNT_FIELDS; f++) {
 			uint64_t v = *state_redis_cnt_field(&c, f);
 			if (v == 0)
 				continue;
@@ -94,7 +95,7 @@ state_redis_counters_add_once(struct state *s, const char *batch,
 			      const struct state_counter_delta *d, size_t n)
 {
 	struct redis_state *rs = RS(s);
-	size_t nkeys = 2 + 2 * n, nargs = 3 + 9 * n;
+	size_t nkeys = 2 + 2 * n, nargs = 3 + (2 + REDIS_CNT_FIELDS) * n;
 	char **keys = calloc(nkeys, sizeof(char *)), **args = calloc(nargs, sizeof(char *));
 	int rc = -1;
 	if (keys == NULL || args == NULL) {
@@ -119,10 +120,10 @@ state_redis_counters_add_once(struct state *s, const char *batch,
 		if (!state_redis_key(rs, keys[2 + 2 * i], "cnt:%lld:%s", hour, d[i].id) ||
 		    !state_redis_key(rs, keys[3 + 2 * i], "cnti:%s", d[i].id))
 			goto out;
-		char **a = &args[3 + 9 * i];
+		char **a = &args[3 + (2 + REDIS_CNT_FIELDS) * i];
 		snprintf(a[0], REDIS_KEY_MAX, "%lld", hour);
 		snprintf(a[1], REDIS_KEY_MAX, "%lld:%s", hour, d[i].id);
-		for (int f = 0; f < 7; f++) {
+		for (int f = 0; f < REDIS_CNT_FIELDS; f++) {
 			uint64_t v = *state_redis_cnt_field(&c, f);
 			snprintf(a[2 + f], REDIS_KEY_MAX, "%llu",
 				 (unsigned long long)(v > INT64_MAX ? INT64_MAX : v));
@@ -147,13 +148,13 @@ out:
 	return rc;
 }
 
-/* Add the HMGET reply of the seven counters to sum. */
+/* Add the HMGET reply of the counters to sum. */
 static void
 add_reply(struct state_counts *sum, const redisReply *x)
 {
-	if (x->type != REDIS_REPLY_ARRAY || x->elements != 7)
+	if (x->type != REDIS_REPLY_ARRAY || x->elements != REDIS_CNT_FIELDS)
 		return;
-	for (int f = 0; f < 7; f++)
+	for (int f = 0; f < REDIS_CNT_FIELDS; f++)
 		if (x->element[f]->type == REDIS_REPLY_STRING) {
 			long long v = strtoll(x->element[f]->str, NULL, 10);
 			if (v > 0)
@@ -172,10 +173,7 @@ read_counts(struct redis_state *rs, char **keys, size_t n,
 		if (state_redis_conn(rs) == NULL)
 			return -1;
 		for (size_t i = 0; i < m; i++) {
-			redisAppendCommand(rs->c,
-					   "HMGET %s messages recipients bytes accepted rejected "
-					   "quarantined tempfailed",
-					   keys[b + i]);
+			redisAppendCommand(rs->c, REDIS_CNT_HMGET, keys[b + i]);
 			r[i] = NULL;
 		}
 		if (state_redis_collect(rs, r, m) != 0)
@@ -316,7 +314,7 @@ state_redis_counters_foreach(struct state *s, long long from, long long to,
 		memset(&c, 0, sizeof(c));
 		size_t j = i;
 		for (; j < n && strcmp(v[j].id, v[i].id) == 0; j++)
-			for (int f = 0; f < 7; f++)
+			for (int f = 0; f < REDIS_CNT_FIELDS; f++)
 				*state_redis_cnt_field(&c, f) += *state_redis_cnt_field(&v[j].c, f);
 		if (v[i].id[0] != '\0' && fn(v[i].id, &c, arg) != 0)
 			break;

@@ -55,10 +55,7 @@ state_redis_counters_rows(struct state *s,
 			if (e->type != REDIS_REPLY_STRING ||
 			    !state_redis_key(rs, k, "cnt:%s", e->str))
 				bw_strlcpy(k, "-", sizeof(k));
-			redisAppendCommand(rs->c,
-					   "HMGET %s messages recipients bytes accepted rejected "
-					   "quarantined tempfailed",
-					   k);
+			redisAppendCommand(rs->c, REDIS_CNT_HMGET, k);
 		}
 		if (state_redis_collect(rs, r, cnt) != 0) {
 			rc = -1;
@@ -71,8 +68,9 @@ state_redis_counters_rows(struct state *s,
 			struct state_counts c;
 			memset(&c, 0, sizeof(c));
 			if (rc == 0 && colon != NULL && r[i]->type == REDIS_REPLY_ARRAY &&
-			    r[i]->elements == 7 && r[i]->element[0]->type == REDIS_REPLY_STRING) {
-				for (int f = 0; f < 7; f++)
+			    r[i]->elements == REDIS_CNT_FIELDS &&
+			    r[i]->element[0]->type == REDIS_REPLY_STRING) {
+				for (int f = 0; f < REDIS_CNT_FIELDS; f++)
 					*state_redis_cnt_field(&c, f) = u64_of(r[i]->element[f]);
 				if (fn(colon + 1, strtoll(e->str, NULL, 10), &c, arg) != 0)
 					rc = 1;

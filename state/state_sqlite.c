@@ -88,6 +88,7 @@ static const char schema_sql[] = "CREATE TABLE suspensions ("
 				 " rejected INTEGER NOT NULL DEFAULT 0,"
 				 " quarantined INTEGER NOT NULL DEFAULT 0,"
 				 " tempfailed INTEGER NOT NULL DEFAULT 0,"
+				 " auth_failed INTEGER NOT NULL DEFAULT 0,"
 				 " PRIMARY KEY (id, hour)) WITHOUT ROWID;"
 				 "CREATE INDEX counters_by_hour ON counters (hour);";
 
@@ -112,15 +113,18 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_HEAD_PUT] = "INSERT OR REPLACE INTO audit_head (one, seq, hash) VALUES (1, ?1, ?2)",
     [ST_AUDIT_PUT] = "INSERT INTO audit (seq, ts, action, actor, identity, reason, ticket, "
 		     "detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_CNT_ADD] = "INSERT INTO counters (id, hour, messages, recipients, bytes, accepted, "
-		   "rejected, quarantined, tempfailed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-		   "ON CONFLICT (id, hour) DO UPDATE SET "
-		   "messages = messages + excluded.messages, "
-		   "recipients = recipients + excluded.recipients, "
-		   "bytes = bytes + excluded.bytes, accepted = accepted + excluded.accepted, "
-		   "rejected = rejected + excluded.rejected, "
-		   "quarantined = quarantined + excluded.quarantined, "
-		   "tempfailed = tempfailed + excluded.tempfailed",
+    [ST_CNT_ADD] =
+	"INSERT INTO counters (id, hour, messages, recipients, bytes, accepted, "
+	"rejected, quarantined, tempfailed, auth_failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	"?7, ?8, ?9, ?10) "
+	"ON CONFLICT (id, hour) DO UPDATE SET "
+	"messages = messages + excluded.messages, "
+	"recipients = recipients + excluded.recipients, "
+	"bytes = bytes + excluded.bytes, accepted = accepted + excluded.accepted, "
+	"rejected = rejected + excluded.rejected, "
+	"quarantined = quarantined + excluded.quarantined, "
+	"tempfailed = tempfailed + excluded.tempfailed, "
+	"auth_failed = auth_failed + excluded.auth_failed",
     [ST_USE_GET] = "SELECT messages, recipients FROM usage WHERE id = ?1 AND win = ?2 AND "
 		   "start = ?3",
     [ST_USE_ADD] =
@@ -131,8 +135,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [ST_CNT_SUM] = "SELECT total(messages), total(recipients), total(bytes), total(accepted), "
-		   "total(rejected), total(quarantined), total(tempfailed) FROM counters "
-		   "WHERE id = ?1 AND hour >= ?2 AND hour < ?3",
+		   "total(rejected), total(quarantined), total(tempfailed), total(auth_failed) "
+		   "FROM counters WHERE id = ?1 AND hour >= ?2 AND hour < ?3",
 };
 
 /* Turn an SQLite result code into a message an operator can act on. */
@@ -323,6 +327,44 @@ ensure_wal(struct sqlite_state *ss)
 	return 0;
 }
 
+/* The counters column auth_failed came without a version step (a file
+ * with it still opens everywhere): add it when missing, inside the write
+ * transaction the caller holds. */
+#define AUTH_COL_SQL "SELECT count(*) FROM pragma_table_info('counters') WHERE name = 'auth_failed'"
+static int
+add_auth_column(struct sqlite_state *ss)
+{
+	long long have = 0;
+	char *msg = NULL;
+	if (pragma_int(ss, AUTH_COL_SQL, &have) != 0)
+		return -1;
+	if (have > 0)
+		return 0;
+	int rc = sqlite3_exec(
+	    ss->db, "ALTER TABLE counters ADD COLUMN auth_failed INTEGER NOT NULL DEFAULT 0", NULL,
+	    NULL, &msg);
+	sqlite3_free(msg);
+	return rc == SQLITE_OK ? 0
+			       : state_sqlite_fail(ss, rc, "add the counters column auth_failed");
+}
+
+/* A current file: add the column auth_failed when missing (a read-only
+ * connection cannot; its counter reads then fail naming the column). */
+static int
+ensure_auth_column(struct sqlite_state *ss)
+{
+	long long have = 0;
+	if (pragma_int(ss, AUTH_COL_SQL, &have) != 0)
+		return -1;
+	if (have > 0)
+		return 0;
+	if (state_sqlite_begin(ss) != 0)
+		return -1;
+	if (add_auth_column(ss) != 0)
+		return state_sqlite_abort(ss);
+	return state_sqlite_commit(ss);
+}
+
 /* Create the schema in a new file, or check the version of an old one. */
 static int
 init_schema(struct sqlite_state *ss)
@@ -339,8 +381,11 @@ init_schema(struct sqlite_state *ss)
 				ss->path, v, SCHEMA_VERSION);
 		return -1;
 	}
-	if (v == SCHEMA_VERSION) /* read-only: reads work while a writer keeps the WAL */
-		return sqlite3_db_readonly(ss->db, "main") == 1 ? 0 : ensure_wal(ss);
+	if (v == SCHEMA_VERSION) { /* read-only: reads work while a writer keeps the WAL */
+		if (sqlite3_db_readonly(ss->db, "main") == 1)
+			return 0;
+		return ensure_wal(ss) != 0 ? -1 : ensure_auth_column(ss);
+	}
 	if (v < 0) {
 		state_set_error(&ss->base,
 				"%s is not a bulkwarden state database (user_version %lld)",
@@ -354,7 +399,7 @@ init_schema(struct sqlite_state *ss)
 	    pragma_int(ss, "SELECT count(*) FROM sqlite_master", &objects) != 0)
 		return state_sqlite_abort(ss);
 	if (v == SCHEMA_VERSION) /* another process migrated it meanwhile */
-		return state_sqlite_commit(ss);
+		return add_auth_column(ss) != 0 ? state_sqlite_abort(ss) : state_sqlite_commit(ss);
 	if (v == 0 && objects > 0) {
 		state_set_error(&ss->base,
 				"%s is not a bulkwarden state database (it holds other tables)",
@@ -387,6 +432,8 @@ init_schema(struct sqlite_state *ss)
 			return state_sqlite_abort(ss);
 		}
 	}
+	if (add_auth_column(ss) != 0)
+		return state_sqlite_abort(ss);
 	if (v < SCHEMA_VERSION) {
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);

@@ -53,8 +53,8 @@ enum stmt_id {
 	"FROM counters WHERE +hour >= ?1 AND +hour < ?2"
 #define CNT_EACH_SQL                                                                               \
 	"SELECT id, total(messages), total(recipients), total(bytes), total(accepted), "           \
-	"total(rejected), total(quarantined), total(tempfailed) FROM counters "                    \
-	"WHERE hour >= ?1 AND hour < ?2 GROUP BY id ORDER BY id"
+	"total(rejected), total(quarantined), total(tempfailed), total(auth_failed) "              \
+	"FROM counters WHERE hour >= ?1 AND hour < ?2 GROUP BY id ORDER BY id"
 
 struct sqlite_state {
 	struct state base; /* first: the handle is cast to and from struct state */

@@ -15,7 +15,7 @@
 
 #define CNT_ROWS_SQL                                                                               \
 	"SELECT id, hour, messages, recipients, bytes, accepted, rejected, quarantined, "          \
-	"tempfailed FROM counters ORDER BY hour, id"
+	"tempfailed, auth_failed FROM counters ORDER BY hour, id"
 #define USE_ROWS_SQL                                                                               \
 	"SELECT id, win, start, messages, recipients FROM usage ORDER BY start, id, win"
 
@@ -40,8 +40,9 @@ state_sqlite_counters_rows(struct state *s,
 	if (q == NULL)
 		return -1;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct state_counts c = {col_u64(q, 2), col_u64(q, 3), col_u64(q, 4), col_u64(q, 5),
-					 col_u64(q, 6), col_u64(q, 7), col_u64(q, 8)};
+		struct state_counts c = {col_u64(q, 2), col_u64(q, 3), col_u64(q, 4),
+					 col_u64(q, 5), col_u64(q, 6), col_u64(q, 7),
+					 col_u64(q, 8), col_u64(q, 9)};
 		state_sqlite_col_copy(q, 0, id, sizeof(id));
 		if (fn(id, sqlite3_column_int64(q, 1), &c, arg) != 0) {
 			rc = SQLITE_DONE;

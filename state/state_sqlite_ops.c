@@ -527,6 +527,7 @@ sq_counters_add(struct state *s, const struct state_counter_delta *d, size_t n)
 		sqlite3_bind_int64(q, 7, clamp(c->rejected));
 		sqlite3_bind_int64(q, 8, clamp(c->quarantined));
 		sqlite3_bind_int64(q, 9, clamp(c->tempfailed));
+		sqlite3_bind_int64(q, 10, clamp(c->auth_failed));
 		int rc = sqlite3_step(q);
 		sqlite3_reset(q);
 		if (rc != SQLITE_DONE) {
@@ -537,14 +538,14 @@ sq_counters_add(struct state *s, const struct state_counter_delta *d, size_t n)
 	return state_sqlite_commit(ss);
 }
 
-/* Read seven counter sums starting at column first. total() is a double:
+/* Read eight counter sums starting at column first. total() is a double:
  * exact up to 2^53, far beyond any hourly count. */
 static void
 read_counts(sqlite3_stmt *q, int first, struct state_counts *c)
 {
-	uint64_t *f[] = {&c->messages, &c->recipients,	&c->bytes,     &c->accepted,
-			 &c->rejected, &c->quarantined, &c->tempfailed};
-	for (int i = 0; i < 7; i++) {
+	uint64_t *f[] = {&c->messages, &c->recipients,	&c->bytes,	&c->accepted,
+			 &c->rejected, &c->quarantined, &c->tempfailed, &c->auth_failed};
+	for (int i = 0; i < 8; i++) {
 		double v = sqlite3_column_double(q, first + i);
 		*f[i] = v > 0 ? (uint64_t)v : 0;
 	}
@@ -552,12 +553,13 @@ read_counts(sqlite3_stmt *q, int first, struct state_counts *c)
 
 /* The five counters of a bucket row (messages and outcomes, as CNT_BUCKETS_SQL
  * selects them: integers as stored, no total(), no conversion through
- * double), negative ones read as 0; recipients and bytes are not read. */
+ * double), negative ones read as 0; recipients, bytes and auth_failed are
+ * not read (the daily report needs none of them). */
 static void
 read_counts_int(sqlite3_stmt *q, int first, struct state_counts *c)
 {
 	uint64_t *f[] = {&c->messages, &c->accepted, &c->rejected, &c->quarantined, &c->tempfailed};
-	c->recipients = c->bytes = 0;
+	c->recipients = c->bytes = c->auth_failed = 0;
 	for (int i = 0; i < 5; i++) {
 		sqlite3_int64 v = sqlite3_column_int64(q, first + i);
 		*f[i] = v > 0 ? (uint64_t)v : 0;

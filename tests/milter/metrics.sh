@@ -148,8 +148,10 @@ kill "$prompid"; wait "$prompid" 2>/dev/null; prompid=
 # a fresh store seeded with counters and feedback (state import), dormant
 # after 1 day. newsletter: 2000 accepted in the last hour, 4 complaints
 # (0.002: warn), 20 hard bounces (0.01: ok), 120 of 600 DMARC failures
-# (0.2: suspend); receipts: 5 messages three days ago, nothing since
-# (dormant); the others never sent.
+# plus 400 of its 2000 messages failing spf/dkim/dmarc at submission
+# (auth_failed: 520 / 2600 = 0.2: suspend); receipts: 5 messages three days
+# ago, nothing since (dormant; its line has no auth_failed, as an older
+# export: read as 0); the others never sent.
 stop
 sed -i "s|$dir/state.db|$dir/state4.db|; s|mode = \"enforce\";|mode = \"enforce\"; governance = { dormant_days = 1; };|" "$dir/bulkwarden.conf"
 now=$(date +%s)
@@ -157,7 +159,7 @@ hr=$(( now / 3600 * 3600 - 3600 )) old=$(( (now - 3 * 86400) / 3600 * 3600 ))
 oldday=$(date -u -d "@$old" +%Y-%m-%d) today=$(date -u +%Y-%m-%d)
 {
 	echo '{"kind":"bulkwarden-state","format":1,"backend":"sqlite","exported":"2026-01-01T00:00:00Z"}'
-	echo "{\"kind\":\"counter\",\"id\":\"newsletter\",\"hour\":$hr,\"counts\":{\"messages\":2000,\"recipients\":2000,\"bytes\":200000,\"accepted\":2000,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0}}"
+	echo "{\"kind\":\"counter\",\"id\":\"newsletter\",\"hour\":$hr,\"counts\":{\"messages\":2000,\"recipients\":2000,\"bytes\":200000,\"accepted\":2000,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0,\"auth_failed\":400}}"
 	echo "{\"kind\":\"counter\",\"id\":\"receipts\",\"hour\":$old,\"counts\":{\"messages\":5,\"recipients\":5,\"bytes\":500,\"accepted\":5,\"rejected\":0,\"quarantined\":0,\"tempfailed\":0}}"
 	echo "{\"kind\":\"feedback\",\"id\":\"newsletter\",\"hour\":$hr,\"counts\":{\"complaints\":4,\"hard_bounces\":20,\"soft_bounces\":0,\"dmarc_messages\":600,\"dmarc_failures\":120}}"
 	echo '{"kind":"end","audit":0,"suspensions":0,"counters":2,"usage":0,"feedback":1,"feedback_keys":0}'

@@ -71,6 +71,30 @@ for t in "$here"/cases/*.lua; do
 	lua "$t"
 done
 
+# dmarc_fail_rate counts the spf/dkim/dmarc checks at submission (issue
+# 14): cases/preflight.lua judged the preflight identity's messages, three
+# of them failing spf or dmarc (spf-bad.example fails both: counted once;
+# nodmarc.example, weak.example); a waived failure still counts
+dfr() { ctl signals preflight --json | /usr/bin/python3 -c '
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        if o.get("signal") == "dmarc_fail_rate":
+            yield o
+        o = list(o.values())
+    if isinstance(o, list):
+        for x in o:
+            yield from walk(x)
+s = list(walk(json.load(sys.stdin)))
+print(s[0]["numerator"], s[0]["denominator"])'; }
+n_pre() { grep '"event.dataset":"bulkwarden.decision"' "$dir/events.jsonl" | grep -c '"bulkwarden.identity.id":"preflight"'; }
+want="3 $(n_pre)" got=
+for _ in $(seq 30); do got=$(dfr 2>&1); [ "$got" = "$want" ] && break; sleep 0.1; done
+if [ "$(n_pre)" -ge 4 ] && [ "$got" = "$want" ]; then
+	ok "signals: dmarc_fail_rate counts failed spf/dmarc checks at submission ($got)"
+else
+	ko "signals: dmarc_fail_rate counts failed submission checks: want $want, got $got"
+fi
 # transport: over TCP the DATA step is kept and answered (Postfix writes
 # with Nagle on and would wait for our delayed ACK of the DATA macros);
 # over a unix socket it is negotiated away
@@ -145,6 +169,48 @@ assert e[0]["seq"] > w[0]["seq"] and e[0]["ticket"] == "CHG-77", e
 	fi
 else
 	ko "bulkwardenctl waive newsletter --check list-unsubscribe"
+fi
+
+# waived failures are still failures to the signal (issue 14): with spf
+# and dmarc waived for preflight, spf-bad.example is accepted and counted
+cat >"$dir/spfwaived.lua" <<'LUA'
+dofile(libdir .. "/lib.lua")
+T.run("spf and dmarc failures both waived: accepted, the event says waived", function()
+	local conn, r = nil, nil
+	for _ = 1, 30 do
+		conn = T.connect("192.0.2.1")
+		r = T.mail(conn, "svc-pre", "<a@spf-bad.example>")
+		T.rcpt(conn, "<x@example.net>")
+		T.headers(conn, {{"From", "a@spf-bad.example"}, {"Date", "x"}, {"Message-ID", "<w@spf-bad.example>"}})
+		T.body_eom(conn)
+		local q = mt.eom_check(conn, MT_QUARANTINE)
+		mt.disconnect(conn)
+		if not q then break end
+		mt.sleep(0.1)
+	end
+	local ev = T.last_decision()
+	T.has(ev, "event.action", "accept")
+	T.check(string.find(ev, '"waived":{', 1, true) ~= nil, "no waived check in: " .. ev)
+	T.failed(ev, "spf")
+	T.failed(ev, "dmarc")
+end)
+LUA
+if ctl waive preflight --check spf --until 1h --reason "SPF include pending" \
+	--by martech@example.com --approver ciso@example.com --ticket CHG-88 >/dev/null &&
+   ctl waive preflight --check dmarc --until 1h --reason "SPF include pending" \
+	--by martech@example.com --approver ciso@example.com --ticket CHG-88 >/dev/null; then
+	n0=$(n_pre)
+	lua "$dir/spfwaived.lua"
+	n1=$(n_pre)
+	want="$((3 + n1 - n0)) $n1"
+	for _ in $(seq 30); do got=$(dfr 2>&1); [ "$got" = "$want" ] && break; sleep 0.1; done
+	if [ "$n1" -gt "$n0" ] && [ "$got" = "$want" ]; then
+		ok "signals: waived spf/dmarc failures still count in dmarc_fail_rate, once a message ($got)"
+	else
+		ko "signals: waived failures count: want $want, got $got"
+	fi
+else
+	ko "bulkwardenctl waive preflight --check spf, --check dmarc"
 fi
 
 for _ in $(seq 20); do grep -q '"event.action":"reinstate"' "$dir/events.jsonl" && break; sleep 0.1; done

@@ -120,8 +120,13 @@ MILT="$PY $here/milt.py"
 $PY "$top_srcdir/tests/dns/dns_server.py" "$here/zone" "$dir/dns.port" 2>"$dir/dns.err" &
 dpid=$!
 for _ in $(seq 100); do [ -s "$dir/dns.port" ] && break; sleep 0.05; done
+# the fleet registry's mail fails dmarc (no DKIM keys; action accept), so
+# every message counts in dmarc_fail_rate (auth_failed): it is kept at
+# insufficient-data here (min_messages), this test is about complaint_rate
 sed "s|@DIR@|$dir|g; s|@N@|1|g; s|@BACKEND@|redis|; s|@REDIS@|host = \"127.0.0.1\"; port = $port;|; s|@DNSPORT@|$(cat "$dir/dns.port")|" \
-	"$here/fleet.conf.in" >"$dir/bw1.conf"
+	"$here/fleet.conf.in" |
+	sed 's|actions = { dmarc = "accept"; };|actions = { dmarc = "accept"; }; governance = { dmarc_fail_rate = { min_messages = 1000000000; }; };|' >"$dir/bw1.conf"
+grep -q "dmarc_fail_rate = { min_messages = 1000000000" "$dir/bw1.conf" || ko "test setup: dmarc_fail_rate min_messages not set in bw1.conf"
 "$BULKWARDEN" -f -c "$dir/bw1.conf" 2>"$dir/milter.err" &
 mpid=$!
 for _ in $(seq 200); do [ -S "$dir/bw1.sock" ] && break; sleep 0.05; done
@@ -133,6 +138,13 @@ for _ in $(seq 50); do # the milter flushes its counters every second
 	sleep 0.2
 done
 if [ "$acc" = 2000 ]; then ok "2000 messages through the milter: complaint_rate denominator 2000 ($sent)"; else ko "sent through the milter: $sent, denominator $acc"; fi
+# their failed dmarc check reached Redis through the milter's counter flush
+dfr=$("$CTL" -c "$dir/bw1.conf" signals news --json | $PY -c '
+import json, sys
+s = [x for x in json.load(sys.stdin)["identities"][0]["signals"] if x["signal"] == "dmarc_fail_rate"][0]
+print("%s/%s %s" % (s["numerator"], s["denominator"], s["state"]))')
+if [ "$dfr" = "2000/2000 insufficient-data" ]; then ok "Redis: the milter counted 2000 failed dmarc checks (auth_failed): dmarc_fail_rate $dfr"
+else ko "Redis: dmarc_fail_rate from the milter's counters: $dfr"; fi
 states=""
 for i in 1 2 3 4 5 6; do
 	sed -e "s/reader@mailbox.example.net/e2e$i@mailbox.example.net/g" \

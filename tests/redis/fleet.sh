@@ -315,6 +315,10 @@ ctl 4 waive news --check spf --until 2d "${W[@]}" --ticket MV-2 >/dev/null
 ctl 4 waive news --check spf --until 3d "${W[@]}" --ticket MV-3 >/dev/null # replaces MV-2
 ctl 4 waive bulk --signal volume_surge --until 5d "${W[@]}" --ticket MV-4 >/dev/null
 body() { grep -v '"kind":"bulkwarden-state"' "$1" | sort; }
+# an hour of news with 2 messages that failed spf/dkim/dmarc at submission
+# (auth_failed), written as a milter flush would: it moves with the store
+# and reaches dmarc_fail_rate on Redis
+$PY -c 'import sqlite3,sys,time; h=int(time.time())//3600*3600; c=sqlite3.connect(sys.argv[1]); c.execute("INSERT INTO counters (id, hour, messages, accepted, auth_failed) VALUES (?, ?, 7, 7, 2) ON CONFLICT (id, hour) DO UPDATE SET messages = messages + 7, accepted = accepted + 7, auth_failed = auth_failed + 2", ("news", h)); c.commit()' "$dir/sq/state.db"
 if ctl 4 state export "$dir/sq.jsonl" 2>/dev/null && [ "$(wc -l <"$dir/sq.jsonl")" -gt 5 ]; then ok "export: SQLite store written as JSON lines ($(wc -l <"$dir/sq.jsonl") lines)"
 else ko "export from SQLite"; fi
 IPORT=$(freeport)
@@ -326,6 +330,20 @@ else ko "import into Redis (rc=$rc): $out"; fi
 ctl 7 state export "$dir/rd.jsonl" 2>/dev/null
 if [ "$(body "$dir/sq.jsonl")" = "$(body "$dir/rd.jsonl")" ]; then ok "Redis holds exactly what SQLite held (suspensions, audit, counters, use counts)"
 else ko "SQLite and Redis exports differ: $(diff <(body "$dir/sq.jsonl") <(body "$dir/rd.jsonl") | head -5)"; fi
+af=$(ctl 7 signals news --json | $PY -c '
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        if o.get("signal") == "dmarc_fail_rate":
+            yield o
+        o = list(o.values())
+    if isinstance(o, list):
+        for x in o:
+            yield from walk(x)
+s = list(walk(json.load(sys.stdin)))[0]
+print(s["numerator"])' 2>&1)
+if grep -q '"auth_failed":2' "$dir/rd.jsonl" && [ "$af" = 2 ]; then ok "auth_failed moves to Redis and counts in dmarc_fail_rate there (numerator $af)"
+else ko "auth_failed on Redis: numerator $af, $(grep -c '"auth_failed":2' "$dir/rd.jsonl") rows"; fi
 if ctl 7 list --json | grep -q '"suspended"'; then ok "the imported suspension is in force on Redis"; else ko "imported suspension not listed: $(ctl 7 list 2>&1 | head -5)"; fi
 if [ "$(grep -c '"kind":"waiver"' "$dir/rd.jsonl")" = 3 ] &&
 	ctl 7 waivers --json | $PY -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if sorted(x["ticket"] for x in d) == ["MV-3", "MV-4"] else 1)'; then
@@ -340,6 +358,14 @@ if [ $rc -eq 0 ] && ctl 8 audit --verify >/dev/null && [ "$(body "$dir/rd.jsonl"
 else ko "Redis -> SQLite (rc=$rc): $out"; fi
 out=$(ctl 8 state import "$dir/rd.jsonl" 2>&1); rc=$?
 if [ $rc -eq 1 ] && echo "$out" | grep -q "not empty"; then ok "import refuses a store that is not empty"; else ko "import into a non-empty store (rc=$rc): $out"; fi
+# an export made before auth_failed existed imports, the count read as 0
+sed 's/,"auth_failed":[0-9]*//' "$dir/rd.jsonl" >"$dir/old.jsonl"
+mkdir -p "$dir/sq4"; conf 19 sqlite "" "$dir/sq4"
+out=$(ctl 19 state import "$dir/old.jsonl" 2>&1); rc=$?
+ctl 19 state export "$dir/sq4.jsonl" 2>/dev/null
+if [ $rc -eq 0 ] && ! grep -q '"auth_failed":[1-9]' "$dir/sq4.jsonl" && [ "$(grep -c '"kind":"counter"' "$dir/sq4.jsonl")" = "$(grep -c '"kind":"counter"' "$dir/rd.jsonl")" ]; then
+	ok "an export without auth_failed imports (read as 0)"
+else ko "import of an export without auth_failed (rc=$rc): $out"; fi
 head -n 3 "$dir/rd.jsonl" >"$dir/trunc.jsonl"
 mkdir -p "$dir/sq3"; conf 9 sqlite "" "$dir/sq3"
 out=$(ctl 9 state import "$dir/trunc.jsonl" 2>&1); rc=$?

@@ -627,6 +627,22 @@ static const struct cnt_row cnt_rows[] = {
     {"receipts", T0 - 3600, 1},	  {"newsletter", T0 + 3600, 1},
 };
 
+struct auth_rows {
+	int rows;
+	uint64_t auth_failed;
+};
+
+static int
+auth_row_cb(const char *id, long long hour, const struct state_counts *c, void *arg)
+{
+	struct auth_rows *x = arg;
+	(void)id;
+	(void)hour;
+	x->rows++;
+	x->auth_failed += c->auth_failed;
+	return 0;
+}
+
 static void
 test_counters(void **unused)
 {
@@ -641,6 +657,7 @@ test_counters(void **unused)
 		d.rejected = 1;
 		d.quarantined = 2;
 		d.tempfailed = 3;
+		d.auth_failed = cnt_rows[i].msgs / 5;
 		assert_int_equal(state_counters_add(s, cnt_rows[i].id, cnt_rows[i].hour, &d), 0);
 	}
 	assert_int_equal(raw_int("SELECT count(*) FROM counters"), 5);
@@ -652,8 +669,14 @@ test_counters(void **unused)
 	assert_int_equal(sum.rejected, 2);
 	assert_int_equal(sum.quarantined, 4);
 	assert_int_equal(sum.tempfailed, 6);
+	assert_int_equal(sum.auth_failed, 3); /* 10 / 5 + 5 / 5 */
 	assert_int_equal(state_counters_sum(s, "newsletter", T0, T0 + 86400, &sum), 0);
 	assert_int_equal(sum.messages, 23);
+	assert_int_equal(sum.auth_failed, 4); /* + 7 / 5 + 1 / 5 */
+	struct auth_rows ar = {0};
+	assert_int_equal(state_counters_rows(s, auth_row_cb, &ar), 0);
+	assert_int_equal(ar.rows, 5);
+	assert_int_equal(ar.auth_failed, 24); /* rows: 3 + 1 + 20 + 0 + 0 */
 	assert_int_equal(state_counters_sum(s, "newsletter", T0, T0 + 2 * 86400, &sum), 0);
 	assert_int_equal(sum.messages, 123);
 	assert_int_equal(state_counters_sum(s, "nobody", T0, T0 + 86400, &sum), 0);
@@ -1268,6 +1291,52 @@ test_waivers(void **unused)
 	state_close(s);
 }
 
+/* A file whose counters table predates auth_failed gains the column on
+ * open (schema version unchanged); its rows read 0, new counts add. */
+static void
+test_counters_auth_migration(void **unused)
+{
+	struct state *s = open_ok();
+	state_close(s);
+	raw_sql("DROP TABLE counters; CREATE TABLE counters (id TEXT NOT NULL, hour INTEGER NOT "
+		"NULL, messages INTEGER NOT NULL DEFAULT 0, recipients INTEGER NOT NULL DEFAULT 0, "
+		"bytes INTEGER NOT NULL DEFAULT 0, accepted INTEGER NOT NULL DEFAULT 0, rejected "
+		"INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0, tempfailed "
+		"INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (id, hour)) WITHOUT ROWID; CREATE INDEX "
+		"counters_by_hour ON counters (hour); INSERT INTO counters (id, hour, messages, "
+		"accepted) VALUES ('newsletter', 1700000000 - 1700000000 % 3600, 9, 9)");
+	assert_int_equal(raw_int("SELECT count(*) FROM pragma_table_info('counters') WHERE name = "
+				 "'auth_failed'"),
+			 0);
+	s = open_ok();
+	assert_int_equal(raw_int("SELECT count(*) FROM pragma_table_info('counters') WHERE name = "
+				 "'auth_failed'"),
+			 1);
+	assert_int_equal(raw_int("PRAGMA user_version"), 3);
+	long long h = 1700000000 - 1700000000 % 3600;
+	struct state_counts sum, d = {.messages = 2, .accepted = 2, .auth_failed = 2};
+	assert_int_equal(state_counters_sum(s, "newsletter", h, h + 3600, &sum), 0);
+	assert_int_equal(sum.messages, 9);
+	assert_int_equal(sum.auth_failed, 0);
+	assert_int_equal(state_counters_add(s, "newsletter", h, &d), 0);
+	assert_int_equal(state_counters_sum(s, "newsletter", h, h + 3600, &sum), 0);
+	assert_int_equal(sum.messages, 11);
+	assert_int_equal(sum.auth_failed, 2);
+	state_close(s);
+	/* an older version file (1: no usage, no waivers) gains it as well */
+	raw_sql("ALTER TABLE counters DROP COLUMN auth_failed; DROP TABLE usage; DROP TABLE "
+		"waivers; PRAGMA user_version = 1");
+	s = open_ok();
+	assert_int_equal(raw_int("PRAGMA user_version"), 3);
+	assert_int_equal(state_counters_sum(s, "newsletter", h, h + 3600, &sum), 0);
+	assert_int_equal(sum.messages, 11);
+	assert_int_equal(sum.auth_failed, 0);
+	assert_int_equal(state_counters_add(s, "newsletter", h, &d), 0);
+	assert_int_equal(state_counters_sum(s, "newsletter", h, h + 3600, &sum), 0);
+	assert_int_equal(sum.auth_failed, 2);
+	state_close(s);
+}
+
 int
 main(void)
 {
@@ -1282,6 +1351,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_audit_tamper_then_append, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counters_daily, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_auth_migration, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_mid_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
