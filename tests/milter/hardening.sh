@@ -201,7 +201,23 @@ T.run("login " .. login .. " attributed", function()
 	local conn = T.connect("192.0.2.1")
 	T.mail(conn, login, "<a@old.example.com>")
 	mt.disconnect(conn)
-	T.has(T.last_decision(), "bulkwarden.identity.id", "old")
+	-- this login's decision, not the last line: the traffic loop keeps
+	-- writing decisions of its own meanwhile
+	local want, ev = '"user.name":"' .. login .. '"', ""
+	for _ = 1, 60 do
+		local t = T.lines()
+		for i = #t, 1, -1 do
+			if string.find(t[i], want, 1, true) then
+				ev = t[i]
+				break
+			end
+		end
+		if ev ~= "" then
+			break
+		end
+		mt.sleep(0.05)
+	end
+	T.has(ev, "bulkwarden.identity.id", "old")
 end)
 LUA
 if start storm; then
