@@ -216,4 +216,8 @@ int state_redis_import_waiver(struct state *s, const struct state_waiver *w);
 
 extern const struct state_ops state_redis_ops;
 
+/* Read one "N:bytes" field of a stored value at *p (end e) into dst,
+ * truncated to cap - 1 bytes; false when malformed (state_redis_ops.c). */
+bool state_redis_take_field(const char **p, const char *e, char *dst, size_t cap);
+
 #endif

@@ -41,9 +41,10 @@ susp_encode(char *buf, size_t len, long long since, long long until, const char 
 	return n > 0 && (size_t)n < len;
 }
 
-/* Read "N:bytes" at *p (end e) into dst (bounded copy). */
-static bool
-take_field(const char **p, const char *e, char *dst, size_t cap)
+/* Read "N:bytes" at *p (end e) into dst (bounded copy);
+ * the field reader of every stored value (state_redis.h). */
+bool
+state_redis_take_field(const char **p, const char *e, char *dst, size_t cap)
 {
 	char *end;
 	unsigned long long n = strtoull(*p, &end, 10);
@@ -71,9 +72,9 @@ susp_decode(const char *v, size_t len, struct state_suspension *out)
 	if (end >= e || *end != ' ')
 		return false;
 	p = end + 1;
-	return take_field(&p, e, out->by, sizeof(out->by)) &&
-	       take_field(&p, e, out->ticket, sizeof(out->ticket)) &&
-	       take_field(&p, e, out->reason, sizeof(out->reason)) && p == e;
+	return state_redis_take_field(&p, e, out->by, sizeof(out->by)) &&
+	       state_redis_take_field(&p, e, out->ticket, sizeof(out->ticket)) &&
+	       state_redis_take_field(&p, e, out->reason, sizeof(out->reason)) && p == e;
 }
 
 /* Fill an audit record's text fields. */

@@ -40,21 +40,6 @@ enc(char *buf, size_t len, const struct state_path *p)
 	return n > 0 && (size_t)n < len;
 }
 
-/* Read "N:bytes" at *p (end e) into dst (bounded copy). */
-static bool
-take_field(const char **p, const char *e, char *dst, size_t cap)
-{
-	char *end;
-	unsigned long long n = strtoull(*p, &end, 10);
-	if (end == *p || end >= e || *end != ':' || n > (unsigned long long)(e - end - 1))
-		return false;
-	size_t k = n < cap - 1 ? (size_t)n : cap - 1;
-	memcpy(dst, end + 1, k);
-	dst[k] = '\0';
-	*p = end + 1 + n;
-	return true;
-}
-
 /* Decode a value of len bytes into p (id and path are the caller's). */
 static bool
 dec(const char *v, size_t len, struct state_path *p)
@@ -74,8 +59,8 @@ dec(const char *v, size_t len, struct state_path *p)
 	if (end >= e || *end != ' ')
 		return false;
 	q = end + 1;
-	return take_field(&q, e, p->approved_by, sizeof(p->approved_by)) &&
-	       take_field(&q, e, p->ticket, sizeof(p->ticket)) && q == e;
+	return state_redis_take_field(&q, e, p->approved_by, sizeof(p->approved_by)) &&
+	       state_redis_take_field(&q, e, p->ticket, sizeof(p->ticket)) && q == e;
 }
 
 /* The audit head and the path's raw value (cur, "" when none) in one round

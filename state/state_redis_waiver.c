@@ -41,21 +41,6 @@ encode(char *buf, size_t len, const struct state_waiver *w)
 	return n > 0 && (size_t)n < len;
 }
 
-/* Read "N:bytes" at *p (end e) into dst (bounded copy). */
-static bool
-take(const char **p, const char *e, char *dst, size_t cap)
-{
-	char *end;
-	unsigned long long n = strtoull(*p, &end, 10);
-	if (end == *p || end >= e || *end != ':' || n > (unsigned long long)(e - end - 1))
-		return false;
-	size_t k = n < cap - 1 ? (size_t)n : cap - 1;
-	memcpy(dst, end + 1, k);
-	dst[k] = '\0';
-	*p = end + 1 + n;
-	return true;
-}
-
 /* A decimal number followed by one blank. */
 static bool
 num(const char **p, const char *e, long long *out)
@@ -76,11 +61,13 @@ decode(const char *v, size_t len, struct state_waiver *w)
 	if (len < 2 || v[0] != '1' || v[1] != ' ')
 		return false;
 	return num(&p, e, &w->wid) && num(&p, e, &w->created) && num(&p, e, &w->until) &&
-	       num(&p, e, &w->ended) && take(&p, e, w->id, sizeof(w->id)) &&
-	       take(&p, e, w->kind, sizeof(w->kind)) && take(&p, e, w->name, sizeof(w->name)) &&
-	       take(&p, e, w->by, sizeof(w->by)) && take(&p, e, w->approver, sizeof(w->approver)) &&
-	       take(&p, e, w->ticket, sizeof(w->ticket)) &&
-	       take(&p, e, w->reason, sizeof(w->reason)) && p == e;
+	       num(&p, e, &w->ended) && state_redis_take_field(&p, e, w->id, sizeof(w->id)) &&
+	       state_redis_take_field(&p, e, w->kind, sizeof(w->kind)) &&
+	       state_redis_take_field(&p, e, w->name, sizeof(w->name)) &&
+	       state_redis_take_field(&p, e, w->by, sizeof(w->by)) &&
+	       state_redis_take_field(&p, e, w->approver, sizeof(w->approver)) &&
+	       state_redis_take_field(&p, e, w->ticket, sizeof(w->ticket)) &&
+	       state_redis_take_field(&p, e, w->reason, sizeof(w->reason)) && p == e;
 }
 
 /* The P wvr field of an identity, kind and name. */
