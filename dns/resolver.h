@@ -125,6 +125,7 @@ struct resolver_stats {
 	uint64_t servfails;
 	uint64_t bogus;
 	uint64_t secure; /* validated answers */
+	uint64_t cached; /* answers from the answer cache (no trip to unbound) */
 };
 
 /* How to build a resolver (the dns.* settings). */
