@@ -1,9 +1,8 @@
 /*
  * eventlog.h - where event lines go: an append-only file, syslog, or stdout.
  * Thread-safe. Lines are written whole (never interleaved with another
- * writer's); an idle sink writes a line at once, a busy one batches it with
- * other threads' lines; either way eventlog_write() returns after the write
- * (eventlog.c).
+ * writer's), each by its own thread with one write(2); eventlog_write()
+ * returns after the write (eventlog.c).
  */
 #ifndef BW_EVENTLOG_H
 #define BW_EVENTLOG_H
@@ -22,11 +21,18 @@ int eventlog_open(const char *target, const char *path, const char *facility);
 void eventlog_trust_uid(uid_t uid);
 /* Reopen the file after rotation (SIGUSR1). */
 int eventlog_reopen(void);
-/* Write one complete line ending in '\n' (alone or in a batch with other
- * threads' lines). Returns 0 once it is written, -1 when it could not be
- * (disk full, I/O error): the caller must not act as if it were logged. */
+/* Write one complete line ending in '\n'. Returns 0 once it is written,
+ * -1 when it could not be (disk full, I/O error): the caller must not act
+ * as if it were logged. */
 int eventlog_write(const char *line, size_t len);
-/* Write what is queued, stop the flusher, close the target. */
+/* One complete line whose landing changes no reply (the decision event of
+ * a refused message): written at once when no other such line is being
+ * written, else queued for the thread writing them (eventlog.c). Returns 0
+ * once written or queued, -1 when this thread's own write failed; a failed
+ * batch of queued lines is reported with the number of lines lost. */
+int eventlog_write_queued(const char *line, size_t len);
+/* Write what is queued, close the target (writes in progress finish
+ * first). */
 void eventlog_close(void);
 
 #endif

@@ -253,7 +253,11 @@ msg_finish(struct connctx *cc, const char *stage, enum policy_outcome o, const c
 			.ts_msec = tv.tv_usec / 1000,
 		};
 		event_decision(j, m->rt->reg, &m->v, &em);
-		rc = eventlog_write(j->buf, j->len);
+		/* a message that is sent waits for its line (no event, no
+		 * delivery); a refused or abandoned one's reply does not depend
+		 * on it: queued, a failure reported by the event log */
+		bool sent = o == POLICY_OUT_ACCEPT || o == POLICY_OUT_QUARANTINE;
+		rc = sent ? eventlog_write(j->buf, j->len) : eventlog_write_queued(j->buf, j->len);
 		if (rc != 0)
 			diag(LOG_ERR, "%s: cannot write decision event %s (action %s)", m->queue_id,
 			     m->event_id, policy_outcome_name(o));
