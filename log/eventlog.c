@@ -178,11 +178,12 @@ report_lost(const char *b, size_t n, int err)
 	diag(LOG_ERR, "event log: write failed: %s (%zu event lines lost)", strerror(err), lines);
 }
 
-/* Write a batch to the current target (lines end in '\n'). */
-static void
-write_batch(const char *b, size_t n)
+/* Write lines (each ending in '\n') to the current target: 0, or -1 with
+ * errno. A syslog message per line, without its newline. */
+static int
+sink_write(const char *b, size_t n)
 {
-	int rc = 0, err = 0;
+	int rc = 0;
 	pthread_rwlock_rdlock(&lock);
 	switch (target) {
 	case T_SYSLOG:
@@ -204,10 +205,18 @@ write_batch(const char *b, size_t n)
 	case T_NONE:
 		break;
 	}
-	err = errno;
+	int e = errno;
 	pthread_rwlock_unlock(&lock);
-	if (rc != 0)
-		report_lost(b, n, err);
+	errno = e;
+	return rc;
+}
+
+/* Write a batch of queued lines; a failure is reported here. */
+static void
+write_batch(const char *b, size_t n)
+{
+	if (sink_write(b, n) != 0)
+		report_lost(b, n, errno);
 }
 
 /* qlock held: the queue buffers, allocated on first need. */
@@ -311,6 +320,7 @@ int
 eventlog_reopen(void)
 {
 	int rc = 0;
+	drain_queue(); /* queued lines into the rotated file, where they belong */
 	pthread_rwlock_wrlock(&lock);
 	if (target == T_FILE) {
 		int nfd = open_file(path);
@@ -328,28 +338,7 @@ eventlog_reopen(void)
 int
 eventlog_write(const char *line, size_t len)
 {
-	int rc = 0;
-	pthread_rwlock_rdlock(&lock);
-	switch (target) {
-	case T_SYSLOG:
-		syslog(facility | LOG_INFO, "%.*s", (int)(len && line[len - 1] == '\n' ? len - 1 : len),
-		       line);
-		break;
-	case T_FILE:
-		rc = write_all(fd, line, len);
-		break;
-	case T_STDOUT:
-		pthread_mutex_lock(&stdout_lock);
-		rc = write_all(STDOUT_FILENO, line, len);
-		pthread_mutex_unlock(&stdout_lock);
-		break;
-	case T_NONE:
-		break;
-	}
-	int e = errno;
-	pthread_rwlock_unlock(&lock);
-	errno = e;
-	return rc;
+	return sink_write(line, len);
 }
 
 int
