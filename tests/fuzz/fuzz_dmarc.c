@@ -8,12 +8,14 @@
  * text fields are NUL terminated and printable, values are in range.
  * Also runs dmarc_effective_policy() and dmarc_aligned() on the result.
  * Built with gcc and tests/fuzz/seeds_main.c it replays the seed corpus.
- * libFuzzer build, libopendmarc 1.4.2's libopendmarc/*.c compiled from
- * source with the same sanitizers into ODM/*.o (so ASan sees its stack
- * buffers; a minimal build-config.h with the HAVE_*_H it tests):
+ * libFuzzer build: the .c files of libopendmarc 1.4.2's libopendmarc
+ * directory compiled from source with the same sanitizers into objects
+ * ODMOBJS (so ASan sees its stack buffers; a minimal build-config.h with
+ * the HAVE_..._H it tests):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I_build \
- *     tests/fuzz/fuzz_dmarc.c dns/dmarc.c ODM/*.o _build/lib*.a (BW_LIBS
- *     order) and BW_DEP_LIBS without -lopendmarc, plus -lresolv -lbsd
+ *     tests/fuzz/fuzz_dmarc.c dns/dmarc.c ODMOBJS, the _build libraries
+ *     of BW_LIBS in order and BW_DEP_LIBS without -lopendmarc, plus
+ *     -lresolv -lbsd
  *   ./fuzz_dmarc -max_len=4200 WORKDIR tests/fuzz/corpus/dmarc
  */
 #include <stdint.h>
