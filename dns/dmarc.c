@@ -9,9 +9,11 @@
  * dmarc_psl_free()/dmarc_psl_load(), which the caller runs while no
  * lookup is in flight.
  *
- * Parser: a single bounded pass over the TXT string (at most
- * DMARC_RECORD_MAX bytes, DMARC_TAGS_MAX tags); no allocation; values are
- * compared in place and copied only into fixed, sanitized fields.
+ * Parser: libopendmarc's (opendmarc_policy_parse_dmarc and the fetch
+ * accessors) under a small layer of ours: one bounded pass over the TXT
+ * string (at most DMARC_RECORD_MAX bytes, DMARC_TAGS_MAX tags) selects
+ * the record, takes np/psd/t and rebuilds the record libopendmarc gets;
+ * the p=none-by-rua rule runs after it. dmarc.h says which part is whose.
  *
  * Tree walk: targets are the From domain, then its parent (or its 7
  * rightmost labels when it has 8 or more), then one label less each time,
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include <libpsl.h>
+#include <opendmarc/dmarc.h>
 
 #include "dns/dmarc.h"
 #include "base/util.h"
@@ -224,7 +227,22 @@ dmarc_psl_org_domain(const char *domain, char *out)
 	return true;
 }
 
-/* ---- record parser ------------------------------------------------------ */
+/* ---- record parser: a small layer over libopendmarc --------------------- */
+
+/* libopendmarc copies each tag value into a 512-byte buffer and each rua
+ * element into a 256-byte one (opendmarc_util_cleanup), one of exactly
+ * that size without its terminator: only shorter ones are handed to it. */
+#define LIB_VALUE_BUF 512
+#define LIB_URI_BUF 256
+
+/* libopendmarc's p/sp letter -> our policy. */
+static enum dmarc_policy
+lib_policy(int v)
+{
+	return v == DMARC_RECORD_P_REJECT	? DMARC_P_REJECT
+	       : v == DMARC_RECORD_P_QUARANTINE ? DMARC_P_QUARANTINE
+						: DMARC_P_NONE;
+}
 
 /* Whitespace allowed around tags and values. */
 static bool
@@ -253,42 +271,85 @@ policy_value(const char *v, size_t n)
 	return -1;
 }
 
-/* A reporting URI: scheme ":" something, an optional "!size" (obsolete). */
+/* A reporting URI: scheme ":" something (RFC 3986 scheme, printable). */
 static bool
-uri_ok(const char *u, size_t n)
+uri_ok(const char *u)
 {
 	size_t i = 0;
-	if (n == 0 || !isalpha((unsigned char)u[0]))
+	if (!isalpha((unsigned char)u[0]))
 		return false;
-	while (i < n && (isalnum((unsigned char)u[i]) || u[i] == '+' || u[i] == '-' || u[i] == '.'))
+	while (isalnum((unsigned char)u[i]) || u[i] == '+' || u[i] == '-' || u[i] == '.')
 		i++;
-	if (i == n || u[i] != ':' || i + 1 == n)
+	if (u[i] != ':' || u[i + 1] == '\0')
 		return false;
-	for (size_t k = i + 1; k < n; k++)
-		if ((unsigned char)u[k] <= 0x20 || (unsigned char)u[k] > 0x7e)
+	for (i++; u[i] != '\0'; i++)
+		if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] > 0x7e)
 			return false;
 	return true;
 }
 
-/* Count the valid URIs of a comma-separated rua list. */
-static unsigned
-rua_count(const char *v, size_t n)
+/* Append "name=value;" to the record handed to libopendmarc. The caller
+ * sized lib for the whole input; a value libopendmarc would copy into
+ * its 512-byte (rua elements: 256-byte) buffers without room for the
+ * terminator is not handed over (the tag is then absent). */
+static void
+lib_add(char *lib, size_t *used, const char *name, size_t nlen, const char *v, size_t vn)
 {
-	unsigned ok = 0;
-	size_t i = 0;
-	while (i < n) {
-		size_t j = i;
-		while (j < n && v[j] != ',')
-			j++;
-		size_t a = i, b = j;
-		while (a < b && is_wsp(v[a]))
-			a++;
-		while (b > a && is_wsp(v[b - 1]))
-			b--;
-		if (uri_ok(v + a, b - a))
-			ok++;
-		i = j + 1;
+	if (vn >= LIB_VALUE_BUF)
+		return;
+	if (veq(name, nlen, "rua"))
+		for (size_t i = 0, start = 0; i <= vn; i++)
+			if (i == vn || v[i] == ',') {
+				if (i - start >= LIB_URI_BUF)
+					return;
+				start = i + 1;
+			}
+	memcpy(lib + *used, name, nlen);
+	*used += nlen;
+	lib[(*used)++] = '=';
+	memcpy(lib + *used, v, vn);
+	*used += vn;
+	lib[(*used)++] = ';';
+	lib[*used] = '\0';
+}
+
+/* Let libopendmarc parse lib; on success fill p, sp, adkim, aspf, pct and
+ * the rua list (only syntactically valid URIs are counted and kept). */
+static bool
+lib_parse(char *lib, struct dmarc_record *out)
+{
+	DMARC_POLICY_T *pctx = opendmarc_policy_connect_init((u_char *)"0.0.0.0", 0);
+	int p = 0, sp = 0, adkim = 0, aspf = 0, pct = 100;
+	if (pctx == NULL)
+		return false;
+	bool ok = opendmarc_policy_parse_dmarc(pctx, (u_char *)"", (u_char *)lib) ==
+		      DMARC_PARSE_OKAY &&
+		  opendmarc_policy_fetch_p(pctx, &p) == DMARC_PARSE_OKAY &&
+		  opendmarc_policy_fetch_sp(pctx, &sp) == DMARC_PARSE_OKAY &&
+		  opendmarc_policy_fetch_adkim(pctx, &adkim) == DMARC_PARSE_OKAY &&
+		  opendmarc_policy_fetch_aspf(pctx, &aspf) == DMARC_PARSE_OKAY &&
+		  opendmarc_policy_fetch_pct(pctx, &pct) == DMARC_PARSE_OKAY;
+	if (ok) {
+		out->p = lib_policy(p);
+		out->sp_set = sp != DMARC_RECORD_P_UNSPECIFIED;
+		out->sp = out->sp_set ? lib_policy(sp) : DMARC_P_NONE;
+		out->adkim = adkim == DMARC_RECORD_A_STRICT ? DMARC_STRICT : DMARC_RELAXED;
+		out->aspf = aspf == DMARC_RECORD_A_STRICT ? DMARC_STRICT : DMARC_RELAXED;
+		out->pct = pct >= 0 && pct <= 100 ? (unsigned)pct : 100;
+		/* constant list, no buffer: fetch_rua then makes no DNS query */
+		u_char **rua = opendmarc_policy_fetch_rua(pctx, NULL, 0, 1);
+		size_t n = 0;
+		for (size_t i = 0; rua != NULL && rua[i] != NULL; i++) {
+			const char *u = (const char *)rua[i];
+			if (!uri_ok(u))
+				continue;
+			if (out->n_rua++ > 0 && n + 1 < sizeof(out->rua))
+				out->rua[n++] = ',';
+			printable(out->rua + n, sizeof(out->rua) - n, u, strlen(u));
+			n += strlen(out->rua + n);
+		}
 	}
+	opendmarc_policy_connect_shutdown(pctx);
 	return ok;
 }
 
@@ -296,12 +357,10 @@ rua_count(const char *v, size_t n)
 enum dmarc_parse_rc
 dmarc_parse(const char *txt, size_t len, struct dmarc_record *out)
 {
-	bool p_ok = false, sp_bad = false, np_bad = false;
-	bool seen_p = false, seen_sp = false, seen_np = false, seen_rua = false;
-	bool seen_adkim = false, seen_aspf = false, seen_pct = false, seen_t = false,
-	     seen_psd = false;
-	size_t i = 0;
+	char lib[DMARC_RECORD_MAX + 16], first_rua[DMARC_RECORD_MAX + 1];
+	size_t used = 0, i = 0;
 	unsigned tags = 0;
+	bool np_bad = false, have_rua = false;
 
 	out->p = out->sp = out->np = DMARC_P_NONE;
 	out->sp_set = out->np_set = out->p_implied = false;
@@ -312,9 +371,12 @@ dmarc_parse(const char *txt, size_t len, struct dmarc_record *out)
 	out->n_rua = 0;
 	out->rua[0] = '\0';
 	out->text[0] = '\0';
+	lib[0] = first_rua[0] = '\0';
 	if (txt == NULL || len > DMARC_RECORD_MAX || memchr(txt, '\0', len) != NULL)
 		return DMARC_PARSE_NOT_DMARC;
 
+	/* Split into tags: select the record (v=DMARC1 first), take np, psd
+	 * and t, and hand the tags libopendmarc knows to it. */
 	while (i < len && tags < DMARC_TAGS_MAX) {
 		while (i < len && is_wsp(txt[i]))
 			i++;
@@ -343,84 +405,63 @@ dmarc_parse(const char *txt, size_t len, struct dmarc_record *out)
 		size_t vn = ve - vs;
 
 		if (tags++ == 0) {
-			/* RFC 9989: "v" first, value DMARC1 exactly (case-sensitive) */
+			/* RFC 7489 §6.3, RFC 9989: "v" first, value DMARC1 exactly */
 			if (!has_eq || !veq(name, nlen, "v") || vn != 6 ||
 			    memcmp(v, "DMARC1", 6) != 0)
 				return DMARC_PARSE_NOT_DMARC;
+			lib_add(lib, &used, "v", 1, "DMARC1", 6);
 			continue;
 		}
 		if (!has_eq || nlen == 0)
 			continue; /* malformed tag: ignored like an unknown one */
-		if (veq(name, nlen, "p") && !seen_p) {
-			seen_p = true;
+		/* RFC 9989 tags libopendmarc does not know (last one wins, as
+		 * for libopendmarc's tags) */
+		if (veq(name, nlen, "np")) {
 			int pv = policy_value(v, vn);
-			if (pv >= 0) {
-				out->p = (enum dmarc_policy)pv;
-				p_ok = true;
-			}
-		} else if (veq(name, nlen, "sp") && !seen_sp) {
-			seen_sp = true;
-			int pv = policy_value(v, vn);
-			if (pv >= 0) {
-				out->sp = (enum dmarc_policy)pv;
-				out->sp_set = true;
-			} else {
-				sp_bad = true;
-			}
-		} else if (veq(name, nlen, "np") && !seen_np) {
-			seen_np = true;
-			int pv = policy_value(v, vn);
-			if (pv >= 0) {
-				out->np = (enum dmarc_policy)pv;
-				out->np_set = true;
-			} else {
-				np_bad = true;
-			}
-		} else if (veq(name, nlen, "adkim") && !seen_adkim) {
-			seen_adkim = true;
-			out->adkim = veq(v, vn, "s") ? DMARC_STRICT : DMARC_RELAXED;
-		} else if (veq(name, nlen, "aspf") && !seen_aspf) {
-			seen_aspf = true;
-			out->aspf = veq(v, vn, "s") ? DMARC_STRICT : DMARC_RELAXED;
-		} else if (veq(name, nlen, "pct") && !seen_pct) {
-			seen_pct = true;
-			unsigned pct = 0;
-			bool ok = vn > 0 && vn <= 3;
-			for (size_t k = 0; ok && k < vn; k++) {
-				if (!isdigit((unsigned char)v[k]))
-					ok = false;
-				else
-					pct = pct * 10 + (unsigned)(v[k] - '0');
-			}
-			if (ok && pct <= 100)
-				out->pct = pct;
-		} else if (veq(name, nlen, "t") && !seen_t) {
-			seen_t = true;
+			np_bad = pv < 0;
+			out->np_set = pv >= 0;
+			out->np = pv >= 0 ? (enum dmarc_policy)pv : DMARC_P_NONE;
+		} else if (veq(name, nlen, "t")) {
 			out->testing = veq(v, vn, "y");
-		} else if (veq(name, nlen, "psd") && !seen_psd) {
-			seen_psd = true;
+		} else if (veq(name, nlen, "psd")) {
 			out->psd = veq(v, vn, "y")   ? DMARC_PSD_Y
 				   : veq(v, vn, "n") ? DMARC_PSD_N
 						     : DMARC_PSD_U;
-		} else if (veq(name, nlen, "rua") && !seen_rua) {
-			seen_rua = true;
-			out->n_rua = rua_count(v, vn);
-			printable(out->rua, sizeof(out->rua), v, vn);
+		} else if (veq(name, nlen, "p") || veq(name, nlen, "sp") ||
+			   veq(name, nlen, "adkim") || veq(name, nlen, "aspf") ||
+			   veq(name, nlen, "pct") || veq(name, nlen, "rua")) {
+			if (veq(name, nlen, "rua") && !have_rua) {
+				have_rua = true;
+				memcpy(first_rua, v, vn);
+				first_rua[vn] = '\0';
+			}
+			lib_add(lib, &used, name, nlen, v, vn);
 		}
-		/* ruf, fo, rf, ri and unknown tags: ignored (RFC 9989 §4.7) */
+		/* v again, ruf, fo, rf, ri and unknown tags: not used here */
 	}
 	if (tags == 0)
 		return DMARC_PARSE_NOT_DMARC; /* empty or blank */
 	printable(out->text, sizeof(out->text), txt, len);
 
-	if (!p_ok || sp_bad || np_bad) {
-		if (out->n_rua == 0)
-			return DMARC_PARSE_NO_POLICY;
-		/* RFC 9989 §4.10.1: act as if p=none was published */
-		out->p = DMARC_P_NONE;
-		out->sp_set = out->np_set = false;
-		out->p_implied = true;
-	}
+	if (lib_parse(lib, out) && !np_bad)
+		return DMARC_PARSE_OK;
+	/* libopendmarc rejected the record (no or bad p, bad sp or another
+	 * bad value) or np is bad: RFC 7489 §6.6.3 / RFC 9989 act as if
+	 * p=none was published when the record has a valid rua. */
+	struct dmarc_record r = *out;
+	r.n_rua = 0;
+	r.rua[0] = '\0';
+	used = 0;
+	lib_add(lib, &used, "v", 1, "DMARC1", 6);
+	lib_add(lib, &used, "p", 1, "none", 4);
+	if (have_rua)
+		lib_add(lib, &used, "rua", 3, first_rua, strlen(first_rua));
+	if (!lib_parse(lib, &r) || r.n_rua == 0)
+		return DMARC_PARSE_NO_POLICY;
+	*out = r; /* p=none, no sp, relaxed, pct=100: libopendmarc's defaults */
+	out->np = DMARC_P_NONE;
+	out->np_set = false;
+	out->p_implied = true;
 	return DMARC_PARSE_OK;
 }
 

@@ -19,14 +19,42 @@
  *                     with psd=n, a PSD record, a name the PSL gets wrong).
  * legacy_* tell what a PSL-only (RFC 7489) receiver would apply.
  *
- * Ours: the RFC 9989 tree walk, the alignment prediction and the record
- * parser (dmarc_parse, fuzzed by tests/fuzz/fuzz_dmarc.c). libopendmarc
- * 1.4.2's opendmarc_policy_parse_dmarc() was measured against our parser
- * tests and differs in 9 of 12 cases: it accepts prefixes ("p=r"), a
- * lowercase or misplaced v=, keeps the last of duplicate tags, rejects a
- * whole record for one bad value (p=bogus with a valid rua, pct=150,
- * adkim=x) or for a missing p= where RFC 9989 applies p=none, and knows
- * no RFC 9989 tag (np, psd, t).
+ * libopendmarc's: the record's tag syntax and the values of the tags it
+ * knows (opendmarc_policy_parse_dmarc(), then opendmarc_policy_fetch_p,
+ * _sp, _adkim, _aspf, _pct, _rua): so a prefix is the policy ("p=r" is
+ * reject), the last of duplicate tags wins, whitespace inside a value is
+ * dropped, and one bad value (p, sp, adkim, aspf, pct outside 0..100, a
+ * second rua) or a missing p rejects the record.
+ *
+ * Ours (dns/dmarc.c), as a small layer around that parse (fuzzed with
+ * libopendmarc by tests/fuzz/fuzz_dmarc.c):
+ *   - bounds: at most DMARC_RECORD_MAX bytes, no NUL, DMARC_TAGS_MAX tags;
+ *     the record libopendmarc gets is rebuilt from the tags we split
+ *     (only v, p, sp, adkim, aspf, pct, rua), and a value it would copy
+ *     without its terminator (512 bytes or more, a rua element of 256 or
+ *     more) is left out;
+ *   - record selection: "v=DMARC1" exactly, as the first tag (RFC 7489
+ *     §6.3; libopendmarc takes v= anywhere, in any case);
+ *   - the RFC 9989 tags np, psd and t, which libopendmarc does not know
+ *     (the last one wins, as for libopendmarc's tags);
+ *   - RFC 7489 §6.6.3 / RFC 9989: a record libopendmarc rejects, or with
+ *     a bad np, still applies as p=none (p_implied) when its first rua
+ *     holds a syntactically valid URI (scheme ":" printable text);
+ *     n_rua/rua count and list the valid URIs of libopendmarc's rua list;
+ *   - the RFC 9989 tree walk and discovery below, and the alignment
+ *     prediction (next paragraph).
+ * libopendmarc state: one DMARC_POLICY_T per parse (connect_init/
+ * connect_shutdown); parsing touches no library global, so
+ * opendmarc_policy_library_init() (not thread-safe: it sets globals for
+ * its PSL and resolver) is not called.
+ *
+ * Alignment (dmarc_aligned) stays ours: opendmarc_get_policy_to_enforce()
+ * (with store_dkim/store_spf/store_from_domain) decides alignment with
+ * opendmarc_policy_check_alignment(), i.e. one Organizational Domain
+ * method, the library's own PSL (opendmarc_tld_read_file() into a
+ * process-wide table, loaded by the non-thread-safe library_init), and
+ * it cannot be handed the tree walk's Organizational Domain; our
+ * prediction requires the same Organizational Domain under BOTH methods.
  *
  * Alignment (dmarc_aligned) is pure: it uses the Organizational Domains
  * that dmarc_lookup() found for the From domain. Relaxed alignment needs

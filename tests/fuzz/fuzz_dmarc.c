@@ -1,12 +1,22 @@
 /*
- * fuzz_dmarc.c - libFuzzer harness for dmarc_parse() (dns/dmarc.c), the
- * DMARC record parser that stays ours (see dns/dmarc.h for why not
- * libopendmarc's): the input is one TXT record as received, copied into a
+ * fuzz_dmarc.c - libFuzzer harness for dmarc_parse() (dns/dmarc.c): our
+ * layer (record selection, bounds, np/psd/t, p=none by rua) and the
+ * libopendmarc parse under it (see dns/dmarc.h for which part is whose).
+ * The input is one TXT record as received, copied into a
  * heap block of exactly its size (not NUL terminated, so ASan sees any
  * read past len). Checked: the result code is one of three, the kept
  * text fields are NUL terminated and printable, values are in range.
  * Also runs dmarc_effective_policy() and dmarc_aligned() on the result.
  * Built with gcc and tests/fuzz/seeds_main.c it replays the seed corpus.
+ * libFuzzer build: the .c files of libopendmarc 1.4.2's libopendmarc
+ * directory compiled from source with the same sanitizers into objects
+ * ODMOBJS (so ASan sees its stack buffers; a minimal build-config.h with
+ * the HAVE_..._H it tests):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I_build \
+ *     tests/fuzz/fuzz_dmarc.c dns/dmarc.c ODMOBJS, the _build libraries
+ *     of BW_LIBS in order and BW_DEP_LIBS without -lopendmarc, plus
+ *     -lresolv -lbsd
+ *   ./fuzz_dmarc -max_len=4200 WORKDIR tests/fuzz/corpus/dmarc
  */
 #include <stdint.h>
 #include <stdio.h>

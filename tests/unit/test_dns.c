@@ -881,7 +881,8 @@ test_dmarc_parse(void **state)
 	    {"v=DMARC1; p=bogus; rua=mailto:a@x.test", DMARC_PARSE_OK, DMARC_P_NONE, 1, 1},
 	    {"v=DMARC1; p=reject; sp=bogus; rua=mailto:a@x.test", DMARC_PARSE_OK, DMARC_P_NONE, 1,
 	     1},
-	    {"v=DMARC1; p=r", DMARC_PARSE_NO_POLICY, -1, 0, 0}, /* no prefixes */
+	    /* libopendmarc's behaviour: a prefix of a policy name is that policy */
+	    {"v=DMARC1; p=r", DMARC_PARSE_OK, DMARC_P_REJECT, 0, 0},
 	    {"v=DMARC1; p=bogus", DMARC_PARSE_NO_POLICY, -1, 0, 0},
 	    {"v=DMARC1; p=reject; sp=whatever", DMARC_PARSE_NO_POLICY, -1, 0, 0},
 	    {"v=DMARC1; p=none; rua=notauri", DMARC_PARSE_OK, DMARC_P_NONE, 0, 0},
@@ -891,7 +892,15 @@ test_dmarc_parse(void **state)
 	    {"v=DMARC10; p=reject", DMARC_PARSE_NOT_DMARC, -1, 0, 0},
 	    {"v=spf1 -all", DMARC_PARSE_NOT_DMARC, -1, 0, 0},
 	    {"", DMARC_PARSE_NOT_DMARC, -1, 0, 0},
-	    {"v=DMARC1; p=reject; p=none", DMARC_PARSE_OK, DMARC_P_REJECT, 0, 0}, /* first wins */
+	    /* libopendmarc's behaviour: the last of duplicate tags wins */
+	    {"v=DMARC1; p=reject; p=none", DMARC_PARSE_OK, DMARC_P_NONE, 0, 0},
+	    /* libopendmarc's behaviour: one bad value rejects the record... */
+	    {"v=DMARC1; p=reject; pct=150", DMARC_PARSE_NO_POLICY, -1, 0, 0},
+	    {"v=DMARC1; p=reject; adkim=x", DMARC_PARSE_NO_POLICY, -1, 0, 0},
+	    /* ...and ours: with a valid rua, p=none applies */
+	    {"v=DMARC1; p=reject; pct=150; rua=mailto:a@x.test", DMARC_PARSE_OK, DMARC_P_NONE, 1, 1},
+	    {"v=DMARC1; p=reject; np=bogus; rua=mailto:a@x.test", DMARC_PARSE_OK, DMARC_P_NONE, 1,
+	     1},
 	    {"v=DMARC1; foo=bar; p=reject; junk", DMARC_PARSE_OK, DMARC_P_REJECT, 0, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -921,7 +930,9 @@ test_dmarc_parse(void **state)
 	assert_int_equal(r.psd, DMARC_PSD_N);
 	assert_int_equal(r.n_rua, 1);
 	assert_string_equal(r.rua, "mailto:a@x.test!10m");
-	const char *odd = "v=DMARC1; p=reject; pct=150; adkim=x; t=maybe; psd=q";
+	/* pct=150 and adkim=x: libopendmarc's behaviour rejects the record
+	 * (case table above); t and psd are ours: odd values are ignored */
+	const char *odd = "v=DMARC1; p=reject; t=maybe; psd=q";
 	assert_int_equal(dmarc_parse(odd, strlen(odd), &r), DMARC_PARSE_OK);
 	assert_int_equal(r.pct, 100);
 	assert_int_equal(r.adkim, DMARC_RELAXED);
@@ -937,6 +948,24 @@ test_dmarc_parse(void **state)
 	assert_int_equal(dmarc_parse(huge, DMARC_RECORD_MAX + 1, &r), DMARC_PARSE_NOT_DMARC);
 	assert_int_equal(dmarc_parse(huge, DMARC_RECORD_MAX, &r), DMARC_PARSE_OK);
 	free(huge);
+	/* values libopendmarc would copy unterminated (>= 512 bytes, a rua
+	 * element >= 256) are not handed to it: the tag is absent */
+	char big[1200];
+	snprintf(big, sizeof(big), "v=DMARC1; p=reject; rua=mailto:%0*d,mailto:%0*d,mailto:%0*d",
+		 163, 0, 163, 0, 163, 0); /* rua value: 512 bytes */
+	assert_int_equal(dmarc_parse(big, strlen(big), &r), DMARC_PARSE_OK);
+	assert_int_equal(r.p, DMARC_P_REJECT);
+	assert_int_equal(r.n_rua, 0);
+	snprintf(big, sizeof(big), "v=DMARC1; p=reject; rua=mailto:%0*d,mailto:b@x.test", 249, 0);
+	assert_int_equal(dmarc_parse(big, strlen(big), &r), DMARC_PARSE_OK);
+	assert_int_equal(r.n_rua, 0);
+	snprintf(big, sizeof(big), "v=DMARC1; p=reject; rua=mailto:%0*d,mailto:b@x.test", 248, 0);
+	assert_int_equal(dmarc_parse(big, strlen(big), &r), DMARC_PARSE_OK);
+	assert_int_equal(r.n_rua, 2);
+	snprintf(big, sizeof(big), "v=DMARC1; p=reject; rua=mailto:%0*d,mailto:%0*d,mailto:%0*d",
+		 163, 0, 163, 0, 162, 0); /* 511 bytes */
+	assert_int_equal(dmarc_parse(big, strlen(big), &r), DMARC_PARSE_OK);
+	assert_int_equal(r.n_rua, 3);
 	const char *ctl = "v=DMARC1; p=none; rua=mailto:a@x\x01";
 	assert_int_equal(dmarc_parse(ctl, strlen(ctl), &r), DMARC_PARSE_OK);
 	assert_null(strchr(r.text, '\x01'));
