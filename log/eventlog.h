@@ -26,10 +26,11 @@ int eventlog_reopen(void);
  * as if it were logged. */
 int eventlog_write(const char *line, size_t len);
 /* One complete line whose landing changes no reply (the decision event of
- * a refused message): written at once when no other such line is being
- * written, else queued for the thread writing them (eventlog.c). Returns 0
- * once written or queued, -1 when this thread's own write failed; a failed
- * batch of queued lines is reported with the number of lines lost. */
+ * a refused message): written at once when no other refusal line is being
+ * written or queued, else queued for the flusher thread, which writes the
+ * queue within about a millisecond (eventlog.c). Returns 0 once written or
+ * queued, -1 when this thread's own write failed; a failed batch is
+ * reported with the number of lines lost. */
 int eventlog_write_queued(const char *line, size_t len);
 /* Write what is queued, close the target (writes in progress finish
  * first). */
