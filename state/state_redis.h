@@ -115,6 +115,24 @@ redisReply *state_redis_eval(struct redis_state *rs, int script, int nkeys, cons
 enum { LUA_COMMIT, LUA_RESERVE, LUA_COUNTERS, LUA_SUPPRESS, LUA__COUNT };
 extern const char *const state_redis_lua[LUA__COUNT];
 
+/* An audit record as the commit scripts take it: STATE_REDIS_REC_ARGS
+ * arguments, field name then value (seq ts action actor identity reason
+ * ticket detail prev hash). num holds the printed seq and ts, which args
+ * point into. */
+#define STATE_REDIS_REC_FIELDS 10
+#define STATE_REDIS_REC_ARGS (2 * STATE_REDIS_REC_FIELDS)
+struct state_redis_recnum {
+	char seq[24], ts[24];
+};
+void state_redis_rec_args(const struct state_audit *rec, struct state_redis_recnum *num,
+			  const char **args);
+/* A commit script's reply r (freed here; NULL: the error is set): its
+ * integer when within 0..max; -1 with the error set when the script found
+ * rec's seq already taken beyond the head (the log was changed outside
+ * bulkwarden) or answered anything else (script names it). */
+int state_redis_commit_reply(struct redis_state *rs, redisReply *r, const struct state_audit *rec,
+			     long long max, const char *script);
+
 /* The audit head (seq, hash) and, id != NULL, id's raw suspension value
  * (cur, "" when none) in one round trip (state_redis_ops.c). */
 int state_redis_read_head(struct redis_state *rs, const char *id, long long *seq, char *hash,
@@ -170,8 +188,8 @@ int state_redis_feedback_rows(struct state *s,
 			      int (*fn)(const char *id, long long hour,
 					const struct state_feedback *f, void *arg),
 			      void *arg);
-int state_redis_feedback_keys(struct state *s,
-			      int (*fn)(const char *key, long long ts, void *arg), void *arg);
+int state_redis_feedback_keys(struct state *s, int (*fn)(const char *key, long long ts, void *arg),
+			      void *arg);
 int state_redis_import_feedback(struct state *s, const char *id, long long hour,
 				const struct state_feedback *f);
 int state_redis_import_feedback_key(struct state *s, const char *key, long long ts);
@@ -210,8 +228,7 @@ int state_redis_waiver_grant(struct state *s, struct state_waiver *w, long long 
 			     struct state_audit *rec);
 int state_redis_waivers(struct state *s, const char *id, long long now, bool all,
 			struct state_waiver **out, size_t *n);
-int state_redis_waiver_expire(struct state *s, long long now, struct state_audit **recs,
-			      size_t *n);
+int state_redis_waiver_expire(struct state *s, long long now, struct state_audit **recs, size_t *n);
 int state_redis_import_waiver(struct state *s, const struct state_waiver *w);
 
 extern const struct state_ops state_redis_ops;

@@ -18,7 +18,7 @@
 #include "state/state_redis.h"
 
 #define AUDIT_BATCH 128 /* records per pipelined read */
-#define REC_FIELDS 10	/* seq ts action actor identity reason ticket detail prev hash */
+#define REC_FIELDS STATE_REDIS_REC_FIELDS
 
 /*
  * Walk the stored records 1, 2, ... in batches, past the head until the

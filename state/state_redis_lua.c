@@ -188,3 +188,43 @@ state_redis_eval(struct redis_state *rs, int script, int nkeys, const char **key
 	free(lens);
 	return state_redis_check(rs, r);
 }
+
+void
+state_redis_rec_args(const struct state_audit *rec, struct state_redis_recnum *num,
+		     const char **args)
+{
+	static const char *const names[STATE_REDIS_REC_FIELDS] = {
+	    "seq",    "ts",	"action", "actor", "identity",
+	    "reason", "ticket", "detail", "prev",  "hash"};
+	snprintf(num->seq, sizeof(num->seq), "%lld", rec->seq);
+	snprintf(num->ts, sizeof(num->ts), "%lld", rec->ts);
+	const char *vals[STATE_REDIS_REC_FIELDS] = {
+	    num->seq,	 num->ts,     rec->action, rec->actor,	   rec->identity,
+	    rec->reason, rec->ticket, rec->detail, rec->prev_hash, rec->hash};
+	for (int i = 0; i < STATE_REDIS_REC_FIELDS; i++) {
+		args[2 * i] = names[i];
+		args[2 * i + 1] = vals[i];
+	}
+}
+
+int
+state_redis_commit_reply(struct redis_state *rs, redisReply *r, const struct state_audit *rec,
+			 long long max, const char *script)
+{
+	if (r == NULL)
+		return -1;
+	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -2;
+	freeReplyObject(r);
+	if (v == -1) {
+		state_set_error(&rs->base,
+				"audit record %lld already exists beyond the head: the audit log "
+				"was changed outside bulkwarden (run bulkwardenctl audit --verify)",
+				rec->seq);
+		return -1;
+	}
+	if (v < 0 || v > max) {
+		state_set_error(&rs->base, "unexpected reply from the %s script", script);
+		return -1;
+	}
+	return (int)v;
+}

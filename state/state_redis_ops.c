@@ -24,10 +24,6 @@
 
 #define SUSP_ENC_MAX (64 + STATE_NAME_MAX * 2 + STATE_TEXT_MAX + 32)
 
-static const char *const rec_fields[] = {"seq",	   "ts",     "action", "actor", "identity",
-					 "reason", "ticket", "detail", "prev",	"hash"};
-#define REC_FIELDS 10
-
 /* ---- suspension values: "1 SINCE UNTIL N:by N:ticket N:reason" --------- */
 
 /* Encode a suspension; false when it does not fit (cannot happen with the
@@ -159,7 +155,7 @@ state_redis_commit(struct redis_state *rs, const char *kind, struct state_audit 
 {
 	char khead[REDIS_KEY_MAX], krec[REDIS_KEY_MAX], ksusp[REDIS_KEY_MAX], kver[REDIS_KEY_MAX],
 	    chan[REDIS_KEY_MAX];
-	char sseq[24], hseq[24], sts[24];
+	char hseq[24];
 	struct state_audit_raw raw;
 
 	rec->seq = head_seq + 1;
@@ -176,35 +172,15 @@ state_redis_commit(struct redis_state *rs, const char *kind, struct state_audit 
 	    !state_redis_key(rs, chan, "chg"))
 		return -1;
 	snprintf(hseq, sizeof(hseq), "%lld", head_seq);
-	snprintf(sseq, sizeof(sseq), "%lld", rec->seq);
-	snprintf(sts, sizeof(sts), "%lld", rec->ts);
+	struct state_redis_recnum num;
 	const char *keys[] = {khead, krec, ksusp, kver};
-	const char *args[9 + 2 * REC_FIELDS] = {
-	    hseq, head_hash, op, id ? id : "", expect, newval ? newval : "", chan, sseq, rec->hash};
-	const char *vals[REC_FIELDS] = {sseq,		sts,	     rec->action, rec->actor,
-					rec->identity,	rec->reason, rec->ticket, rec->detail,
-					rec->prev_hash, rec->hash};
-	for (int i = 0; i < REC_FIELDS; i++) {
-		args[9 + 2 * i] = rec_fields[i];
-		args[10 + 2 * i] = vals[i];
-	}
-	redisReply *r = state_redis_eval(rs, LUA_COMMIT, 4, keys, 9 + 2 * REC_FIELDS, args, NULL);
-	if (r == NULL)
-		return -1;
-	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -2;
-	freeReplyObject(r);
-	if (v == -1) {
-		state_set_error(&rs->base,
-				"audit record %lld already exists beyond the head: the audit log "
-				"was changed outside bulkwarden (run bulkwardenctl audit --verify)",
-				rec->seq);
-		return -1;
-	}
-	if (v != 0 && v != 1) {
-		state_set_error(&rs->base, "unexpected reply from the commit script");
-		return -1;
-	}
-	return (int)v;
+	const char *args[9 + STATE_REDIS_REC_ARGS] = {hseq,	    head_hash, op,
+						      id ? id : "", expect,    newval ? newval : "",
+						      chan,	    num.seq,   rec->hash};
+	state_redis_rec_args(rec, &num, args + 9);
+	redisReply *r =
+	    state_redis_eval(rs, LUA_COMMIT, 4, keys, 9 + STATE_REDIS_REC_ARGS, args, NULL);
+	return state_redis_commit_reply(rs, r, rec, 1, "commit");
 }
 
 /* After REDIS_RETRIES conflicts. */

@@ -26,10 +26,6 @@
 #define PATH_ENC_MAX (96 + 2 * STATE_NAME_MAX)
 #define FIELD_MAX (STATE_ID_MAX + 1 + STATE_PATH_MAX)
 
-static const char *const rec_fields[] = {"seq",	   "ts",     "action", "actor", "identity",
-					 "reason", "ticket", "detail", "prev",	"hash"};
-#define REC_FIELDS 10
-
 /* Encode a path's value. */
 static bool
 enc(char *buf, size_t len, const struct state_path *p)
@@ -110,7 +106,7 @@ commit(struct redis_state *rs, struct state_audit *rec, long long head_seq, cons
 {
 	char khead[REDIS_KEY_MAX], krec[REDIS_KEY_MAX], kpaths[REDIS_KEY_MAX], kver[REDIS_KEY_MAX],
 	    chan[REDIS_KEY_MAX];
-	char sseq[24], hseq[24], sts[24];
+	char hseq[24];
 	struct state_audit_raw raw;
 
 	rec->seq = head_seq + 1;
@@ -127,35 +123,14 @@ commit(struct redis_state *rs, struct state_audit *rec, long long head_seq, cons
 	    !state_redis_key(rs, chan, "chg"))
 		return -1;
 	snprintf(hseq, sizeof(hseq), "%lld", head_seq);
-	snprintf(sseq, sizeof(sseq), "%lld", rec->seq);
-	snprintf(sts, sizeof(sts), "%lld", rec->ts);
+	struct state_redis_recnum num;
 	const char *keys[] = {khead, krec, kpaths, kver};
-	const char *args[9 + 2 * REC_FIELDS] = {hseq,	head_hash, "put", field,    expect,
-						newval, chan,	   sseq,  rec->hash};
-	const char *vals[REC_FIELDS] = {sseq,		sts,	     rec->action, rec->actor,
-					rec->identity,	rec->reason, rec->ticket, rec->detail,
-					rec->prev_hash, rec->hash};
-	for (int i = 0; i < REC_FIELDS; i++) {
-		args[9 + 2 * i] = rec_fields[i];
-		args[10 + 2 * i] = vals[i];
-	}
-	redisReply *r = state_redis_eval(rs, LUA_COMMIT, 4, keys, 9 + 2 * REC_FIELDS, args, NULL);
-	if (r == NULL)
-		return -1;
-	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -2;
-	freeReplyObject(r);
-	if (v == -1) {
-		state_set_error(&rs->base,
-				"audit record %lld already exists beyond the head: the audit log "
-				"was changed outside bulkwarden (run bulkwardenctl audit --verify)",
-				rec->seq);
-		return -1;
-	}
-	if (v != 0 && v != 1) {
-		state_set_error(&rs->base, "unexpected reply from the commit script");
-		return -1;
-	}
-	return (int)v;
+	const char *args[9 + STATE_REDIS_REC_ARGS] = {hseq,   head_hash, "put",	  field,    expect,
+						      newval, chan,	 num.seq, rec->hash};
+	state_redis_rec_args(rec, &num, args + 9);
+	redisReply *r =
+	    state_redis_eval(rs, LUA_COMMIT, 4, keys, 9 + STATE_REDIS_REC_ARGS, args, NULL);
+	return state_redis_commit_reply(rs, r, rec, 1, "commit");
 }
 
 /* "ID PATH" into buf (FIELD_MAX). */

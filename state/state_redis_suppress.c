@@ -28,10 +28,6 @@
 #define SUPP_BATCH 10000 /* entries read per round trip pair */
 #define FIELD_MAX (STATE_ID_MAX + 2 + SUPPRESS_HEX)
 
-static const char *const rec_fields[] = {"seq",	   "ts",     "action", "actor", "identity",
-					 "reason", "ticket", "detail", "prev",	"hash"};
-#define REC_FIELDS 10
-
 /* Chain rec to the head and run SUPPRESS: 1 written, 0 conflict, 2 nothing
  * to do, -1 error. */
 static int
@@ -40,7 +36,7 @@ run_change(struct redis_state *rs, struct state_audit *rec, long long head_seq,
 {
 	char khead[REDIS_KEY_MAX], krec[REDIS_KEY_MAX], ksupp[REDIS_KEY_MAX], klog[REDIS_KEY_MAX],
 	    kseq[REDIS_KEY_MAX], kcount[REDIS_KEY_MAX], kver[REDIS_KEY_MAX], chan[REDIS_KEY_MAX];
-	char hseq[24], sseq[24], sts[24], snow[24];
+	char hseq[24], snow[24];
 	struct state_audit_raw raw;
 
 	rec->seq = head_seq + 1;
@@ -58,36 +54,15 @@ run_change(struct redis_state *rs, struct state_audit *rec, long long head_seq,
 	    !state_redis_key(rs, kver, "ver") || !state_redis_key(rs, chan, "chg"))
 		return -1;
 	snprintf(hseq, sizeof(hseq), "%lld", head_seq);
-	snprintf(sseq, sizeof(sseq), "%lld", rec->seq);
-	snprintf(sts, sizeof(sts), "%lld", rec->ts);
+	struct state_redis_recnum num;
 	snprintf(snow, sizeof(snow), "%lld", now);
 	const char *keys[] = {khead, krec, ksupp, klog, kseq, kcount, kver};
-	const char *args[9 + 2 * REC_FIELDS] = {hseq, head_hash, field, id,	  add ? "1" : "0",
-						snow, chan,	 sseq,	rec->hash};
-	const char *vals[REC_FIELDS] = {sseq,		sts,	     rec->action, rec->actor,
-					rec->identity,	rec->reason, rec->ticket, rec->detail,
-					rec->prev_hash, rec->hash};
-	for (int i = 0; i < REC_FIELDS; i++) {
-		args[9 + 2 * i] = rec_fields[i];
-		args[10 + 2 * i] = vals[i];
-	}
-	redisReply *r = state_redis_eval(rs, LUA_SUPPRESS, 7, keys, 9 + 2 * REC_FIELDS, args, NULL);
-	if (r == NULL)
-		return -1;
-	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -2;
-	freeReplyObject(r);
-	if (v == -1) {
-		state_set_error(&rs->base,
-				"audit record %lld already exists beyond the head: the audit log "
-				"was changed outside bulkwarden (run bulkwardenctl audit --verify)",
-				rec->seq);
-		return -1;
-	}
-	if (v < 0 || v > 2) {
-		state_set_error(&rs->base, "unexpected reply from the suppression script");
-		return -1;
-	}
-	return (int)v;
+	const char *args[9 + STATE_REDIS_REC_ARGS] = {
+	    hseq, head_hash, field, id, add ? "1" : "0", snow, chan, num.seq, rec->hash};
+	state_redis_rec_args(rec, &num, args + 9);
+	redisReply *r =
+	    state_redis_eval(rs, LUA_SUPPRESS, 7, keys, 9 + STATE_REDIS_REC_ARGS, args, NULL);
+	return state_redis_commit_reply(rs, r, rec, 2, "suppression");
 }
 
 int
