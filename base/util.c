@@ -286,3 +286,11 @@ bw_utf8_decode(const unsigned char *p, size_t n, uint32_t *out)
 	*out = cp;
 	return need;
 }
+
+long long
+bw_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

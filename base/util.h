@@ -31,6 +31,8 @@ void fatal(const char *fmt, ...) BW_PRINTF(1, 2) BW_NORETURN;
 
 /* strlcpy-alike: returns strlen(src); truncation iff return >= n. */
 size_t bw_strlcpy(char *dst, const char *src, size_t n);
+/* Milliseconds of CLOCK_MONOTONIC (deadlines, backoffs, ages). */
+long long bw_mono_ms(void);
 /* ASCII lowercase in place; returns s. */
 char *bw_lower(char *s);
 /* true iff the ISO 8601 date "YYYY-MM-DD" (optionally "THH:MM:SSZ") parses;

@@ -83,15 +83,6 @@ static __thread void *tl_progress_ctx;
 static void detail(struct resolver_answer *a, const char *fmt, ...) BW_PRINTF(2, 3);
 static void answer_free(void *v);
 
-/* Monotonic milliseconds. */
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Format the answer's one-line detail (advisory text: truncation is fine). */
 static void
 detail(struct resolver_answer *a, const char *fmt, ...)
@@ -129,7 +120,7 @@ resolver_set_progress(resolver_progress_fn fn, void *ctx)
 void
 resolver_budget_start(struct resolver_budget *b, const struct resolver *r)
 {
-	b->deadline_ms = now_ms() + r->timeout_ms;
+	b->deadline_ms = (uint64_t)bw_mono_ms() + r->timeout_ms;
 }
 
 /* Whether b holds a deadline. */
@@ -145,7 +136,7 @@ resolver_budget_left_ms(const struct resolver *r, const struct resolver_budget *
 {
 	if (!resolver_budget_started(b))
 		return r->timeout_ms;
-	uint64_t now = now_ms();
+	uint64_t now = (uint64_t)bw_mono_ms();
 	return b->deadline_ms > now ? (unsigned)(b->deadline_ms - now) : 0;
 }
 
@@ -528,10 +519,10 @@ mono_after(uint64_t ms)
 static bool
 wait_answer(struct resolver *r, struct ub_ctx *ctx, struct query *q, uint64_t deadline)
 {
-	uint64_t next_progress = now_ms() + RESOLVER_PROGRESS_MS;
+	uint64_t next_progress = (uint64_t)bw_mono_ms() + RESOLVER_PROGRESS_MS;
 	pthread_mutex_lock(&r->lock);
 	while (!q->done) {
-		uint64_t now = now_ms();
+		uint64_t now = (uint64_t)bw_mono_ms();
 		if (now >= deadline)
 			break;
 		if (now >= next_progress) {
@@ -691,7 +682,7 @@ answer_hit(const void *val, uint64_t expires, void *arg)
 static bool
 cache_get(struct resolver *r, const char *key, struct resolver_answer *out)
 {
-	if (r->answers == NULL || !bw_cache_get(r->answers, key, now_ms(), answer_hit, out))
+	if (r->answers == NULL || !bw_cache_get(r->answers, key, (uint64_t)bw_mono_ms(), answer_hit, out))
 		return false;
 	out->elapsed_ms = 0;
 	stat_add(&r->stats.cached);
@@ -719,7 +710,7 @@ cache_put(struct resolver *r, const char *key, const struct resolver_answer *a)
 		free(kept);
 		return; /* not kept: the next lookup asks unbound */
 	}
-	uint64_t now = now_ms();
+	uint64_t now = (uint64_t)bw_mono_ms();
 	(void)bw_cache_put(r->answers, key, kept, now + (uint64_t)ttl * 1000u, now);
 }
 
@@ -728,7 +719,7 @@ enum resolver_status
 resolver_query_within(struct resolver *r, const struct resolver_budget *b, const char *name,
 		      uint16_t type, struct resolver_answer *out)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = (uint64_t)bw_mono_ms();
 	int id = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -775,8 +766,8 @@ resolver_query_within(struct resolver *r, const struct resolver_budget *b, const
 		pthread_rwlock_unlock(&r->ctx_lock);
 		out->status = RESOLVER_TIMEOUT;
 		stat_add(&r->stats.timeouts);
-		detail(out, "%s: no answer within %u ms", name, (unsigned)(now_ms() - t0));
-		out->elapsed_ms = (unsigned)(now_ms() - t0);
+		detail(out, "%s: no answer within %u ms", name, (unsigned)((uint64_t)bw_mono_ms() - t0));
+		out->elapsed_ms = (unsigned)((uint64_t)bw_mono_ms() - t0);
 		return out->status;
 	}
 	pthread_rwlock_unlock(&r->ctx_lock);
@@ -790,7 +781,7 @@ resolver_query_within(struct resolver *r, const struct resolver_budget *b, const
 	}
 	ub_resolve_free(q->res);
 	free(q);
-	out->elapsed_ms = (unsigned)(now_ms() - t0);
+	out->elapsed_ms = (unsigned)((uint64_t)bw_mono_ms() - t0);
 	return out->status;
 }
 

@@ -64,14 +64,6 @@ struct limits {
 	size_t n_deltas;
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct limits *
 limits_new(struct registry *r, char *err, size_t errlen)
 {
@@ -91,7 +83,7 @@ limits_new(struct registry *r, char *err, size_t errlen)
 	l->reg = registry_retain(r);
 	l->set = set;
 	l->stale_ms = set->state_stale_after * 1000;
-	l->last_ok_ms = mono_ms();
+	l->last_ok_ms = bw_mono_ms();
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->freed, NULL);
 	return l;
@@ -129,7 +121,7 @@ take(struct limits *l, char *why, size_t len)
 				empty = i;
 		}
 		if (empty >= 0) {
-			if (mono_ms() < l->next_open_ms) {
+			if (bw_mono_ms() < l->next_open_ms) {
 				pthread_mutex_unlock(&l->lock);
 				snprintf(why, len, "state store unreachable");
 				return -1;
@@ -141,7 +133,7 @@ take(struct limits *l, char *why, size_t len)
 			pthread_mutex_lock(&l->lock);
 			if (st == NULL) {
 				l->busy[empty] = false;
-				l->next_open_ms = mono_ms() + OPEN_BACKOFF_MS;
+				l->next_open_ms = bw_mono_ms() + OPEN_BACKOFF_MS;
 				pthread_mutex_unlock(&l->lock);
 				snprintf(why, len, "%s", err);
 				return -1;
@@ -202,7 +194,7 @@ static int
 offline(struct limits *l, const struct bw_identity *id, const struct state_limits *lim,
 	unsigned msgs, unsigned rcpts, long long now, char *why, size_t len)
 {
-	if (mono_ms() - l->last_ok_ms >= (long long)l->stale_ms)
+	if (bw_mono_ms() - l->last_ok_ms >= (long long)l->stale_ms)
 		return -1; /* why already says what failed */
 	long long hour = now - now % 3600, day = now - now % 86400;
 	struct view *v = view_of(l, id->id);
@@ -249,7 +241,7 @@ limits_reserve(struct limits *l, const struct bw_identity *id, unsigned msgs, un
 		v->hour = now - now % 3600;
 		v->day = now - now % 86400;
 		v->use = use;
-		l->last_ok_ms = mono_ms();
+		l->last_ok_ms = bw_mono_ms();
 		if (rc == 1) {
 			uint64_t have = over == STATE_OVER_MSG_HOUR    ? use.msg_hour
 					: over == STATE_OVER_MSG_DAY   ? use.msg_day
@@ -287,7 +279,7 @@ void
 limits_store_ok(struct limits *l)
 {
 	pthread_mutex_lock(&l->lock);
-	l->last_ok_ms = mono_ms();
+	l->last_ok_ms = bw_mono_ms();
 	pthread_mutex_unlock(&l->lock);
 }
 

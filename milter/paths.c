@@ -56,14 +56,6 @@ struct paths {
 /* What one path turned out to be. */
 enum seen { SEEN_KNOWN, SEEN_NEW, SEEN_PENDING, SEEN_ERROR };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct paths *
 paths_new(struct registry *r, char *err, size_t errlen)
 {
@@ -183,13 +175,13 @@ see(struct paths *p, const char *id, const char *path, bool pending, long long n
 	pthread_mutex_lock(&p->st_lock);
 	if (p->st == NULL) {
 		char err[STATE_TEXT_MAX];
-		if (mono_ms() < p->next_open_ms) {
+		if (bw_mono_ms() < p->next_open_ms) {
 			pthread_mutex_unlock(&p->st_lock);
 			snprintf(why, whylen, "state store unreachable");
 			return SEEN_ERROR;
 		}
 		if ((p->st = state_open(&p->reg->set, err, sizeof(err))) == NULL) {
-			p->next_open_ms = mono_ms() + OPEN_BACKOFF_MS;
+			p->next_open_ms = bw_mono_ms() + OPEN_BACKOFF_MS;
 			pthread_mutex_unlock(&p->st_lock);
 			snprintf(why, whylen, "%s", err);
 			return SEEN_ERROR;
@@ -359,10 +351,10 @@ dormant_path(struct paths *p, const struct registry *r, const struct verdict *v,
 	char found[STATE_PATH_MAX];
 	pthread_mutex_lock(&p->st_lock);
 	int rc = -1;
-	if (p->st == NULL && mono_ms() >= p->next_open_ms) {
+	if (p->st == NULL && bw_mono_ms() >= p->next_open_ms) {
 		char err[STATE_TEXT_MAX];
 		if ((p->st = state_open(&p->reg->set, err, sizeof(err))) == NULL)
-			p->next_open_ms = mono_ms() + OPEN_BACKOFF_MS;
+			p->next_open_ms = bw_mono_ms() + OPEN_BACKOFF_MS;
 		else
 			state_set_origin(p->st, "bulkwarden");
 	}

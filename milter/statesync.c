@@ -98,14 +98,6 @@ struct statesync {
 	size_t n_dpend;
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Write the event for an appended record. */
 static void
 log_audit(const struct state_audit *rec, void *arg BW_UNUSED)
@@ -136,7 +128,7 @@ poll_suspensions(struct statesync *s, long long now)
 		limits_store_ok(s->lim);
 	if (s->have_version && v == s->version) {
 		metrics_store(true, now);
-		s->last_ok_ms = now_ms();
+		s->last_ok_ms = bw_mono_ms();
 		return;
 	}
 	if (state_suspensions(s->st, now, &list, &n) != 0)
@@ -165,7 +157,7 @@ poll_suspensions(struct statesync *s, long long now)
 	}
 	free(list);
 	free(wlist);
-	s->last_ok_ms = now_ms();
+	s->last_ok_ms = bw_mono_ms();
 	if (s->store_down_logged) {
 		diag(LOG_INFO, "state store readable again");
 		s->store_down_logged = false;
@@ -173,7 +165,7 @@ poll_suspensions(struct statesync *s, long long now)
 	return;
 fail:
 	metrics_store(false, now);
-	if (now_ms() - s->last_ok_ms >= s->stale_ms) {
+	if (bw_mono_ms() - s->last_ok_ms >= s->stale_ms) {
 		overlay_set_stale(s->ov);
 		s->have_version = false;
 		if (!s->store_down_logged) {
@@ -231,7 +223,7 @@ flush_counters(struct statesync *s)
 	}
 	if (bw_random_hex(s->retry_id, 12) != 0)
 		snprintf(s->retry_id, sizeof(s->retry_id), "%lx-%llx", (unsigned long)getpid(),
-			 (unsigned long long)now_ms());
+			 (unsigned long long)bw_mono_ms());
 	flush_batch(s);
 }
 
@@ -403,7 +395,7 @@ identity_pass(struct statesync *s, long long now)
 {
 	if (s->n_dpend > 0)
 		dormant_flush(s);
-	if (!s->pass_running && now_ms() < s->next_pass_ms)
+	if (!s->pass_running && bw_mono_ms() < s->next_pass_ms)
 		return;
 	/* none before the first registry is published (the thread starts
 	 * before it): the pass waits for it, tick by tick */
@@ -415,7 +407,7 @@ identity_pass(struct statesync *s, long long now)
 		s->pass_pos = 0;
 		s->n_sig = 0;
 		s->pass_rev[0] = '\0';
-		s->next_pass_ms = now_ms() + STATESYNC_PASS_MS;
+		s->next_pass_ms = bw_mono_ms() + STATESYNC_PASS_MS;
 	}
 	const struct registry *r = rt->reg;
 	if (strcmp(s->pass_rev, r->revision) != 0) {
@@ -510,7 +502,7 @@ static void *
 run(void *arg)
 {
 	struct statesync *s = arg;
-	long long last_counters = now_ms();
+	long long last_counters = bw_mono_ms();
 
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
@@ -530,7 +522,7 @@ run(void *arg)
 			drain_audit(s);
 
 		long long now = (long long)time(NULL);
-		long long ms = now_ms();
+		long long ms = bw_mono_ms();
 		if (stop || ms - s->last_flush_ms >= STATESYNC_FLUSH_MS) {
 			s->last_flush_ms = ms;
 			if (state_expire(s->st, now, log_audit, NULL) < 0)
@@ -573,14 +565,14 @@ statesync_start(struct state *st, struct state *watch, struct overlay *ov, struc
 	s->interval = counters_interval ? counters_interval
 					: (unsigned)setting(S_LOG_COUNTERS_INTERVAL)->idef;
 	s->interval_start = (long long)time(NULL);
-	s->last_ok_ms = now_ms();
+	s->last_ok_ms = bw_mono_ms();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	pthread_cond_init(&s->audit_done, NULL);
 
 	long long now = (long long)time(NULL);
 	/* the suspension set must be known before the first message */
-	s->last_ok_ms = now_ms() - s->stale_ms; /* a failure now is final */
+	s->last_ok_ms = bw_mono_ms() - s->stale_ms; /* a failure now is final */
 	poll_suspensions(s, now);
 	if (!s->have_version) {
 		snprintf(err, errlen, "reading suspensions: %s", state_error(st));

@@ -51,14 +51,6 @@ struct surge {
 	long long next_open_ms;
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct surge *
 surge_new(struct registry *r, char *err, size_t errlen)
 {
@@ -123,12 +115,12 @@ handle(struct surge *s, char *why, size_t len)
 	char err[STATE_TEXT_MAX];
 	if (s->st != NULL)
 		return s->st;
-	if (mono_ms() < s->next_open_ms) {
+	if (bw_mono_ms() < s->next_open_ms) {
 		snprintf(why, len, "state store unreachable");
 		return NULL;
 	}
 	if ((s->st = state_open(&s->reg->set, err, sizeof(err))) == NULL) {
-		s->next_open_ms = mono_ms() + OPEN_BACKOFF_MS;
+		s->next_open_ms = bw_mono_ms() + OPEN_BACKOFF_MS;
 		snprintf(why, len, "%s", err);
 		return NULL;
 	}

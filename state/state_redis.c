@@ -38,15 +38,6 @@
 #include "base/strbuf.h"
 #include "base/util.h"
 
-/* Monotonic milliseconds. */
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool
 state_redis_key(struct redis_state *rs, char *buf, const char *fmt, ...)
 {
@@ -208,7 +199,7 @@ state_redis_conn(struct redis_state *rs)
 {
 	if (rs->c != NULL)
 		return rs->c;
-	long long now = mono_ms();
+	long long now = bw_mono_ms();
 	if (now < rs->next_try_ms) {
 		state_set_error(&rs->base, "Redis unreachable: %s (next attempt in %lld ms)",
 				rs->last_err, rs->next_try_ms - now);
@@ -223,7 +214,7 @@ state_redis_conn(struct redis_state *rs)
 	rs->backoff_ms = rs->backoff_ms ? rs->backoff_ms * 2 : REDIS_BACKOFF_MIN_MS;
 	if (rs->backoff_ms > REDIS_BACKOFF_MAX_MS)
 		rs->backoff_ms = REDIS_BACKOFF_MAX_MS;
-	rs->next_try_ms = mono_ms() + rs->backoff_ms;
+	rs->next_try_ms = bw_mono_ms() + rs->backoff_ms;
 	bw_strlcpy(rs->last_err, why, sizeof(rs->last_err));
 	state_set_error(&rs->base, "Redis unreachable: %s", why);
 	return NULL;
