@@ -765,3 +765,47 @@ state_sqlite_probe(const struct bw_settings *set, char *err, size_t errlen)
 	state_sqlite_close(s);
 	return 0;
 }
+
+int
+state_sqlite_collect(struct sqlite_state *ss, sqlite3_stmt *q, bool finalize, size_t elem,
+		     void (*read_row)(sqlite3_stmt *q, void *row), void **out, size_t *n,
+		     const char *what)
+{
+	char *v = NULL;
+	size_t cap = 0, k = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (k == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			char *nv = realloc(v, nc * elem);
+			if (nv == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		memset(v + k * elem, 0, elem);
+		read_row(q, v + k * elem);
+		k++;
+	}
+	if (finalize)
+		sqlite3_finalize(q);
+	else
+		sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		if (rc == SQLITE_NOMEM) {
+			state_set_error(&ss->base, "out of memory reading %s", what);
+			return -1;
+		}
+		char doing[64];
+		snprintf(doing, sizeof(doing), "read %s", what);
+		return state_sqlite_fail(ss, rc, doing);
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}

@@ -61,7 +61,7 @@ struct sqlite_state {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	char path[SQLITE_PATH_MAX];
-	uint64_t writes; /* commits through this connection (data_version misses them) */
+	uint64_t writes;  /* commits through this connection (data_version misses them) */
 	uint64_t reopens; /* times the file was replaced and reopened */
 	dev_t dev;	  /* the file the connection is on */
 	ino_t ino;
@@ -94,6 +94,13 @@ sqlite3_stmt *state_sqlite_fresh(struct sqlite_state *ss, const char *sql);
 void state_sqlite_bind_text(sqlite3_stmt *q, int i, const char *v);
 /* Copy a text column into a bounded buffer. */
 void state_sqlite_col_copy(sqlite3_stmt *q, int i, char *dst, size_t len);
+/* Step q (bound by the caller) to its end: each row, zeroed, filled by
+ * read_row, into a malloc'ed array of elem-byte rows (*out, *n; NULL, 0
+ * when none). Then q is finalized (a fresh statement) or reset (a cached
+ * one). 0, or -1 with the error set (what: "the waivers", ...). */
+int state_sqlite_collect(struct sqlite_state *ss, sqlite3_stmt *q, bool finalize, size_t elem,
+			 void (*read_row)(sqlite3_stmt *q, void *row), void **out, size_t *n,
+			 const char *what);
 /* Finalize the statements, close the connection, free the handle. */
 void state_sqlite_close(struct state *s);
 /* Reopen when the file at the path was replaced; -1 (error set) when it
@@ -136,8 +143,8 @@ int state_sqlite_feedback_rows(struct state *s,
 			       int (*fn)(const char *id, long long hour,
 					 const struct state_feedback *f, void *arg),
 			       void *arg);
-int state_sqlite_feedback_keys(struct state *s,
-			       int (*fn)(const char *key, long long ts, void *arg), void *arg);
+int state_sqlite_feedback_keys(struct state *s, int (*fn)(const char *key, long long ts, void *arg),
+			       void *arg);
 int state_sqlite_import_feedback(struct state *s, const char *id, long long hour,
 				 const struct state_feedback *f);
 int state_sqlite_import_feedback_key(struct state *s, const char *key, long long ts);
@@ -152,7 +159,7 @@ int state_sqlite_append(struct sqlite_state *ss, struct state_audit *rec);
 	" id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,"                               \
 	" reason TEXT NOT NULL, requested_by TEXT NOT NULL, approver TEXT NOT NULL,"               \
 	" ticket TEXT NOT NULL, created INTEGER NOT NULL, until INTEGER NOT NULL,"                 \
-	" ended INTEGER NOT NULL DEFAULT 0);" /* 0: in force until `until` */                    \
+	" ended INTEGER NOT NULL DEFAULT 0);" /* 0: in force until `until` */                      \
 	"CREATE INDEX IF NOT EXISTS waivers_open ON waivers (ended, until);"
 int state_sqlite_waiver_grant(struct state *s, struct state_waiver *w, long long now,
 			      struct state_audit *rec);

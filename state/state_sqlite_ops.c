@@ -259,41 +259,21 @@ sq_reinstate(struct state *s, const char *id, const char *reason, const char *by
 	return state_sqlite_commit(ss) == 0 ? 1 : -1;
 }
 
-/* Collect every row of an id-first suspension query into a malloc'ed array. */
+/* One row of an id-first suspension query (state_sqlite_collect). */
+static void
+read_id_susp(sqlite3_stmt *q, void *row)
+{
+	struct state_suspension *v = row;
+	state_sqlite_col_copy(q, 0, v->id, sizeof(v->id));
+	read_susp(q, 1, v);
+}
+
+/* Collect every row of an id-first suspension query (q cached: reset). */
 static int
 collect_susp(struct sqlite_state *ss, sqlite3_stmt *q, struct state_suspension **out, size_t *n)
 {
-	struct state_suspension *v = NULL;
-	size_t cap = 0;
-	int rc;
-	*out = NULL;
-	*n = 0;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct state_suspension *nv = realloc(v, nc * sizeof(*v));
-			if (nv == NULL) {
-				sqlite3_reset(q);
-				free(v);
-				state_set_error(&ss->base, "out of memory");
-				return -1;
-			}
-			v = nv;
-			cap = nc;
-		}
-		memset(&v[*n], 0, sizeof(v[*n]));
-		state_sqlite_col_copy(q, 0, v[*n].id, sizeof(v[*n].id));
-		read_susp(q, 1, &v[*n]);
-		(*n)++;
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		free(v);
-		*n = 0;
-		return state_sqlite_fail(ss, rc, "read the suspensions");
-	}
-	*out = v;
-	return 0;
+	return state_sqlite_collect(ss, q, false, sizeof(**out), read_id_susp, (void **)out, n,
+				    "the suspensions");
 }
 
 /*

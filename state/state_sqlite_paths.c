@@ -124,12 +124,16 @@ state_sqlite_path_learn(struct state *s, const char *id, const char *path, bool 
 	return 1;
 }
 
+static void
+read_row_any(sqlite3_stmt *q, void *row)
+{
+	read_row(q, row);
+}
+
 int
 state_sqlite_paths(struct state *s, const char *id, struct state_path **out, size_t *n)
 {
 	struct sqlite_state *ss = SS(s);
-	struct state_path *v = NULL;
-	size_t cap = 0;
 	int rc;
 	sqlite3_stmt *q;
 	*out = NULL;
@@ -151,30 +155,8 @@ state_sqlite_paths(struct state *s, const char *id, struct state_path **out, siz
 		return -1;
 	if (id)
 		state_sqlite_bind_text(q, 1, id);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct state_path *nv = realloc(v, nc * sizeof(*v));
-			if (nv == NULL) {
-				sqlite3_finalize(q);
-				free(v);
-				*n = 0;
-				state_set_error(s, "out of memory");
-				return -1;
-			}
-			v = nv;
-			cap = nc;
-		}
-		read_row(q, &v[(*n)++]);
-	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		free(v);
-		*n = 0;
-		return state_sqlite_fail(ss, rc, "read the sending paths");
-	}
-	*out = v;
-	return 0;
+	return state_sqlite_collect(ss, q, true, sizeof(**out), read_row_any, (void **)out, n,
+				    "the sending paths");
 }
 
 int

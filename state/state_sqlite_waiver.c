@@ -42,39 +42,18 @@ read_row(sqlite3_stmt *q, struct state_waiver *w)
 	w->ended = sqlite3_column_int64(q, 10);
 }
 
+static void
+read_row_any(sqlite3_stmt *q, void *row)
+{
+	read_row(q, row);
+}
+
 /* Every row of q (bound by the caller) into a malloc'ed array; finalizes q. */
 static int
 collect(struct sqlite_state *ss, sqlite3_stmt *q, struct state_waiver **out, size_t *n)
 {
-	struct state_waiver *v = NULL;
-	size_t cap = 0;
-	int rc;
-	*out = NULL;
-	*n = 0;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (*n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct state_waiver *nv = realloc(v, nc * sizeof(*v));
-			if (nv == NULL) {
-				sqlite3_finalize(q);
-				free(v);
-				*n = 0;
-				state_set_error(&ss->base, "out of memory");
-				return -1;
-			}
-			v = nv;
-			cap = nc;
-		}
-		read_row(q, &v[(*n)++]);
-	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		free(v);
-		*n = 0;
-		return state_sqlite_fail(ss, rc, "read the waivers");
-	}
-	*out = v;
-	return 0;
+	return state_sqlite_collect(ss, q, true, sizeof(**out), read_row_any, (void **)out, n,
+				    "the waivers");
 }
 
 /* Insert w (wid 0: a new number) inside an open transaction; sets w->wid. */
