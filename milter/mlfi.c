@@ -214,8 +214,7 @@ msg_count(struct msgctx *m, enum policy_outcome o, long long now)
 	const struct bw_identity *id = m->v.identity;
 	if (id == NULL || overlay == NULL)
 		return;
-	bool sent = o == POLICY_OUT_ACCEPT || o == POLICY_OUT_QUARANTINE;
-	if (m->v.reserved && !sent && limits != NULL)
+	if (m->v.reserved && !policy_outcome_sent(o) && limits != NULL)
 		limits_release(limits, id->id, m->res_msgs, m->res_rcpts, m->res_when);
 	if (o == POLICY_OUT_ABORT)
 		return;
@@ -256,8 +255,8 @@ msg_finish(struct connctx *cc, const char *stage, enum policy_outcome o, const c
 		/* a message that is sent waits for its line (no event, no
 		 * delivery); a refused or abandoned one's reply does not depend
 		 * on it: queued, a failure reported by the event log */
-		bool sent = o == POLICY_OUT_ACCEPT || o == POLICY_OUT_QUARANTINE;
-		rc = sent ? eventlog_write(j->buf, j->len) : eventlog_write_queued(j->buf, j->len);
+		rc = policy_outcome_sent(o) ? eventlog_write(j->buf, j->len)
+					    : eventlog_write_queued(j->buf, j->len);
 		if (rc != 0)
 			diag(LOG_ERR, "%s: cannot write decision event %s (action %s)", m->queue_id,
 			     m->event_id, policy_outcome_name(o));

@@ -254,6 +254,12 @@ act_now(const struct verdict *v)
 	return policy_refuses(a) ? a : BW_ACT_ACCEPT;
 }
 
+bool
+policy_outcome_sent(enum policy_outcome o)
+{
+	return o == POLICY_OUT_ACCEPT || o == POLICY_OUT_QUARANTINE;
+}
+
 /* The event's name of an outcome. */
 const char *
 policy_outcome_name(enum policy_outcome o)

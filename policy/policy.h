@@ -195,6 +195,8 @@ enum policy_outcome {
 };
 /* "accept" ... "abort". */
 const char *policy_outcome_name(enum policy_outcome o);
+/* The message goes on to its recipients (accept, quarantine). */
+bool policy_outcome_sent(enum policy_outcome o);
 /* true when action a ends the SMTP stage with a refusal now. */
 bool policy_refuses(enum bw_action a);
 
